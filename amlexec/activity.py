@@ -23,11 +23,12 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-from amlexec.expressions import ExpressionError, Template
+from amlexec.expressions import ExpressionError, ExpressionLimitError, Template
 from amlexec.expressions import compile as compile_expression
 
 __all__ = [
     "ACTIVITY_TYPE",
+    "MAX_EXPRESSION_LENGTH",
     "Activity",
     "ActivityDependency",
     "ActivityPolicy",
@@ -126,9 +127,20 @@ class Dynamic:
         return cls(value, kind, None)
 
 
+# Data Factory's documented limit on characters per expression.
+MAX_EXPRESSION_LENGTH = 8192
+
+
 def _compile(text: str) -> Template:
     try:
-        return compile_expression(text)
+        template = compile_expression(text)
+    except ExpressionLimitError as exc:
+        raise PydanticCustomError(
+            "expression_too_long" if len(text) > MAX_EXPRESSION_LENGTH else "expression_limit",
+            "expression exceeds a limit: {reason}",
+            {"reason": exc.message, "expected": f"at most {MAX_EXPRESSION_LENGTH} characters",
+             "got": f"{len(text)} characters"},
+        ) from None
     except ExpressionError as exc:
         where = f" at position {exc.position}" if exc.position is not None else ""
         raise PydanticCustomError(
@@ -136,6 +148,13 @@ def _compile(text: str) -> Template:
             "invalid expression{where}: {reason}",
             {"where": where, "reason": exc.message, "expected": "a valid expression", "got": describe_value(text)},
         ) from None
+    if template.is_expression and len(text) > MAX_EXPRESSION_LENGTH:
+        raise PydanticCustomError(
+            "expression_too_long",
+            "expression is too long",
+            {"expected": f"at most {MAX_EXPRESSION_LENGTH} characters", "got": f"{len(text)} characters"},
+        )
+    return template
 
 
 def _compile_nested(value: Any, depth: int = 0) -> None:

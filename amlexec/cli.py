@@ -134,6 +134,7 @@ def _validate_file(path: str, registry: LinkedServiceRegistry | None, settings: 
                                          f"linked service '{service.name}' cannot launch yet: {problem}",
                                          code="linked_service_unusable"))
     report.deferred = resolution.deferred
+    report.warnings.extend(resolution.warnings)
     report.request = resolution.request.public_view()
     return report
 

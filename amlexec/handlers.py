@@ -39,4 +39,5 @@ def validate_request(body: bytes | str, settings: Settings) -> ValidationReport:
     context = RequestContext(request_id=f"validate-{uuid.uuid4()}", received_at=datetime.now(UTC),
                              trigger_name="validate", data_factory=settings.data_factory_name)
     resolution = preview(payload, context, registry, default_linked_service=settings.default_linked_service)
-    return ValidationReport(list(payload.warnings), resolution.deferred, resolution.request.public_view())
+    return ValidationReport([*payload.warnings, *resolution.warnings], resolution.deferred,
+                            resolution.request.public_view())

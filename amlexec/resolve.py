@@ -214,6 +214,10 @@ class _Resolver:
         self.lenient = lenient
         self.issues: list[Issue] = []
         self.deferred: list[Issue] = []
+        self.warnings: list[Issue] = []
+
+    def warn(self, path: str, message: str, code: str) -> None:
+        self.warnings.append(Issue(self.prefix + path, message, code=code))
 
     def fail(self, path: str, message: str, expected: str | None = None, got: Any = None,
              code: str = "invalid") -> None:
@@ -429,10 +433,11 @@ def _select_target(props: TypeProperties, service: LinkedService, r: _Resolver) 
                                              label=component["label"] if not component["version"] else None)
         else:
             if not is_guid(name):
-                r.fail(path, "not a published pipeline id", "a GUID, or azureml:name:version for a component",
-                       name, "invalid_value")
-                return None
-            target = PublishedPipelineTarget(pipeline_id=name.lower())
+                # Data Factory accepts any text here; the service answers an unknown id with 404 before any
+                # run starts, so this is a warning, not a rejection.
+                r.warn(path, "does not look like a published pipeline id (a GUID); for a registered pipeline "
+                       "component write azureml:name:version or azureml:name@label", "not_a_guid")
+            target = PublishedPipelineTarget(pipeline_id=name.lower() if is_guid(name) else name)
         kind = "pipeline"
     elif prop == "mlPipelineEndpointId":
         target = PipelineEndpointTarget(endpoint_id=name, version=version)
@@ -461,10 +466,11 @@ def _experiment_name(props: TypeProperties, fallback: str, r: _Resolver) -> str:
 
 @dataclass(frozen=True)
 class Resolution:
-    """A resolved request and, when resolved for validation, the values left for run time."""
+    """A resolved request, warnings about it and, when resolved for validation, the values left for run time."""
 
     request: LaunchRequest
     deferred: list[Issue]
+    warnings: list[Issue]
 
 
 def resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServiceRegistry, *,
@@ -578,7 +584,7 @@ def _resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServ
         trigger_time=rc.scheduled_time or rc.received_at,
         **request_fields,
     )
-    return Resolution(request, resolver.deferred)
+    return Resolution(request, resolver.deferred, resolver.warnings)
 
 
 def utc_now() -> datetime:

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from amlexec.activity import (
     ACTIVITY_TYPE,
     Activity,
     DataPathAssignment,
-    Dynamic,
     Envelope,
     TypeProperties,
     describe_value,
@@ -54,8 +52,6 @@ class Limits:
     max_parameters: int = 256
     max_parameter_name_length: int = 256
     max_parameter_value_length: int = 32 * 1024
-    # Data Factory's documented limit on characters per expression.
-    max_expression_length: int = 8192
 
     def __post_init__(self) -> None:
         if not 1024 <= self.max_payload_bytes <= PREMIUM_TIER_MAX_MESSAGE:
@@ -180,6 +176,7 @@ def _issues_from_pydantic(error: PydanticValidationError) -> list[Issue]:
 
 
 def _json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when ``value`` nests deeper than ``limit`` levels."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -196,9 +193,12 @@ def _decode(payload: bytes | str | dict[str, Any], limits: Limits) -> tuple[Any,
     if isinstance(payload, dict):
         data: Any = payload
         size = len(json.dumps(payload, separators=(",", ":")).encode())
+        openers = limits.max_json_depth + 1
     else:
         raw = payload.encode("utf-8") if isinstance(payload, str) else payload
         size = len(raw)
+        # A document cannot nest deeper than it has brackets: most payloads skip the depth walk entirely.
+        openers = raw.count(b"{") + raw.count(b"[")
         if size > limits.max_payload_bytes:
             raise RequestRejected([Issue(
                 "$", "payload is too large", f"at most {limits.max_payload_bytes} bytes", f"{size} bytes",
@@ -228,7 +228,7 @@ def _decode(payload: bytes | str | dict[str, Any], limits: Limits) -> tuple[Any,
             "$", "payload is too large", f"at most {limits.max_payload_bytes} bytes", f"{size} bytes",
             code="payload_too_large",
         )])
-    if _json_depth_exceeds(data, limits.max_json_depth):
+    if openers > limits.max_json_depth and _json_depth_exceeds(data, limits.max_json_depth):
         raise RequestRejected([Issue(
             "$", "payload nests too deeply", f"at most {limits.max_json_depth} levels", "deeper", code="too_deep",
         )])
@@ -239,21 +239,8 @@ def _looks_like_envelope(data: dict[str, Any]) -> bool:
     return "activity" in data and "typeProperties" not in data and data.get("type") != ACTIVITY_TYPE
 
 
-def _iter_dynamics(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Dynamic]]:
-    if isinstance(value, Dynamic):
-        yield loc, value
-    elif isinstance(value, BaseModel):
-        for name, info in type(value).model_fields.items():
-            yield from _iter_dynamics(getattr(value, name), (*loc, info.alias or name))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _iter_dynamics(item, (*loc, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _iter_dynamics(item, (*loc, index))
-
-
-def _semantic_issues(activity: Activity, prefix: str, limits: Limits) -> tuple[list[Issue], list[Issue]]:
+def _semantic_issues(activity: Activity, raw_type_properties: Mapping[str, Any], prefix: str,
+                     limits: Limits) -> tuple[list[Issue], list[Issue]]:
     errors: list[Issue] = []
     warnings: list[Issue] = []
 
@@ -282,16 +269,9 @@ def _semantic_issues(activity: Activity, prefix: str, limits: Limits) -> tuple[l
         warnings.append(Issue(tp + key, "property is not part of the activity contract; ignored",
                               code="ignored_property"))
 
-    errors.extend(_target_issues(props.model_dump(by_alias=True, exclude_none=True), tp))
+    errors.extend(_target_issues(raw_type_properties, tp))
     errors.extend(_parameter_issues(props, tp, limits))
     warnings.extend(_data_path_warnings(props, tp))
-
-    for loc, dyn in _iter_dynamics(activity, ()):
-        text = dyn.raw["value"] if isinstance(dyn.raw, dict) and "value" in dyn.raw else dyn.raw
-        if isinstance(text, str) and len(text) > limits.max_expression_length and dyn.is_expression:
-            errors.append(Issue(prefix + format_path(loc), "expression is too long",
-                                f"at most {limits.max_expression_length} characters", f"{len(text)} characters",
-                                code="expression_too_long"))
 
     policy = activity.policy
     if policy.timeout is not None and not policy.timeout.is_expression and isinstance(policy.timeout.raw, str):
@@ -369,6 +349,17 @@ def _draft_issue(prefix: str) -> Issue:
                  "an object naming the pipeline to run", "nothing", code="draft")
 
 
+def _json_size(value: Any) -> int:
+    """Characters ``value`` takes as JSON text, without serialising the common shapes."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, dict) and isinstance(value.get("value"), str) and len(value) == 2:
+        return len(value["value"]) + 32  # an Expression object: its text plus the wrapper
+    if value is None or isinstance(value, bool | int | float):
+        return 8
+    return len(json.dumps(value, separators=(",", ":")))
+
+
 def _parameter_issues(props: TypeProperties, tp: str, limits: Limits) -> list[Issue]:
     issues: list[Issue] = []
     for prop_name, params in (("mlPipelineParameters", props.ml_pipeline_parameters),
@@ -386,7 +377,7 @@ def _parameter_issues(props: TypeProperties, tp: str, limits: Limits) -> list[Is
                 issues.append(Issue(path, "parameter name is too long",
                                     f"at most {limits.max_parameter_name_length} characters", f"{len(name)} characters",
                                     code="name_too_long"))
-            size = len(json.dumps(value.raw, separators=(",", ":")))
+            size = _json_size(value.raw)
             if size > limits.max_parameter_value_length:
                 issues.append(Issue(path, "parameter value is too long",
                                     f"at most {limits.max_parameter_value_length} characters", f"{size} characters",
@@ -447,7 +438,9 @@ def validate_payload(payload: bytes | str | dict[str, Any], *, limits: Limits = 
     if not bare:
         for key in envelope.model_extra or {}:
             warnings.append(Issue(key, "property is not part of the envelope; ignored", code="ignored_property"))
-    errors, activity_warnings = _semantic_issues(envelope.activity, prefix, limits)
+    raw_activity = data if bare else data["activity"]
+    errors, activity_warnings = _semantic_issues(envelope.activity, raw_activity.get("typeProperties") or {},
+                                                 prefix, limits)
     warnings.extend(activity_warnings)
     if errors:
         raise RequestRejected(_redact(errors) if secure else errors)

@@ -30,12 +30,14 @@ def test_seed_example_validates_structurally(files: dict[str, Path], capsys: pyt
     assert "linked services not checked" in out
 
 
-def test_seed_example_with_linked_services_needs_a_real_pipeline_id(
+def test_seed_example_validates_with_a_configured_linked_service(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The documentation's placeholder "machine learning pipeline ID" is not a published pipeline id.
-    assert main(["validate", str(files["seed"]), "--linked-services", str(files["services"])]) == 2
-    assert "GUID" in capsys.readouterr().out
+    assert main(["validate", str(files["seed"]), "--linked-services", str(files["services"])]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("valid")
+    assert "published pipeline machine learning pipeline ID via AzureMLService" in out
+    assert "warning typeProperties.mlPipelineId: does not look like a published pipeline id" in out
     seed = json.loads(files["seed"].read_text())
     seed["typeProperties"]["mlPipelineId"] = "0a77f445-258e-4349-9895-e555060b32d8"
     files["seed"].write_text(json.dumps(seed))

@@ -137,10 +137,13 @@ def test_exactly_one_target_is_selected(type_properties: dict[str, Any], target:
     assert run(activity(**type_properties), registry, context).target == target
 
 
-def test_published_pipeline_id_must_be_a_guid(registry: LinkedServiceRegistry, context: RequestContext) -> None:
-    (issue,) = issues(activity(mlPipelineId="machine learning pipeline ID"), registry, context)
-    assert issue.path == "typeProperties.mlPipelineId"
-    assert issue.expected is not None and "GUID" in issue.expected
+def test_non_guid_pipeline_id_is_a_warning(registry: LinkedServiceRegistry, context: RequestContext) -> None:
+    resolution = preview(validate_payload(activity(mlPipelineId="machine learning pipeline ID")), context, registry)
+    assert resolution.request.target == PublishedPipelineTarget(pipeline_id="machine learning pipeline ID")
+    (warning,) = resolution.warnings
+    assert warning.path == "typeProperties.mlPipelineId" and warning.code == "not_a_guid"
+    (bad,) = issues(activity(mlPipelineId="azureml:bad:name:x"), registry, context)
+    assert bad.code == "invalid_value" and bad.expected == "azureml:name:version or azureml:name@label"
 
 
 def test_local_linked_service_selects_a_pipeline_file(registry: LinkedServiceRegistry,

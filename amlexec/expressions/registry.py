@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-__all__ = ["CallContext", "FunctionSpec", "FunctionImpl"]
+__all__ = ["CallContext", "FunctionImpl", "FunctionSpec"]
 
 
 class CallContext(Protocol):

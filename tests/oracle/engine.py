@@ -30,7 +30,7 @@ class Oracle:
     def __init__(self, python: Path) -> None:
         env = dict(os.environ, TZ="UTC", LANG="en_US.UTF-8", LC_ALL="en_US.UTF-8")
         env.pop("PYTHONPATH", None)
-        self._proc = subprocess.Popen(  # noqa: S603 - fixed interpreter and script
+        self._proc = subprocess.Popen(
             [str(python), str(WORKER)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

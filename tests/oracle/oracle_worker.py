@@ -11,7 +11,6 @@ import json
 import os
 import sys
 
-
 # The .NET runtime prints banners on stdout; answers carry a prefix so they can be told apart.
 ANSWER_PREFIX = "@@oracle "
 

@@ -1,0 +1,851 @@
+"""Timestamps the way Data Factory's engine sees them: .NET ``DateTime`` values, parsing and formatting.
+
+The engine is written in .NET, so every date function works on a ``DateTime``: a count of 100 ns
+*ticks* since 0001-01-01 plus a *kind* (unspecified, UTC, or "local"). Python's ``datetime`` cannot
+hold ticks (it stops at microseconds), so this module keeps its own small value type and
+re-implements, from observed behaviour of the engine (en-US culture, UTC host):
+
+* lenient parsing of timestamp strings (ISO 8601 and the usual en-US culture shapes),
+* ``ParseExact``-style parsing for ``parseDateTime`` with an explicit format,
+* formatting with .NET standard and custom format strings.
+
+An explicit offset in the input is converted to the host's local time; the engine's hosts run in
+UTC, so such values become UTC instants of *local* kind, which print with a ``+00:00`` suffix.
+Every failure is an :class:`ExpressionEvaluationError`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+
+from amlexec.expressions.errors import ExpressionEvaluationError
+
+__all__ = [
+    "MAX_TICKS",
+    "TICKS_PER_DAY",
+    "TICKS_PER_HOUR",
+    "TICKS_PER_MINUTE",
+    "TICKS_PER_SECOND",
+    "Culture",
+    "DotNetDateTime",
+    "Kind",
+    "format_datetime",
+    "parse_exact",
+    "parse_timestamp",
+    "resolve_culture",
+]
+
+TICKS_PER_SECOND = 10_000_000
+TICKS_PER_MINUTE = 60 * TICKS_PER_SECOND
+TICKS_PER_HOUR = 60 * TICKS_PER_MINUTE
+TICKS_PER_DAY = 24 * TICKS_PER_HOUR
+# 9999-12-31T23:59:59.9999999, the largest .NET DateTime.
+MAX_TICKS = 3_652_059 * TICKS_PER_DAY - 1
+# .NET refuses offsets beyond +/-14:00.
+_MAX_OFFSET_TICKS = 14 * TICKS_PER_HOUR
+
+
+def _out_of_range() -> ExpressionEvaluationError:
+    return ExpressionEvaluationError("The date/time value is outside the range 0001-01-01 .. 9999-12-31.")
+
+
+class Kind(Enum):
+    """``DateTimeKind``: decides the suffix a round-trip string carries (none, ``Z``, ``+00:00``)."""
+
+    UNSPECIFIED = "unspecified"
+    UTC = "utc"
+    LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class DotNetDateTime:
+    """A .NET ``DateTime``: ``ticks`` (100 ns units since 0001-01-01T00:00) and a :class:`Kind`."""
+
+    ticks: int
+    kind: Kind
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ticks <= MAX_TICKS:
+            raise _out_of_range()
+
+    @classmethod
+    def from_parts(cls, year: int, month: int, day: int, *, hour: int = 0, minute: int = 0, second: int = 0,
+                   fraction_ticks: int = 0, kind: Kind = Kind.UNSPECIFIED) -> DotNetDateTime:
+        """Build from calendar fields; invalid fields raise ``ExpressionEvaluationError``."""
+        if not (1 <= year <= 9999 and 1 <= month <= 12 and hour < 24 and minute < 60 and second < 60):
+            raise ExpressionEvaluationError("The date/time fields are out of range.")
+        try:
+            ordinal = date(year, month, day).toordinal()
+        except ValueError as exc:
+            raise ExpressionEvaluationError("The date/time fields are out of range.") from exc
+        ticks = ((ordinal - 1) * TICKS_PER_DAY + hour * TICKS_PER_HOUR + minute * TICKS_PER_MINUTE
+                 + second * TICKS_PER_SECOND + fraction_ticks)
+        return cls(ticks, kind)
+
+    # Calendar fields -------------------------------------------------------------------------------------
+
+    @property
+    def date(self) -> date:
+        return date.fromordinal(self.ticks // TICKS_PER_DAY + 1)
+
+    @property
+    def year(self) -> int:
+        return self.date.year
+
+    @property
+    def month(self) -> int:
+        return self.date.month
+
+    @property
+    def day(self) -> int:
+        return self.date.day
+
+    @property
+    def time_of_day(self) -> int:
+        """Ticks since midnight."""
+        return self.ticks % TICKS_PER_DAY
+
+    @property
+    def hour(self) -> int:
+        return self.time_of_day // TICKS_PER_HOUR
+
+    @property
+    def minute(self) -> int:
+        return self.time_of_day // TICKS_PER_MINUTE % 60
+
+    @property
+    def second(self) -> int:
+        return self.time_of_day // TICKS_PER_SECOND % 60
+
+    @property
+    def fraction(self) -> int:
+        """Ticks within the current second (0 .. 9,999,999)."""
+        return self.ticks % TICKS_PER_SECOND
+
+    @property
+    def day_of_week(self) -> int:
+        """0 = Sunday, as .NET's ``DayOfWeek``."""
+        return self.date.isoweekday() % 7
+
+    @property
+    def day_of_year(self) -> int:
+        return self.date.timetuple().tm_yday
+
+    # Arithmetic ------------------------------------------------------------------------------------------
+
+    def add_ticks(self, delta: int) -> DotNetDateTime:
+        return DotNetDateTime(self.ticks + delta, self.kind)
+
+    def add_months(self, months: int) -> DotNetDateTime:
+        """``DateTime.AddMonths``: the day is clamped to the length of the target month."""
+        d = self.date
+        index = d.year * 12 + (d.month - 1) + months
+        year, month0 = divmod(index, 12)
+        if not 1 <= year <= 9999:
+            raise _out_of_range()
+        day = min(d.day, _days_in_month(year, month0 + 1))
+        start = DotNetDateTime.from_parts(year, month0 + 1, day, kind=self.kind)
+        return start.add_ticks(self.time_of_day)
+
+    def with_kind(self, kind: Kind) -> DotNetDateTime:
+        return DotNetDateTime(self.ticks, kind)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 12:
+        return 31
+    return (date(year, month + 1, 1) - date(year, month, 1)).days
+
+
+# Cultures --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Culture:
+    """The slice of a .NET ``DateTimeFormatInfo`` that formatting and parsing use."""
+
+    name: str
+    month_names: tuple[str, ...]
+    month_abbreviations: tuple[str, ...]
+    day_names: tuple[str, ...]
+    day_abbreviations: tuple[str, ...]
+    am: str
+    pm: str
+    era: str
+    short_date: str
+    long_date: str
+    short_time: str
+    long_time: str
+    month_day: str
+    year_month: str
+    two_digit_year_max: int = 2049
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+_DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+INVARIANT = Culture(
+    name="", month_names=_MONTHS, month_abbreviations=tuple(m[:3] for m in _MONTHS),
+    day_names=_DAYS, day_abbreviations=tuple(d[:3] for d in _DAYS), am="AM", pm="PM", era="A.D.",
+    short_date="MM/dd/yyyy", long_date="dddd, dd MMMM yyyy", short_time="HH:mm", long_time="HH:mm:ss",
+    month_day="MMMM dd", year_month="yyyy MMMM",
+)
+# The engine's .NET uses ICU data, whose en-US time patterns put a narrow no-break space before AM/PM.
+EN_US = Culture(
+    name="en-US", month_names=_MONTHS, month_abbreviations=tuple(m[:3] for m in _MONTHS),
+    day_names=_DAYS, day_abbreviations=tuple(d[:3] for d in _DAYS), am="AM", pm="PM", era="AD",
+    short_date="M/d/yyyy", long_date="dddd, MMMM d, yyyy", short_time="h:mm\u202ftt",
+    long_time="h:mm:ss\u202ftt", month_day="MMMM d", year_month="MMMM yyyy",
+)
+_VALID_CULTURE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def resolve_culture(name: str) -> Culture:
+    """Map a locale argument to culture data: ``''`` and malformed names mean the invariant culture.
+
+    Only en-US (the engine's default culture) and the invariant culture are modelled; any other
+    well-formed name is refused rather than silently formatted with the wrong month names.
+    """
+    if name == "" or not _VALID_CULTURE_NAME.fullmatch(name):
+        return INVARIANT
+    if name.lower() in ("en-us", "en"):
+        return EN_US
+    raise ExpressionEvaluationError(f"The locale '{name}' is not supported; use 'en-US' or ''.")
+
+
+# Formatting ------------------------------------------------------------------------------------------------
+
+_ROUND_TRIP = "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK"
+_FIXED_STANDARD = {
+    "O": _ROUND_TRIP,
+    "o": _ROUND_TRIP,
+    "R": "ddd, dd MMM yyyy HH':'mm':'ss 'GMT'",
+    "r": "ddd, dd MMM yyyy HH':'mm':'ss 'GMT'",
+    "s": "yyyy'-'MM'-'dd'T'HH':'mm':'ss",
+    "u": "yyyy'-'MM'-'dd HH':'mm':'ss'Z'",
+}
+
+
+def _standard_pattern(letter: str, culture: Culture) -> tuple[str, Culture] | None:
+    if letter in _FIXED_STANDARD:
+        # Culture-independent patterns always use invariant names (Tue, Jan).
+        return _FIXED_STANDARD[letter], INVARIANT
+    patterns = {
+        "d": culture.short_date,
+        "D": culture.long_date,
+        "f": f"{culture.long_date} {culture.short_time}",
+        "F": f"{culture.long_date} {culture.long_time}",
+        "g": f"{culture.short_date} {culture.short_time}",
+        "G": f"{culture.short_date} {culture.long_time}",
+        "M": culture.month_day,
+        "m": culture.month_day,
+        "t": culture.short_time,
+        "T": culture.long_time,
+        "U": f"{culture.long_date} {culture.long_time}",
+        "Y": culture.year_month,
+        "y": culture.year_month,
+    }
+    pattern = patterns.get(letter)
+    return None if pattern is None else (pattern, culture)
+
+
+def _bad_format(fmt: str) -> ExpressionEvaluationError:
+    return ExpressionEvaluationError(f"The format string '{fmt}' is not a valid date/time format.")
+
+
+def format_datetime(value: DotNetDateTime, fmt: str, culture: Culture = EN_US) -> str:
+    """``DateTime.ToString(fmt, culture)``; ``''`` means the general ``G`` pattern."""
+    if fmt == "":
+        fmt = "G"
+    if len(fmt) == 1:
+        found = _standard_pattern(fmt, culture)
+        if found is None:
+            raise _bad_format(fmt)
+        pattern, culture = found
+        # R, u and U show the instant in UTC; with the engine's UTC host that changes no digits.
+        return _format_custom(value, pattern, culture, fmt)
+    return _format_custom(value, fmt, culture, fmt)
+
+
+def _repeat(fmt: str, i: int) -> int:
+    n = 1
+    while i + n < len(fmt) and fmt[i + n] == fmt[i]:
+        n += 1
+    return n
+
+
+def _quoted(fmt: str, i: int, original: str) -> tuple[str, int]:
+    """Read a quoted literal starting at ``fmt[i]``; returns (text, index after the closing quote)."""
+    quote = fmt[i]
+    out: list[str] = []
+    i += 1
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == quote:
+            return "".join(out), i + 1
+        if ch == "\\":
+            if i + 1 >= len(fmt):
+                raise _bad_format(original)
+            out.append(fmt[i + 1])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    raise _bad_format(original)
+
+
+def _offset_text(count: int) -> str:
+    # Every value the engine formats is UTC, local-on-a-UTC-host or unspecified (treated as local):
+    # the offset is always zero.
+    if count == 1:
+        return "+0"
+    if count == 2:
+        return "+00"
+    return "+00:00"
+
+
+def _format_custom(value: DotNetDateTime, fmt: str, culture: Culture, original: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch in "dMyhHmsfFtgKz":
+            # Unlike the other letters, each K prints on its own.
+            n = 1 if ch == "K" else _repeat(fmt, i)
+            out.append(_field(value, ch, n, culture, original=original, out=out))
+            i += n
+        elif ch in "'\"":
+            text, i = _quoted(fmt, i, original)
+            out.append(text)
+        elif ch == "%":
+            # '%x' formats 'x' as a one-letter custom pattern; '%%' and a trailing '%' are errors.
+            if i + 1 >= len(fmt) or fmt[i + 1] == "%":
+                raise _bad_format(original)
+            nxt = fmt[i + 1]
+            if nxt in "'\"\\":
+                raise _bad_format(original)
+            if nxt in "dMyhHmsfFtgKz":
+                out.append(_field(value, nxt, 1, culture, original=original, out=out))
+            elif nxt == ":":
+                out.append(":")
+            elif nxt == "/":
+                out.append("/")
+            else:
+                out.append(nxt)
+            i += 2
+        elif ch == "\\":
+            if i + 1 >= len(fmt):
+                raise _bad_format(original)
+            out.append(fmt[i + 1])
+            i += 2
+        else:
+            # ':' and '/' are the culture's separators, which are ':' and '/' for both cultures modelled.
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _field(value: DotNetDateTime, ch: str, n: int, culture: Culture, *, original: str,
+           out: list[str]) -> str:
+    if ch == "d":
+        if n <= 2:
+            return f"{value.day:0{n}d}"
+        names = culture.day_abbreviations if n == 3 else culture.day_names
+        return names[value.day_of_week]
+    if ch == "M":
+        if n <= 2:
+            return f"{value.month:0{n}d}"
+        names = culture.month_abbreviations if n == 3 else culture.month_names
+        return names[value.month - 1]
+    if ch == "y":
+        if n == 1:
+            return str(value.year % 100)
+        if n == 2:
+            return f"{value.year % 100:02d}"
+        return f"{value.year:0{n}d}"
+    if ch == "h":
+        hour12 = value.hour % 12 or 12
+        return f"{hour12:0{min(n, 2)}d}"
+    if ch == "H":
+        return f"{value.hour:0{min(n, 2)}d}"
+    if ch == "m":
+        return f"{value.minute:0{min(n, 2)}d}"
+    if ch == "s":
+        return f"{value.second:0{min(n, 2)}d}"
+    if ch in "fF":
+        if n > 7:
+            raise _bad_format(original)
+        digits = f"{value.fraction:07d}"[:n]
+        if ch == "f":
+            return digits
+        digits = digits.rstrip("0")
+        if not digits and out and out[-1].endswith("."):
+            # .NET drops the '.' written just before an 'F' field that prints nothing.
+            out[-1] = out[-1][:-1]
+        return digits
+    if ch == "t":
+        designator = culture.am if value.hour < 12 else culture.pm
+        return designator[:1] if n == 1 else designator
+    if ch == "g":
+        return culture.era
+    if ch == "K":
+        if value.kind is Kind.UTC:
+            return "Z"
+        if value.kind is Kind.LOCAL:
+            return "+00:00"
+        return ""
+    # 'z'
+    return _offset_text(n)
+
+
+# Lenient parsing (DateTime.Parse, en-US) -------------------------------------------------------------------
+
+_WS = r"[ \t\r\n\f\v]"
+_ZONE = r"(?P<zone>[Zz]|[+-]\d{1,4}(?::\d{2})?)"
+_ISO_TIME = r"(?P<ihour>\d{2}):(?P<imin>\d{2})(?::(?P<isec>\d{2})(?:[.,](?P<ifrac>\d+))?)?"
+_ISO = re.compile(
+    rf"(?P<year>\d{{4,}})-(?P<month>\d{{1,2}})-(?P<day>\d{{1,2}})"
+    rf"(?:{_WS}*[Tt]{_WS}*{_ISO_TIME})?"
+    rf"(?:{_WS}*{_ZONE})?"
+)
+_TIME = re.compile(
+    r"(?:(?P<hour>\d{1,2}):(?P<minute>\d{1,2})(?::(?P<second>\d{1,2})(?:\.(?P<frac>\d+))?)?"
+    rf"(?:{_WS}*(?P<ampm>[AaPp][Mm]?)(?![A-Za-z]))?"
+    rf"|(?P<bhour>\d{{1,2}}){_WS}*(?P<bampm>[AaPp][Mm]?)(?![A-Za-z]))"
+)
+_TOKEN = re.compile(r"\d+|[A-Za-z]+|[-/.,]")
+
+
+def _month_from_name(word: str) -> int | None:
+    lowered = word.lower()
+    for index, name in enumerate(_MONTHS):
+        if lowered in (name.lower(), name[:3].lower()):
+            return index + 1
+    return None
+
+
+def _day_from_name(word: str) -> int | None:
+    lowered = word.lower()
+    for index, name in enumerate(_DAYS):
+        if lowered in (name.lower(), name[:3].lower()):
+            return index
+    return None
+
+
+def _expand_year(text: str, culture: Culture) -> int:
+    year = int(text)
+    if len(text) <= 2:
+        # Two-digit years fall in the century window ending at the culture's TwoDigitYearMax.
+        top = culture.two_digit_year_max
+        year += (top // 100) * 100
+        if year > top:
+            year -= 100
+    return year
+
+
+def _fraction_ticks(digits: str | None) -> int:
+    if not digits:
+        return 0
+    # The engine reads the fraction as a double and rounds it to whole ticks.
+    return round(float("0." + digits) * TICKS_PER_SECOND)
+
+
+def _offset_ticks(zone: str) -> int | None:
+    """Ticks east of UTC for a ``+hh:mm``-style suffix; None when malformed or beyond 14 hours."""
+    sign = -1 if zone[0] == "-" else 1
+    body = zone[1:]
+    if ":" in body:
+        hours_text, minutes_text = body.split(":")
+        if len(hours_text) > 2:
+            return None
+    elif len(body) <= 2:
+        hours_text, minutes_text = body, "0"
+    else:
+        hours_text, minutes_text = body[:-2], body[-2:]
+    hours, minutes = int(hours_text), int(minutes_text)
+    if minutes >= 60:
+        return None
+    total = hours * TICKS_PER_HOUR + minutes * TICKS_PER_MINUTE
+    if total > _MAX_OFFSET_TICKS:
+        return None
+    return sign * total
+
+
+@dataclass
+class _Parsed:
+    year: int | None = None
+    month: int | None = None
+    day: int | None = None
+    hour: int = 0
+    minute: int = 0
+    second: int = 0
+    fraction: int = 0
+    zone: str | None = None
+    weekday: int | None = None
+
+
+def parse_timestamp(text: str, today: DotNetDateTime, culture: Culture = EN_US) -> DotNetDateTime | None:
+    """Parse like the engine (``DateTime.Parse`` with round-trip kind); None when it would refuse.
+
+    ``today`` supplies the date for a time-only string and the year for a month/day-only one.
+    """
+    stripped = text.strip(" \t\r\n\f\v")
+    if not stripped:
+        return None
+    parsed = _parse_iso(stripped)
+    if parsed is None:
+        parsed = _parse_general(stripped, culture)
+    if parsed is None:
+        return None
+    return _finish(parsed, today)
+
+
+def _parse_iso(text: str) -> _Parsed | None:
+    match = _ISO.fullmatch(text)
+    if match is None:
+        return None
+    result = _Parsed(year=int(match["year"]), month=int(match["month"]), day=int(match["day"]))
+    if match["ihour"] is not None:
+        result.hour = int(match["ihour"])
+        result.minute = int(match["imin"])
+        result.second = int(match["isec"] or 0)
+        result.fraction = _fraction_ticks(match["ifrac"])
+    result.zone = match["zone"]
+    return result
+
+
+def _parse_general(text: str, culture: Culture) -> _Parsed | None:
+    """Date, optional time (before or after it) and optional zone, in the usual en-US shapes."""
+    result = _Parsed()
+    # Pull out the time of day first: it is the only part containing ':' or an AM/PM designator.
+    time_match = None
+    for candidate in _TIME.finditer(text):
+        start = candidate.start()
+        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "-/."):
+            continue
+        end = candidate.end()
+        if end < len(text) and text[end].isalnum() and text[end] not in "Zz":
+            continue
+        time_match = candidate
+        break
+    rest = text
+    if time_match is not None:
+        if time_match["bhour"] is not None:
+            hour, ampm = int(time_match["bhour"]), time_match["bampm"]
+        else:
+            hour, ampm = int(time_match["hour"]), time_match["ampm"]
+            result.minute = int(time_match["minute"])
+            result.second = int(time_match["second"] or 0)
+            result.fraction = _fraction_ticks(time_match["frac"])
+        if ampm:
+            if ampm[0] in "Pp" and hour < 12:
+                hour += 12
+            elif ampm[0] in "Aa" and hour == 12:
+                hour = 0
+        result.hour = hour
+        rest = text[: time_match.start()] + " " + text[time_match.end():]
+    # A trailing zone: ' GMT', 'Z', or a numeric offset.
+    zone_match = re.search(rf"(?<=\s)(?:GMT|[Zz]|[+-]\d{{1,4}}(?::\d{{2}})?){_WS}*$", rest)
+    if zone_match is not None:
+        result.zone = zone_match.group(0).strip()
+        rest = rest[: zone_match.start()]
+    tokens = _TOKEN.findall(rest)
+    # Everything left must be tokens and whitespace.
+    if re.sub(r"[\s]+", "", rest) != "".join(tokens):
+        return None
+    if not _parse_date_tokens(tokens, result, culture):
+        return None
+    if time_match is None and result.year is None:
+        return None
+    return result
+
+
+def _parse_date_tokens(tokens: list[str], result: _Parsed, culture: Culture) -> bool:
+    words = [t for t in tokens if t.isalpha()]
+    if tokens and tokens[0].isalpha() and _day_from_name(tokens[0]) is not None:
+        result.weekday = _day_from_name(tokens[0])
+        tokens = tokens[1:]
+        if tokens and tokens[0] == ",":
+            tokens = tokens[1:]
+        words = words[1:]
+    if not tokens:
+        return result.weekday is None
+    numbers = [t for t in tokens if t.isdigit()]
+    separators = [t for t in tokens if t in "-/.,"]
+    if len(words) > 1 or len(numbers) + len(words) + len(separators) != len(tokens):
+        return False
+    if words:
+        month = _month_from_name(words[0])
+        if month is None:
+            return False
+        position = tokens.index(words[0])
+        before = [t for t in tokens[:position] if t.isdigit()]
+        after = [t for t in tokens[position:] if t.isdigit()]
+        result.month = month
+        if len(before) == 1 and len(after) == 1:
+            if len(before[0]) >= 3:
+                result.year, result.day = int(before[0]), int(after[0])
+            else:
+                result.day, result.year = int(before[0]), _expand_year(after[0], culture)
+        elif not before and len(after) == 2:
+            result.day, result.year = int(after[0]), _expand_year(after[1], culture)
+        elif not before and len(after) == 1:
+            if len(after[0]) >= 3:
+                result.year, result.day = int(after[0]), 1
+            else:
+                result.day = int(after[0])
+        elif len(before) == 1 and not after:
+            # The engine reads '2 January' as January of year 2002.
+            result.year, result.day = _expand_year(before[0], culture), 1
+        else:
+            return False
+        return True
+    if any(s == "," for s in separators) or len(set(separators)) > 1:
+        return False
+    if sum(len(n) >= 3 for n in numbers) > 1:
+        return False
+    if len(numbers) == 3:
+        if len(numbers[0]) >= 3:
+            result.year, result.month, result.day = int(numbers[0]), int(numbers[1]), int(numbers[2])
+        else:
+            result.month, result.day = int(numbers[0]), int(numbers[1])
+            result.year = _expand_year(numbers[2], culture)
+        return True
+    if len(numbers) == 2:
+        if len(numbers[0]) >= 3:
+            result.year, result.month, result.day = int(numbers[0]), int(numbers[1]), 1
+        elif len(numbers[1]) >= 3:
+            result.month, result.year, result.day = int(numbers[0]), int(numbers[1]), 1
+        else:
+            result.month, result.day = int(numbers[0]), int(numbers[1])
+        return True
+    return False
+
+
+def _finish(parsed: _Parsed, today: DotNetDateTime) -> DotNetDateTime | None:
+    if parsed.month is None:
+        year, month, day = today.year, today.month, today.day
+    else:
+        year = parsed.year if parsed.year is not None else today.year
+        month, day = parsed.month, parsed.day if parsed.day is not None else 1
+    try:
+        value = DotNetDateTime.from_parts(year, month, day, hour=parsed.hour, minute=parsed.minute,
+                                          second=parsed.second)
+        value = value.add_ticks(parsed.fraction)
+    except ExpressionEvaluationError:
+        return None
+    if parsed.weekday is not None and parsed.weekday != value.day_of_week:
+        return None
+    return _apply_zone(value, parsed.zone)
+
+
+def _apply_zone(value: DotNetDateTime, zone: str | None) -> DotNetDateTime | None:
+    if zone is None:
+        return value
+    if zone in ("Z", "z", "GMT"):
+        return value.with_kind(Kind.UTC)
+    offset = _offset_ticks(zone)
+    if offset is None:
+        return None
+    ticks = value.ticks - offset
+    if ticks < 0:
+        # Observed: an instant before 0001-01-01T00:00Z wraps forward by one day instead of failing.
+        ticks += TICKS_PER_DAY
+    if ticks > MAX_TICKS:
+        return None
+    return DotNetDateTime(ticks, Kind.LOCAL)
+
+
+# Exact parsing (DateTime.ParseExact) -----------------------------------------------------------------------
+
+
+def parse_exact(text: str, fmt: str, today: DotNetDateTime, culture: Culture) -> DotNetDateTime | None:
+    """``DateTime.ParseExact(text, fmt, culture, RoundtripKind)``; None when the text does not match."""
+    if fmt == "":
+        return None
+    if len(fmt) == 1:
+        found = _standard_pattern(fmt, culture)
+        if found is None:
+            return None
+        fmt, culture = found
+    parser = _ExactParser(text, culture)
+    if not parser.run(fmt):
+        return None
+    return parser.build(today)
+
+
+class _ExactParser:
+    def __init__(self, text: str, culture: Culture) -> None:
+        self.text = text
+        self.pos = 0
+        self.culture = culture
+        self.fields: dict[str, int] = {}
+        self.fraction = 0
+        self.ampm: str | None = None
+        self.zone: str | None = None
+        self.weekday: int | None = None
+
+    def _digits(self, minimum: int, maximum: int) -> int | None:
+        start = self.pos
+        while self.pos < len(self.text) and self.pos - start < maximum and self.text[self.pos].isdigit():
+            self.pos += 1
+        if self.pos - start < minimum:
+            return None
+        return int(self.text[start:self.pos])
+
+    def _name(self, names: tuple[str, ...]) -> int | None:
+        # Longest match first, case-insensitively, as .NET does.
+        best: tuple[int, int] | None = None
+        for index, name in enumerate(names):
+            if self.text[self.pos:self.pos + len(name)].lower() == name.lower() and (
+                    best is None or len(name) > best[1]):
+                best = (index, len(name))
+        if best is None:
+            return None
+        self.pos += best[1]
+        return best[0]
+
+    def _literal(self, ch: str) -> bool:
+        if self.pos < len(self.text) and self.text[self.pos] == ch:
+            self.pos += 1
+            return True
+        return False
+
+    def run(self, fmt: str) -> bool:
+        i = 0
+        while i < len(fmt):
+            ch = fmt[i]
+            if ch in "dMyhHmsfFtgKz":
+                # Unlike the other letters, each K prints on its own.
+                n = 1 if ch == "K" else _repeat(fmt, i)
+                if not self._field(ch, n):
+                    return False
+                i += n
+            elif ch in "'\"":
+                try:
+                    literal, i = _quoted(fmt, i, fmt)
+                except ExpressionEvaluationError:
+                    return False
+                if not all(self._literal(c) for c in literal):
+                    return False
+            elif ch == "%":
+                if i + 1 >= len(fmt):
+                    return False
+                if fmt[i + 1] in "dMyhHmsfFtgKz":
+                    if not self._field(fmt[i + 1], 1):
+                        return False
+                elif not self._literal(fmt[i + 1]):
+                    return False
+                i += 2
+            elif ch == "\\":
+                if i + 1 >= len(fmt) or not self._literal(fmt[i + 1]):
+                    return False
+                i += 2
+            elif ch == "Z":
+                # An unquoted 'Z' in the format reads a UTC designator.
+                if not self._literal("Z"):
+                    return False
+                self.zone = "Z"
+                i += 1
+            elif ch.isspace():
+                if not self._literal(ch):
+                    return False
+                i += 1
+            elif ch == "." and fmt[i + 1:i + 2] == "F" and self.text[self.pos:self.pos + 1] != ".":
+                # A '.' before 'F' digits is optional, like the digits themselves.
+                i += 1 + _repeat(fmt, i + 1)
+            else:
+                if not self._literal(ch):
+                    return False
+                i += 1
+        return self.pos == len(self.text)
+
+    def _field(self, ch: str, n: int) -> bool:
+        value: int | None
+        if ch == "d" and n >= 3:
+            names = self.culture.day_abbreviations if n == 3 else self.culture.day_names
+            self.weekday = self._name(names)
+            return self.weekday is not None
+        if ch == "M" and n >= 3:
+            names = self.culture.month_abbreviations if n == 3 else self.culture.month_names
+            value = self._name(names)
+            if value is None:
+                return False
+            self.fields["M"] = value + 1
+            return True
+        if ch in "fF":
+            if n > 7:
+                return False
+            start = self.pos
+            digits = self._digits(n if ch == "f" else 0, n)
+            if digits is None:
+                return False
+            text = self.text[start:self.pos]
+            self.fraction = int(text.ljust(7, "0")) if text else 0
+            return True
+        if ch == "t":
+            for designator in (self.culture.am, self.culture.pm):
+                piece = designator if n >= 2 else designator[:1]
+                if self.text[self.pos:self.pos + len(piece)].lower() == piece.lower():
+                    self.pos += len(piece)
+                    self.ampm = designator
+                    return True
+            return False
+        if ch == "g":
+            return self._name((self.culture.era,)) is not None
+        if ch in "Kz":
+            match = re.compile(r"Z|[+-]\d{1,2}(?::?\d{2})?").match(self.text, self.pos)
+            if match is None:
+                return ch == "K"
+            if match.group(0) == "Z" and ch == "z":
+                return False
+            self.zone = match.group(0)
+            self.pos = match.end()
+            return True
+        if ch == "y":
+            if n <= 2:
+                start = self.pos
+                value = self._digits(1, 2)
+                if value is None:
+                    return False
+                self.fields["y"] = _expand_year(self.text[start:self.pos], self.culture)
+                return True
+            value = self._digits(n, max(n, 4)) if n == 3 else self._digits(n, n)
+            if value is None:
+                return False
+            self.fields["y"] = value
+            return True
+        value = self._digits(1 if n == 1 else 2, 2)
+        if value is None:
+            return False
+        self.fields[ch] = value
+        return True
+
+    def build(self, today: DotNetDateTime) -> DotNetDateTime | None:
+        f = self.fields
+        hour = f.get("H", 0)
+        if "h" in f:
+            if not 1 <= f["h"] <= 12:
+                return None
+            hour = f["h"] % 12
+        if self.ampm is not None:
+            if hour >= 12 and "H" in f and self.ampm == self.culture.am:
+                return None
+            if self.ampm == self.culture.pm and hour < 12:
+                hour += 12
+        has_date = "y" in f or "M" in f or "d" in f
+        year = f.get("y", today.year)
+        month = f.get("M", today.month if not has_date else 1)
+        day = f.get("d", today.day if not has_date else 1)
+        try:
+            value = DotNetDateTime.from_parts(year, month, day, hour=hour, minute=f.get("m", 0),
+                                              second=f.get("s", 0), fraction_ticks=self.fraction)
+        except ExpressionEvaluationError:
+            return None
+        if self.weekday is not None and self.weekday != value.day_of_week:
+            return None
+        return _apply_zone(value, self.zone)

@@ -1,0 +1,380 @@
+"""Turn parsed templates into fast evaluators and run them against a context.
+
+Each syntax tree is compiled once into nested Python closures, so evaluating a cached template costs a
+handful of function calls. ``if``, ``and``, ``or`` and ``coalesce`` evaluate their arguments lazily, as the
+engine does (``if(true, 1, div(1, 0))`` is ``1``). Work is metered: every string or array a function
+builds is charged against ``Limits.max_total_work``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from threading import Lock
+from typing import Any
+
+from amlexec.expressions.ast import Call, Literal, Node, Path
+from amlexec.expressions.errors import (
+    ExpressionError,
+    ExpressionEvaluationError,
+    ExpressionLimitError,
+    ExpressionSyntaxError,
+)
+from amlexec.expressions.functions import CONTEXT_FUNCTIONS, FUNCTIONS, NONDETERMINISTIC_FUNCTIONS
+from amlexec.expressions.limits import LIMITS
+from amlexec.expressions.parser import ParsedTemplate, parse_template
+from amlexec.expressions.values import to_text, type_name
+
+__all__ = ["Evaluation", "Template", "compile_template", "evaluate"]
+
+Compiled = Callable[["Evaluation"], Any]
+
+
+class Evaluation:
+    """One evaluation in progress: the context, the clock and the work meter (a ``CallContext``)."""
+
+    __slots__ = ("_now", "context", "work")
+
+    def __init__(self, context: Mapping[str, Any] | None, now: datetime | None) -> None:
+        self.context: Mapping[str, Any] = context if context is not None else {}
+        self._now = now
+        self.work = 0
+
+    def now(self) -> datetime:
+        if self._now is None:
+            self._now = datetime.now(UTC)
+        elif self._now.tzinfo is None:
+            self._now = self._now.replace(tzinfo=UTC)
+        return self._now
+
+    def charge(self, amount: int) -> None:
+        self.work += amount
+        if self.work > LIMITS.max_total_work:
+            raise ExpressionLimitError(
+                f"the expression produced more than {LIMITS.max_total_work} characters and elements in total"
+            )
+
+
+def _charge_result(result: Any, evaluation: Evaluation, name: str) -> Any:
+    if isinstance(result, str):
+        size = len(result)
+        if size > LIMITS.max_string_length:
+            raise ExpressionLimitError(
+                f"function '{name}' would build a string of {size} characters; "
+                f"the limit is {LIMITS.max_string_length}"
+            )
+        evaluation.charge(size + 1)
+    elif isinstance(result, list):
+        size = len(result)
+        if size > LIMITS.max_collection_length:
+            raise ExpressionLimitError(
+                f"function '{name}' would build an array of {size} elements; "
+                f"the limit is {LIMITS.max_collection_length}"
+            )
+        evaluation.charge(size + 1)
+    else:
+        evaluation.charge(1)
+    return result
+
+
+def _compile_literal(node: Literal) -> Compiled:
+    value = node.value
+    return lambda _evaluation: value
+
+
+def _compile_call(node: Call) -> Compiled:
+    spec = FUNCTIONS[node.name]
+    arg_fns = tuple(_compile_node(arg) for arg in node.args)
+    name = spec.name
+    if node.name == "if":
+        return _compile_if(arg_fns)
+    if node.name in ("and", "or"):
+        return _compile_and_or(node.name, arg_fns)
+    if node.name == "coalesce":
+        return _compile_coalesce(arg_fns)
+    impl = spec.impl
+    if len(arg_fns) == 1:
+        only = arg_fns[0]
+
+        def call_one(evaluation: Evaluation) -> Any:
+            return _charge_result(impl((only(evaluation),), evaluation), evaluation, name)
+
+        return call_one
+
+    def call(evaluation: Evaluation) -> Any:
+        return _charge_result(impl([fn(evaluation) for fn in arg_fns], evaluation), evaluation, name)
+
+    return call
+
+
+def _compile_if(arg_fns: tuple[Compiled, ...]) -> Compiled:
+    condition, when_true, when_false = arg_fns
+
+    def call_if(evaluation: Evaluation) -> Any:
+        test = condition(evaluation)
+        if test is True:
+            return when_true(evaluation)
+        if test is False:
+            return when_false(evaluation)
+        raise ExpressionEvaluationError(
+            f"function 'if' expects its first argument to be a boolean, got {type_name(test)}"
+        )
+
+    return call_if
+
+
+def _compile_and_or(name: str, arg_fns: tuple[Compiled, ...]) -> Compiled:
+    # The engine stops at the first deciding operand and never looks at the rest.
+    deciding = name == "or"
+
+    def call_logic(evaluation: Evaluation) -> Any:
+        for index, fn in enumerate(arg_fns):
+            value = fn(evaluation)
+            if value is not True and value is not False:
+                raise ExpressionEvaluationError(
+                    f"function '{name}' expects booleans; argument {index + 1} is {type_name(value)}"
+                )
+            if value is deciding:
+                return deciding
+        return not deciding
+
+    return call_logic
+
+
+def _compile_coalesce(arg_fns: tuple[Compiled, ...]) -> Compiled:
+    def call_coalesce(evaluation: Evaluation) -> Any:
+        for fn in arg_fns:
+            value = fn(evaluation)
+            if value is not None:
+                return value
+        return None
+
+    return call_coalesce
+
+
+def _int32(value: int) -> int:
+    # The engine narrows indexes to a 32-bit int before using them.
+    return ((value + 2**31) % 2**32) - 2**31
+
+
+def _select(target: Any, key: Any, null_safe: bool, position: int) -> Any:
+    """One accessor step on a non-null target."""
+    if isinstance(target, dict):
+        if not isinstance(key, str):
+            raise ExpressionEvaluationError(
+                f"cannot select {to_text(key)!r} at position {position}: object properties can only be "
+                f"selected by name (a string), got {type_name(key)}",
+                position=position,
+            )
+        if key in target:
+            return target[key]
+        folded = key.lower()
+        for name, member in target.items():
+            if name.lower() == folded:
+                return member
+        if null_safe:
+            return None
+        available = ", ".join(target)[:300]
+        raise ExpressionEvaluationError(
+            f"property '{key}' at position {position} doesn't exist; available properties are '{available}'",
+            position=position,
+        )
+    if isinstance(target, list):
+        if type(key) is not int:
+            raise ExpressionEvaluationError(
+                f"cannot select {to_text(key)!r} at position {position}: array elements can only be "
+                f"selected with an integer index, got {type_name(key)}",
+                position=position,
+            )
+        index = _int32(key)
+        if 0 <= index < len(target):
+            return target[index]
+        if null_safe:
+            return None
+        raise ExpressionEvaluationError(
+            f"array index {index} at position {position} is outside the bounds (0, {len(target) - 1}) "
+            "of the array",
+            position=position,
+        )
+    raise ExpressionEvaluationError(
+        f"cannot select {to_text(key)!r} at position {position}: property selection is not supported on "
+        f"values of type {type_name(target)}",
+        position=position,
+    )
+
+
+def _compile_path(node: Path) -> Compiled:
+    target_fn = _compile_call(node.target)
+    steps: list[tuple[Compiled, bool, int]] = [
+        (_compile_node(step.key), step.null_safe, step.position) for step in node.steps
+    ]
+
+    def walk(evaluation: Evaluation) -> Any:
+        value = target_fn(evaluation)
+        for key_fn, null_safe, position in steps:
+            if value is None:
+                if null_safe:
+                    # '?' on a null value ends the whole path with null, like C#'s '?.'.
+                    return None
+                key = key_fn(evaluation)
+                raise ExpressionEvaluationError(
+                    f"cannot select {to_text(key)!r} at position {position}: the value is null "
+                    "(use '?.' or '?[...]' for null-safe access)",
+                    position=position,
+                )
+            value = _select(value, key_fn(evaluation), null_safe, position)
+        return value
+
+    return walk
+
+
+def _compile_node(node: Node) -> Compiled:
+    if isinstance(node, Literal):
+        return _compile_literal(node)
+    if isinstance(node, Call):
+        return _compile_call(node)
+    return _compile_path(node)
+
+
+def _check_calls(node: Node, functions: set[str], references: dict[str, set[str]]) -> None:
+    """Reject unknown functions and wrong argument counts; collect names used (iteratively)."""
+    stack: list[Node] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Literal):
+            continue
+        if isinstance(current, Path):
+            stack.append(current.target)
+            stack.extend(step.key for step in current.steps)
+            continue
+        spec = FUNCTIONS.get(current.name)
+        if spec is None:
+            raise ExpressionSyntaxError(
+                f"unknown function '{current.spelling}' at position {current.position}",
+                position=current.position,
+            )
+        count = len(current.args)
+        if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
+            if spec.max_args is None:
+                expected = f"at least {spec.min_args}"
+            elif spec.min_args == spec.max_args:
+                expected = str(spec.min_args)
+            else:
+                expected = f"{spec.min_args} to {spec.max_args}"
+            plural = "" if expected == "1" else "s"
+            raise ExpressionSyntaxError(
+                f"function '{spec.name}' at position {current.position} expects {expected} "
+                f"argument{plural} but was given {count}",
+                position=current.position,
+            )
+        functions.add(current.name)
+        if current.name in CONTEXT_FUNCTIONS:
+            names = references.setdefault(current.name, set())
+            if current.args and isinstance(current.args[0], Literal) and isinstance(current.args[0].value, str):
+                names.add(current.args[0].value)
+        stack.extend(current.args)
+
+
+class Template:
+    """A parsed string value, ready to evaluate many times.
+
+    ``is_expression`` is False for plain text (including ``@@`` escapes); ``functions`` holds the
+    lower-case names of every function used; ``roots`` the context functions used (``pipeline``,
+    ``variables``, ``activity``, ``item``, ``trigger``, ``linkedservice``, ``dataset``); ``references``
+    maps each context function to the literal names passed to it (``variables('x')`` -> ``{'x'}``);
+    ``deterministic`` is False when the value depends on the clock or randomness.
+    """
+
+    __slots__ = ("_evaluator", "deterministic", "functions", "is_expression", "references", "roots", "text")
+
+    def __init__(self, text: str, parsed: ParsedTemplate) -> None:
+        self.text = text
+        functions: set[str] = set()
+        references: dict[str, set[str]] = {}
+        nodes = [part for part in parsed.parts if not isinstance(part, str)]
+        for node in nodes:
+            _check_calls(node, functions, references)
+        self.functions: frozenset[str] = frozenset(functions)
+        self.roots: frozenset[str] = frozenset(functions & CONTEXT_FUNCTIONS)
+        self.references: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in references.items()}
+        self.deterministic = not (functions & NONDETERMINISTIC_FUNCTIONS)
+        self.is_expression = bool(nodes)
+        self._evaluator = self._build(parsed)
+
+    @staticmethod
+    def _build(parsed: ParsedTemplate) -> Compiled:
+        if parsed.whole:
+            node = parsed.parts[0]
+            assert not isinstance(node, str)
+            return _compile_node(node)
+        if len(parsed.parts) == 1 and isinstance(parsed.parts[0], str):
+            constant = parsed.parts[0]
+            return lambda _evaluation: constant
+        pieces: list[str | Compiled] = [
+            part if isinstance(part, str) else _compile_node(part) for part in parsed.parts
+        ]
+
+        def interpolate(evaluation: Evaluation) -> str:
+            out = []
+            for piece in pieces:
+                out.append(piece if isinstance(piece, str) else to_text(piece(evaluation)))
+            text = "".join(out)
+            if len(text) > LIMITS.max_string_length:
+                raise ExpressionLimitError(
+                    f"the interpolated string would be {len(text)} characters; "
+                    f"the limit is {LIMITS.max_string_length}"
+                )
+            return text
+
+        return interpolate
+
+    def evaluate(self, context: Mapping[str, Any] | None = None, *, now: datetime | None = None) -> Any:
+        """The value of this template in ``context``; raises only ``ExpressionError`` subclasses."""
+        evaluation = Evaluation(context, now)
+        try:
+            return self._evaluator(evaluation)
+        except ExpressionError:
+            raise
+        except RecursionError:
+            raise ExpressionLimitError("the values are nested too deeply to evaluate") from None
+        except MemoryError:
+            raise ExpressionLimitError("the expression needs too much memory") from None
+        except Exception as error:  # a bug or an unforeseen input must still surface as an ExpressionError
+            raise ExpressionEvaluationError(f"cannot evaluate {self.text[:200]!r}: {error}") from error
+
+    def __repr__(self) -> str:
+        return f"Template({self.text[:80]!r})"
+
+
+_CACHE: OrderedDict[str, Template] = OrderedDict()
+_CACHE_LOCK = Lock()
+
+
+def compile_template(text: str) -> Template:
+    """Parse and check ``text`` once (cached, bounded LRU); raises ``ExpressionSyntaxError``/``...LimitError``."""
+    if not isinstance(text, str):
+        raise ExpressionSyntaxError(f"an expression must be a string, got {type(text).__name__}")
+    with _CACHE_LOCK:
+        cached = _CACHE.get(text)
+        if cached is not None:
+            _CACHE.move_to_end(text)
+            return cached
+    try:
+        template = Template(text, parse_template(text))
+    except ExpressionError:
+        raise
+    except RecursionError:
+        raise ExpressionLimitError("the expression nests too deeply") from None
+    except Exception as error:  # never let a parser bug escape as another exception type
+        raise ExpressionSyntaxError(f"cannot parse {text[:200]!r}: {error}") from error
+    with _CACHE_LOCK:
+        _CACHE[text] = template
+        if len(_CACHE) > LIMITS.template_cache_size:
+            _CACHE.popitem(last=False)
+    return template
+
+
+def evaluate(expression: str, context: Mapping[str, Any] | None = None, *, now: datetime | None = None) -> Any:
+    """Evaluate one JSON string value (plain text, ``@expr`` or ``...@{expr}...``) in ``context``."""
+    return compile_template(expression).evaluate(context, now=now)
