@@ -1,0 +1,1 @@
+"""Launchers: one interface, an adapter per Azure ML target, and a local runner."""

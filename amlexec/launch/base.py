@@ -1,0 +1,148 @@
+"""The launcher interface every target implements, and the one status model they all report in.
+
+``launch`` is idempotent: the run name is derived from the request identity and the attempt number, and
+each adapter looks the run up before it submits, so a redelivered message never starts a second run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from amlexec.resolve import LaunchRequest, WorkspaceInfo
+
+__all__ = [
+    "FINAL_STATES",
+    "Launcher",
+    "RunHandle",
+    "RunState",
+    "RunStatus",
+    "StepStatus",
+    "normalise_status",
+    "run_name",
+]
+
+
+class RunState(StrEnum):
+    """A run's state, normalised across Azure ML v1, v2 and the local runner."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+FINAL_STATES = frozenset({RunState.COMPLETED, RunState.FAILED, RunState.CANCELED})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StepStatus(_Frozen):
+    """One step (child job) of a pipeline run."""
+
+    name: str
+    state: RunState
+    raw_status: str
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error_message: str | None = None
+
+
+class RunStatus(_Frozen):
+    """Where a run stands: normalised state plus the service's own words."""
+
+    state: RunState
+    raw_status: str
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    steps: list[StepStatus] = Field(default_factory=list)
+    studio_url: str | None = None
+    outputs: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class RunHandle(_Frozen):
+    """How to find a launched run again, in this process or another."""
+
+    target_kind: str
+    run_id: str
+    experiment_name: str
+    linked_service: str
+    workspace: WorkspaceInfo | None = None
+    attempt: int = 1
+    created: bool = Field(default=True, description="False when launch found the run already submitted")
+    studio_url: str | None = None
+    location: str | None = Field(default=None, description="adapter-specific locator (e.g. a local run folder)")
+
+
+class Launcher(Protocol):
+    """Starts, observes and cancels runs of one kind of target."""
+
+    def launch(self, request: LaunchRequest, *, attempt: int = 1) -> RunHandle:
+        """Start the run for ``request`` (or find the one already started for it) and return its handle."""
+        ...
+
+    def status(self, handle: RunHandle) -> RunStatus:
+        """Report where the run stands now."""
+        ...
+
+    def cancel(self, handle: RunHandle) -> None:
+        """Ask the run to stop; a run already final is left as it is."""
+        ...
+
+
+_AZURE_ML_STATES = {
+    "notstarted": RunState.QUEUED,
+    "starting": RunState.QUEUED,
+    "provisioning": RunState.QUEUED,
+    "preparing": RunState.QUEUED,
+    "queued": RunState.QUEUED,
+    "running": RunState.RUNNING,
+    "finalizing": RunState.RUNNING,
+    # Not final: runs have been seen to sit in CancelRequested for days; the tracker decides when to give up.
+    "cancelrequested": RunState.RUNNING,
+    # Not final: NotResponding can return to earlier states; the tracker applies a grace period.
+    "notresponding": RunState.RUNNING,
+    "paused": RunState.RUNNING,
+    "unknown": RunState.RUNNING,
+    "completed": RunState.COMPLETED,
+    "finished": RunState.COMPLETED,
+    "failed": RunState.FAILED,
+    "canceled": RunState.CANCELED,
+    "cancelled": RunState.CANCELED,
+}
+
+
+def normalise_status(raw: str | None) -> RunState:
+    """Map an Azure ML status word (v1 run, v2 job) to a RunState; anything unknown counts as running."""
+    return _AZURE_ML_STATES.get((raw or "unknown").replace(" ", "").lower(), RunState.RUNNING)
+
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def run_name(request: LaunchRequest, attempt: int = 1) -> str:
+    """The deterministic run (job) name for one attempt of a request.
+
+    Built from the request identity and the activity name, so the same message always maps to the same
+    name; lower-case letters, digits and '_' only, starting with a letter, which every Azure ML naming
+    rule accepts.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt must be >= 1, got {attempt}")
+    digest = hashlib.sha256(f"{request.request_id}\x1f{request.activity_name}".encode()).hexdigest()[:20]
+    slug = _SLUG.sub("_", request.activity_name.lower()).strip("_")[:40] or "run"
+    return f"amlexec_{slug}_{digest}_{attempt}"

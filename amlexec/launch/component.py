@@ -1,0 +1,141 @@
+"""Launch a registered v2 pipeline component as a PipelineJob with a deterministic name.
+
+The job is built directly (``PipelineJob(component=..., inputs=...)``) rather than by calling the
+component, which would replace falsy inputs (``False``, ``0``) with defaults. Azure ML itself refuses
+empty-string input values (the SDK strips them), so an empty string is rejected before submitting instead
+of vanishing. The job name is ``run_name(request, attempt)``: looked up first, created only when absent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from amlexec.clock import Clock, SystemClock
+from amlexec.errors import Issue, PermanentError, RequestRejected
+from amlexec.launch.base import RunHandle, RunStatus, run_name
+from amlexec.launch.failures import RetryPolicy, TargetNotFound
+from amlexec.launch.jobs import (
+    cancel_job,
+    find_job,
+    handle_for,
+    job_status,
+    run_tags,
+    to_job_inputs,
+    to_job_outputs,
+)
+from amlexec.launch.signature import DeclaredInput, SignatureCache, check_parameters
+from amlexec.launch.workspace import WorkspaceConnector
+from amlexec.resolve import LaunchRequest, PipelineComponentTarget
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+    from azure.ai.ml.entities import Component
+
+__all__ = ["PipelineComponentLauncher"]
+
+logger = logging.getLogger(__name__)
+
+
+def declared_inputs(component: Component) -> dict[str, DeclaredInput]:
+    """The inputs a component declares; required = no default and not optional."""
+    declared = {}
+    for name, spec in (component.inputs or {}).items():
+        default = getattr(spec, "default", None)
+        optional = bool(getattr(spec, "optional", False))
+        declared[name] = DeclaredInput(name, getattr(spec, "type", None), required=default is None and not optional)
+    return declared
+
+
+class PipelineComponentLauncher:
+    """Runs ``azureml:name:version`` / ``azureml:name@label`` components as pipeline jobs."""
+
+    kind = "pipeline_component"
+
+    def __init__(self, connector: WorkspaceConnector, *, clock: Clock | None = None,
+                 retry: RetryPolicy | None = None, signature_ttl: float = 300.0) -> None:
+        self._connector = connector
+        self._clock = clock or SystemClock()
+        self._retry = retry or RetryPolicy()
+        self._components = SignatureCache(self._clock, signature_ttl)
+
+    def _component(self, ml: MLClient, request: LaunchRequest, target: PipelineComponentTarget) -> Component:
+        workspace = self._connector.workspace_of(request)
+        key = (workspace.subscription_id, workspace.resource_group, workspace.name, target.reference)
+
+        def load() -> Component:
+            try:
+                found: Component = self._retry.run(
+                    lambda: ml.components.get(target.name, version=target.version) if target.version
+                    else ml.components.get(target.name, label=target.label or "latest"),
+                    clock=self._clock, operation=f"get component {target.reference}")
+                return found
+            except TargetNotFound:
+                raise RequestRejected([Issue("typeProperties.mlPipelineId",
+                                             f"no pipeline component {target.reference} in workspace {workspace.name}",
+                                             "a registered pipeline component", target.reference,
+                                             code="unknown_pipeline")]) from None
+
+        return self._components.get(key, load)
+
+    def launch(self, request: LaunchRequest, *, attempt: int = 1) -> RunHandle:
+        target = request.target
+        if not isinstance(target, PipelineComponentTarget):
+            raise PermanentError(f"{type(self).__name__} cannot launch a {target.kind} target")
+        ml = self._connector.ml_client(request)
+        name = run_name(request, attempt)
+        existing = find_job(ml, name, clock=self._clock, retry=self._retry)
+        if existing is not None:
+            logger.info("run %s already exists; not submitting again", name)
+            return handle_for(request, existing, self.kind, attempt, created=False)
+        component = self._component(ml, request, target)
+        check_parameters(request, declared_inputs(component), target=f"pipeline component {target.reference}",
+                         allow_empty_strings=False)
+        job = self._build_job(request, component, name)
+
+        def create() -> Any:
+            return ml.jobs.create_or_update(job, experiment_name=request.experiment_name)
+
+        try:
+            created = self._retry.run(create, clock=self._clock, operation=f"create job {name}",
+                                      on_unknown=lambda: find_job(ml, name, clock=self._clock, retry=self._retry))
+        except PermanentError:
+            # A concurrent delivery (or our own lost submit, retried by the SDK) may have created it first.
+            existing = find_job(ml, name, clock=self._clock, retry=self._retry)
+            if existing is None:
+                raise
+            return handle_for(request, existing, self.kind, attempt, created=False)
+        logger.info("launched pipeline job %s from %s", name, target.reference)
+        return handle_for(request, created, self.kind, attempt, created=True)
+
+    @staticmethod
+    def _build_job(request: LaunchRequest, component: Component, name: str) -> Any:
+        from azure.ai.ml.entities import PipelineJob, PipelineJobSettings
+
+        settings = PipelineJobSettings()
+        if request.continue_on_step_failure is not None:
+            settings.continue_on_step_failure = request.continue_on_step_failure
+        for key, value in request.job_settings.items():
+            setattr(settings, _snake(key), value)
+        return PipelineJob(
+            name=name,
+            component=component,
+            inputs=to_job_inputs(request.parameters | request.job_inputs),
+            outputs=to_job_outputs(request.job_outputs),
+            settings=settings,
+            experiment_name=request.experiment_name,
+            display_name=request.activity_name,
+            description=request.description,
+            tags=run_tags(request),
+        )
+
+    def status(self, handle: RunHandle) -> RunStatus:
+        return job_status(self._connector, handle, clock=self._clock, retry=self._retry)
+
+    def cancel(self, handle: RunHandle) -> None:
+        cancel_job(self._connector, handle, clock=self._clock, retry=self._retry)
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+

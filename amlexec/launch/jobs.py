@@ -1,0 +1,154 @@
+"""What every v2 launcher shares: finding a job by name, reading its status, cancelling, tagging, inputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from amlexec.clock import Clock
+from amlexec.errors import Issue, RequestRejected
+from amlexec.launch.base import RunHandle, RunState, RunStatus, StepStatus, normalise_status
+from amlexec.launch.failures import RetryPolicy, TargetNotFound
+from amlexec.launch.workspace import WorkspaceConnector
+from amlexec.resolve import LaunchRequest
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+
+__all__ = [
+    "TAG_PREFIX",
+    "cancel_job",
+    "find_job",
+    "handle_for",
+    "job_status",
+    "run_tags",
+    "to_job_inputs",
+    "to_job_outputs",
+]
+
+TAG_PREFIX = "amlexec."
+_MAX_TAG = 256
+
+
+def run_tags(request: LaunchRequest) -> dict[str, str]:
+    """Tags on every run: how the Event Grid handler and operators recognise amlexec's runs."""
+    tags = {
+        f"{TAG_PREFIX}correlationId": request.correlation_id,
+        f"{TAG_PREFIX}requestId": request.request_id,
+        f"{TAG_PREFIX}activity": request.activity_name,
+        f"{TAG_PREFIX}linkedService": request.linked_service,
+    }
+    if request.parent_run_id:
+        tags[f"{TAG_PREFIX}mlParentRunId"] = request.parent_run_id
+    if not request.policy.secure_input:
+        for key, value in request.user_properties.items():
+            tags.setdefault(key, value)
+    return {key[:_MAX_TAG]: value[:_MAX_TAG] for key, value in tags.items()}
+
+
+def to_job_inputs(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn evaluated parameters into v2 job inputs: literals stay literals, ``{"type", "path"}`` become Inputs."""
+    from azure.ai.ml import Input
+
+    inputs: dict[str, Any] = {}
+    issues: list[Issue] = []
+    for name, value in values.items():
+        if isinstance(value, dict) and isinstance(value.get("type"), str) and ("path" in value or "default" in value):
+            inputs[name] = Input(**value)
+        elif isinstance(value, dict | list):
+            issues.append(Issue(f"typeProperties.mlPipelineParameters.{name}",
+                                "Azure ML v2 inputs are numbers, booleans, strings or data inputs",
+                                'a literal, or {"type": "uri_folder", "path": ...}',
+                                json.dumps(value)[:60], code="unsupported_input"))
+        else:
+            inputs[name] = value
+    if issues:
+        raise RequestRejected(issues)
+    return inputs
+
+
+def to_job_outputs(values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Fabric's ``jobOutputs``: ``{"name": {"type": "uri_folder", "path": ...}}`` become Outputs."""
+    from azure.ai.ml import Output
+
+    outputs = {name: Output(**value) if isinstance(value, dict) else value for name, value in values.items()}
+    return outputs or None
+
+
+def find_job(ml: MLClient, name: str, *, clock: Clock, retry: RetryPolicy) -> Any | None:
+    """The job called ``name``, or None when the workspace has none."""
+    try:
+        return retry.run(lambda: ml.jobs.get(name), clock=clock, operation=f"get job {name}")
+    except TargetNotFound:
+        return None
+
+
+def handle_for(request: LaunchRequest, job: Any, kind: str, attempt: int, *, created: bool) -> RunHandle:
+    return RunHandle(
+        target_kind=kind,
+        run_id=job.name,
+        experiment_name=getattr(job, "experiment_name", None) or request.experiment_name,
+        linked_service=request.linked_service,
+        workspace=request.workspace,
+        attempt=attempt,
+        created=created,
+        studio_url=getattr(job, "studio_url", None),
+    )
+
+
+def status_text(value: Any) -> str:
+    """The service's status word; azure-ai-ml hands some back as enum members."""
+    if value is None:
+        return "Unknown"
+    return str(getattr(value, "value", value))
+
+
+def _time(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+def job_status(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock, retry: RetryPolicy) -> RunStatus:
+    """Read a job and its child jobs (pipeline steps) and normalise them."""
+    ml = connector.ml_client_for(handle.linked_service, handle.workspace)
+    job = retry.run(lambda: ml.jobs.get(handle.run_id), clock=clock, operation=f"get job {handle.run_id}")
+    raw = status_text(job.status)
+    steps = []
+    try:
+        children = retry.run(lambda: list(ml.jobs.list(parent_job_name=handle.run_id)), clock=clock,
+                             operation=f"list steps of {handle.run_id}")
+    except TargetNotFound:
+        children = []
+    for child in children:
+        child_raw = status_text(child.status)
+        steps.append(StepStatus(name=str(child.display_name or child.name), state=normalise_status(child_raw),
+                                raw_status=child_raw))
+    state = normalise_status(raw)
+    context = getattr(job, "creation_context", None)
+    return RunStatus(
+        state=state,
+        raw_status=raw,
+        started_at=_time(getattr(context, "created_at", None)),
+        error_code=raw if state is RunState.FAILED else None,
+        error_message=_failure_message(job) if state is RunState.FAILED else None,
+        steps=steps,
+        studio_url=getattr(job, "studio_url", None) or handle.studio_url,
+    )
+
+
+def _failure_message(job: Any) -> str | None:
+    properties = getattr(job, "properties", None) or {}
+    for key in ("azureml.runError", "error", "errorMessage"):
+        if key in properties:
+            return str(properties[key])[:1000]
+    return None
+
+
+def cancel_job(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock, retry: RetryPolicy) -> None:
+    """Ask Azure ML to cancel; a job already final is left alone."""
+    ml = connector.ml_client_for(handle.linked_service, handle.workspace)
+    job = retry.run(lambda: ml.jobs.get(handle.run_id), clock=clock, operation=f"get job {handle.run_id}")
+    if normalise_status(status_text(job.status)) in (RunState.COMPLETED, RunState.FAILED, RunState.CANCELED):
+        return
+    retry.run(lambda: ml.jobs.begin_cancel(handle.run_id), clock=clock, operation=f"cancel job {handle.run_id}")

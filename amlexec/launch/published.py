@@ -1,0 +1,258 @@
+"""Submit v1 published pipelines and pipeline endpoints (what Data Factory's activity calls).
+
+The v1 pipelines API has no SDK in our dependencies (azureml-sdk v1 reached end of support on
+2026-06-30 and is not installable alongside azure-ai-ml), so its few calls are made through an azure-core
+PipelineClient with the linked service's credential and azure-core's retry policy:
+
+- the regional host comes from the workspace's ``discoveryUrl`` (``api`` key), cached per worker;
+- the signature is read from ``Pipelines/{id}`` and ``Graphs/{GraphId}/Interface`` (cached briefly);
+- ``PipelineRuns/PipelineSubmit/{id}`` or ``PipelineRuns/PipelineEndpointSubmit/Id/{id}[/{version}]``.
+
+A v1 run id is chosen by the service, not by us. Exactly-once therefore rests on a property: every run is
+submitted with ``Properties["amlexec.runName"] = run_name(request, attempt)`` and, before submitting (and
+after any submit whose answer was lost), the workspace's jobs are listed with
+``properties=amlexec.runName=<name>``. Status, steps and cancel then use the v2 jobs API, where v1 runs
+appear as jobs under their run id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from amlexec.clock import Clock, SystemClock
+from amlexec.errors import Issue, PermanentError, RequestRejected
+from amlexec.expressions import to_text
+from amlexec.launch.base import RunHandle, RunStatus, run_name
+from amlexec.launch.failures import RetryPolicy, TargetNotFound
+from amlexec.launch.jobs import cancel_job, job_status, run_tags
+from amlexec.launch.signature import DeclaredInput, SignatureCache, check_parameters
+from amlexec.launch.workspace import WorkspaceConnector
+from amlexec.resolve import LaunchRequest, PipelineEndpointTarget, PublishedPipelineTarget, WorkspaceInfo
+
+__all__ = ["RUN_NAME_PROPERTY", "PublishedPipelineLauncher"]
+
+logger = logging.getLogger(__name__)
+
+RUN_NAME_PROPERTY = "amlexec.runName"
+WORKSPACE_API_VERSION = "2024-10-01"
+JOBS_API_VERSION = "2024-10-01"
+RUN_SOURCE = "amlexec"
+
+
+class _Signature:
+    """What a published pipeline declares, and whether it may run."""
+
+    def __init__(self, pipeline_id: str, status: str, parameters: dict[str, DeclaredInput],
+                 data_paths: set[str]) -> None:
+        self.pipeline_id = pipeline_id
+        self.status = status
+        self.parameters = parameters
+        self.data_paths = data_paths
+
+
+class PublishedPipelineLauncher:
+    """Runs v1 published pipelines (``mlPipelineId``) and pipeline endpoints (``mlPipelineEndpointId``)."""
+
+    kinds = ("published_pipeline", "pipeline_endpoint")
+
+    def __init__(self, connector: WorkspaceConnector, *, clock: Clock | None = None,
+                 retry: RetryPolicy | None = None, signature_ttl: float = 300.0) -> None:
+        self._connector = connector
+        self._clock = clock or SystemClock()
+        self._retry = retry or RetryPolicy()
+        self._signatures = SignatureCache(self._clock, signature_ttl)
+        self._hosts: dict[tuple[str, str, str], str] = {}
+        self._lock = threading.Lock()
+
+    # ---- the v1 API's address
+    def _pipelines_base(self, linked_service: str, workspace: WorkspaceInfo) -> str:
+        key = (workspace.subscription_id, workspace.resource_group, workspace.name)
+        with self._lock:
+            host = self._hosts.get(key)
+        if host is None:
+            arm = self._get(linked_service, self._connector.workspace_url(workspace),
+                            {"api-version": WORKSPACE_API_VERSION}, "get workspace")
+            discovery_url = ((arm or {}).get("properties") or {}).get("discoveryUrl")
+            if not discovery_url:
+                raise PermanentError(f"workspace {workspace.name} reports no discoveryUrl")
+            services = self._get(linked_service, discovery_url, None, "discover workspace services")
+            host = str((services or {}).get("api") or "").rstrip("/")
+            if not host:
+                raise PermanentError(f"workspace {workspace.name}: discovery returned no 'api' host")
+            with self._lock:
+                self._hosts[key] = host
+        return (f"{host}/pipelines/v1.0/subscriptions/{workspace.subscription_id}/resourceGroups/"
+                f"{workspace.resource_group}/providers/Microsoft.MachineLearningServices/workspaces/{workspace.name}")
+
+    def _get(self, linked_service: str, url: str, params: dict[str, str] | None, operation: str) -> Any:
+        return self._retry.run(lambda: self._connector.send_json(linked_service, "GET", url, params=params),
+                               clock=self._clock, operation=operation)
+
+    # ---- signatures
+    def _pipeline_signature(self, request: LaunchRequest, base: str, pipeline_id: str, path: str) -> _Signature:
+        def load() -> _Signature:
+            try:
+                entity = self._get(request.linked_service, f"{base}/Pipelines/{pipeline_id}", None,
+                                   f"get published pipeline {pipeline_id}")
+            except TargetNotFound:
+                raise RequestRejected([Issue(path, f"no published pipeline {pipeline_id} in this workspace",
+                                             "the id of a published pipeline", pipeline_id,
+                                             code="unknown_pipeline")]) from None
+            parameters: dict[str, DeclaredInput] = {}
+            data_paths: set[str] = set()
+            graph_id = entity.get("GraphId")
+            if graph_id:
+                interface = self._get(request.linked_service, f"{base}/Graphs/{graph_id}/Interface", None,
+                                      f"get interface of pipeline {pipeline_id}")
+                for param in interface.get("Parameters") or []:
+                    required = not param.get("IsOptional", True) and param.get("DefaultValue") is None
+                    parameters[param["Name"]] = DeclaredInput(param["Name"], None, required)
+                for param in (interface.get("DataPathParameters") or []) + (interface.get("DataPathParameterList")
+                                                                           or []):
+                    data_paths.add(param["Name"])
+            else:
+                for name in entity.get("ParameterAssignments") or {}:
+                    parameters[name] = DeclaredInput(name)
+            return _Signature(pipeline_id, str(entity.get("EntityStatus") or "Active"), parameters, data_paths)
+
+        workspace = self._connector.workspace_of(request)
+        return self._signatures.get((workspace.subscription_id, workspace.resource_group, workspace.name,
+                                     "pipeline", pipeline_id), load)
+
+    def _endpoint_pipeline(self, request: LaunchRequest, base: str, target: PipelineEndpointTarget) -> str:
+        path = "typeProperties.mlPipelineEndpointId"
+
+        def load() -> dict[str, Any]:
+            try:
+                entity: dict[str, Any] = self._get(request.linked_service,
+                                                   f"{base}/PipelineEndpoints/Id/{target.endpoint_id}", None,
+                                                   f"get pipeline endpoint {target.endpoint_id}")
+                return entity
+            except TargetNotFound:
+                raise RequestRejected([Issue(path, f"no pipeline endpoint {target.endpoint_id} in this workspace",
+                                             "the id of a pipeline endpoint", target.endpoint_id,
+                                             code="unknown_pipeline")]) from None
+
+        workspace = self._connector.workspace_of(request)
+        endpoint = self._signatures.get((workspace.subscription_id, workspace.resource_group, workspace.name,
+                                         "endpoint", target.endpoint_id), load)
+        if str(endpoint.get("EntityStatus") or "Active") != "Active":
+            raise RequestRejected([Issue(path, f"pipeline endpoint {target.endpoint_id} is "
+                                               f"{endpoint.get('EntityStatus')}", "an Active endpoint",
+                                         str(endpoint.get("EntityStatus")), code="target_disabled")])
+        version = target.version or str(endpoint.get("DefaultVersion") or "")
+        versions = {str(v.get("Version")): str(v.get("PipelineId")) for v in endpoint.get("PipelineVersionList") or []}
+        if version not in versions:
+            raise RequestRejected([Issue("typeProperties.version", f"pipeline endpoint {target.endpoint_id} has no "
+                                                                   f"version {version!r}",
+                                         f"one of {sorted(versions)}", version, code="unknown_version")])
+        return versions[version]
+
+    # ---- exactly once
+    def _find_run(self, request: LaunchRequest, name: str) -> str | None:
+        url = f"{self._connector.workspace_url(self._connector.workspace_of(request))}/jobs"
+        listing = self._get(request.linked_service, url, {"api-version": JOBS_API_VERSION,
+                                                          "properties": f"{RUN_NAME_PROPERTY}={name}",
+                                                          "listViewType": "All"}, f"look up run {name}")
+        for job in (listing or {}).get("value") or []:
+            props = (job.get("properties") or {}).get("properties") or {}
+            if props.get(RUN_NAME_PROPERTY) == name:
+                return str(job["name"])
+        return None
+
+    def launch(self, request: LaunchRequest, *, attempt: int = 1) -> RunHandle:
+        target = request.target
+        if not isinstance(target, PublishedPipelineTarget | PipelineEndpointTarget):
+            raise PermanentError(f"{type(self).__name__} cannot launch a {target.kind} target")
+        workspace = self._connector.workspace_of(request)
+        name = run_name(request, attempt)
+        existing = self._find_run(request, name)
+        if existing is not None:
+            logger.info("run %s already submitted as %s; not submitting again", name, existing)
+            return self._handle(request, existing, attempt, created=False)
+        base = self._pipelines_base(request.linked_service, workspace)
+        if isinstance(target, PublishedPipelineTarget):
+            pipeline_id = target.pipeline_id
+            url = f"{base}/PipelineRuns/PipelineSubmit/{pipeline_id}"
+            params: dict[str, str] = {}
+            signature = self._pipeline_signature(request, base, pipeline_id, "typeProperties.mlPipelineId")
+        else:
+            pipeline_id = self._endpoint_pipeline(request, base, target)
+            url = f"{base}/PipelineRuns/PipelineEndpointSubmit/Id/{target.endpoint_id}"
+            params = {}
+            if target.version:
+                url += f"/{target.version}"
+                params["pipelineVersion"] = target.version
+            signature = self._pipeline_signature(request, base, pipeline_id, "typeProperties.mlPipelineEndpointId")
+        if signature.status != "Active":
+            raise RequestRejected([Issue("typeProperties.mlPipelineId", f"published pipeline {pipeline_id} is "
+                                                                        f"{signature.status}", "an Active pipeline",
+                                         signature.status, code="target_disabled")])
+        check_parameters(request, signature.parameters, target=f"published pipeline {pipeline_id}")
+        self._check_data_paths(request, signature)
+        if request.parent_run_id:
+            params["parentRunId"] = request.parent_run_id
+        body = self._body(request, name)
+
+        def submit() -> Any:
+            return self._connector.send_json(request.linked_service, "POST", url, body=body, params=params,
+                                             retry_on_server_errors=False)
+
+        answer = self._retry.run(submit, clock=self._clock, operation=f"submit {name}",
+                                 on_unknown=lambda: self._found(request, name))
+        run_id = answer["Id"] if isinstance(answer, dict) and "Id" in answer else answer
+        if not isinstance(run_id, str):
+            raise PermanentError(f"submit {name}: the service answered without a run id")
+        logger.info("submitted v1 pipeline %s as run %s (%s)", pipeline_id, run_id, name)
+        return self._handle(request, run_id, attempt, created=True)
+
+    def _found(self, request: LaunchRequest, name: str) -> dict[str, str] | None:
+        found = self._find_run(request, name)
+        return {"Id": found} if found else None
+
+    def _check_data_paths(self, request: LaunchRequest, signature: _Signature) -> None:
+        if not signature.data_paths:
+            return
+        unknown = [n for n in request.data_path_assignments if n not in signature.data_paths]
+        if unknown:
+            raise RequestRejected([
+                Issue(f"typeProperties.dataPathAssignments.{n}", f"published pipeline declares no data path '{n}'",
+                      f"one of: {', '.join(sorted(signature.data_paths))}", n, code="unknown_parameter")
+                for n in unknown])
+
+    @staticmethod
+    def _body(request: LaunchRequest, name: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "ExperimentName": request.experiment_name,
+            "Description": request.description or request.activity_name,
+            "RunSource": RUN_SOURCE,
+            # v1 parameter assignments are strings; values are written the way Data Factory writes them.
+            "ParameterAssignments": {k: to_text(v) for k, v in request.parameters.items()},
+            "DataPathAssignments": {
+                k: {"DataStoreName": v.datastore_name, "RelativePath": v.relative_path or ""}
+                for k, v in request.data_path_assignments.items()},
+            "tags": run_tags(request),
+            "Properties": {RUN_NAME_PROPERTY: name, "amlexec.requestId": request.request_id,
+                           "amlexec.correlationId": request.correlation_id},
+        }
+        if request.dataset_assignments:
+            body["DataSetDefinitionValueAssignments"] = request.dataset_assignments
+        if request.continue_on_step_failure is not None:
+            body["ContinueRunOnStepFailure"] = request.continue_on_step_failure
+        return body
+
+    def _handle(self, request: LaunchRequest, run_id: str, attempt: int, *, created: bool) -> RunHandle:
+        workspace = self._connector.workspace_of(request)
+        studio = (f"https://ml.azure.com/runs/{run_id}?wsid=/subscriptions/{workspace.subscription_id}"
+                  f"/resourcegroups/{workspace.resource_group}/workspaces/{workspace.name}")
+        return RunHandle(target_kind=request.target.kind, run_id=run_id, experiment_name=request.experiment_name,
+                         linked_service=request.linked_service, workspace=workspace, attempt=attempt,
+                         created=created, studio_url=studio)
+
+    def status(self, handle: RunHandle) -> RunStatus:
+        return job_status(self._connector, handle, clock=self._clock, retry=self._retry)
+
+    def cancel(self, handle: RunHandle) -> None:
+        cancel_job(self._connector, handle, clock=self._clock, retry=self._retry)

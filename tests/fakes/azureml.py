@@ -1,0 +1,303 @@
+"""A fake Azure ML workspace at the REST boundary: ARM/MFE resources, jobs, batch endpoints, v1 pipelines.
+
+Resources are stored as the SDK PUTs them and returned with the fields the service adds (id, name,
+systemData, status). Tests seed published pipelines, endpoints and batch endpoints directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fakes.transport import Call, Reply, Router
+
+WS = (r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+      r"/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)")
+
+
+def _job_input(batch_input: dict[str, Any]) -> dict[str, Any]:
+    """How a batch invocation's input shows up on the job it creates."""
+    if batch_input.get("jobInputType") == "Literal":
+        return {"jobInputType": "literal", "value": str(batch_input.get("value"))}
+    return {"jobInputType": "uri_folder", "uri": batch_input.get("uri")}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class FakeAzureML:
+    """State of one fake workspace and the routes that serve it."""
+
+    def __init__(self, router: Router, *, region: str = "westeurope") -> None:
+        self.router = router
+        self.region = region
+        self.resources: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.v1_submits: list[Call] = []
+        self.counter = itertools.count(1)
+        self.workspace_id = str(uuid.UUID(int=7))
+        self.steps: dict[str, list[dict[str, Any]]] = {}
+        self.scoring_hosts: dict[str, tuple[str, str]] = {}
+        self.v1_pipelines: dict[str, dict[str, Any]] = {}
+        self.v1_graphs: dict[str, dict[str, Any]] = {}
+        self.v1_endpoints: dict[str, dict[str, Any]] = {}
+        self.batch_invocations: list[Call] = []
+        self._register()
+
+    # ---- generic ARM resource store
+    def _put(self, call: Call, **_: str) -> Reply:
+        body = copy.deepcopy(call.body) or {}
+        body.setdefault("properties", {})
+        body["id"] = call.path
+        body["name"] = call.path.rstrip("/").split("/")[-1]
+        body["systemData"] = {"createdAt": _now(), "createdBy": "tests", "lastModifiedAt": _now()}
+        self.resources[call.path.lower()] = body
+        return Reply(200, body)
+
+    def _get(self, call: Call, **_: str) -> Reply:
+        found = self.resources.get(call.path.lower())
+        if found is None:
+            return Reply(404, {"error": {"code": "UserError", "message": f"Not found: {call.path}"}})
+        return Reply(200, found)
+
+    def _list(self, call: Call, **_: str) -> Reply:
+        prefix = call.path.lower().rstrip("/") + "/"
+        items = [v for k, v in self.resources.items() if k.startswith(prefix) and "/" not in k[len(prefix):]]
+        return Reply(200, {"value": items})
+
+    def _register(self) -> None:
+        add = self.router.add
+        for kind in ("components", "batchEndpoints", "datastores", "environments", "data"):
+            add("PUT", WS + rf"/{kind}/[^/]+(/versions/[^/]+)?", self._put)
+            add("GET", WS + rf"/{kind}/[^/]+(/versions/[^/]+)?", self._get)
+            add("GET", WS + rf"/{kind}(/[^/]+/versions)?", self._list)
+        add("GET", WS + r"/batchEndpoints/[^/]+/deployments(/[^/]+)?", self._get_or_list)
+        add("GET", WS, self._get_workspace)
+        v1 = r"/pipelines/v1\.0" + WS
+        add("GET", v1 + r"/Pipelines/(?P<pid>[^/]+)", self._v1_pipeline)
+        add("GET", v1 + r"/Graphs/(?P<gid>[^/]+)/Interface", self._v1_interface)
+        add("GET", v1 + r"/PipelineEndpoints/Id/(?P<eid>[^/]+)", self._v1_endpoint)
+        add("POST", v1 + r"/PipelineRuns/PipelineSubmit/(?P<pid>[^/]+)", self._v1_submit)
+        add("POST", v1 + r"/PipelineRuns/PipelineEndpointSubmit/Id/(?P<eid>[^/]+)(?:/(?P<version>[^/]+))?",
+            self._v1_endpoint_submit)
+        add("POST", r"/jobs", self._invoke_batch)
+        add("GET", r"/discovery", self._discovery)
+        add("GET", r"/history/v1\.0" + WS + r"/runs/(?P<name>[^/]+)/children", self._children)
+        add("PUT", WS + r"/jobs/(?P<name>[^/]+)", self._put_job)
+        add("GET", WS + r"/jobs/(?P<name>[^/]+)", self._get_job)
+        add("GET", WS + r"/jobs", self._list_jobs)
+        add("POST", WS + r"/jobs/(?P<name>[^/]+)/cancel", self._cancel_job)
+
+    # ---- workspace and discovery
+    @property
+    def api_host(self) -> str:
+        return f"https://{self.region}.api.azureml.ms"
+
+    def _get_workspace(self, call: Call, sub: str, rg: str, ws: str) -> Reply:
+        return Reply(200, {
+            "id": call.path, "name": ws, "type": "Microsoft.MachineLearningServices/workspaces",
+            "location": self.region, "kind": "Default",
+            "properties": {"discoveryUrl": f"{self.api_host}/discovery", "workspaceId": self.workspace_id,
+                           "friendlyName": ws, "provisioningState": "Succeeded",
+                           "mlFlowTrackingUri": f"azureml://{self.region}.api.azureml.ms/mlflow/v1.0{call.path}"},
+        })
+
+    def _discovery(self, call: Call) -> Reply:
+        host = self.api_host
+        return Reply(200, {"api": host, "catalog": host, "experimentation": host, "gallery": host, "history": host,
+                           "hyperdrive": host, "labeling": host, "modelmanagement": host, "pipelines": host,
+                           "studio": "https://ml.azure.com"})
+
+    # ---- jobs (MFE)
+    def _job_id(self, sub: str, rg: str, ws: str, name: str) -> str:
+        return (f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices"
+                f"/workspaces/{ws}/jobs/{name}")
+
+    def _put_job(self, call: Call, sub: str, rg: str, ws: str, name: str) -> Reply:
+        if name in self.jobs:
+            # Azure ML accepts a PUT that repeats an existing job unchanged and refuses one that changes it.
+            existing = self.jobs[name]["properties"]
+            sent = call.body.get("properties", {})
+            if all(existing.get(k) == v for k, v in sent.items() if k not in ("status", "services")):
+                return Reply(200, self.jobs[name])
+            return Reply(400, {"error": {"code": "UserError", "message": f"Job {name} properties cannot change",
+                                         "details": [{"code": "JobPropertyImmutable"}]}})
+        body = copy.deepcopy(call.body)
+        props = body.setdefault("properties", {})
+        props["status"] = "NotStarted"
+        props.setdefault("services", {})["Studio"] = {
+            "endpoint": f"https://ml.azure.com/runs/{name}?wsid=/subscriptions/{sub}/resourcegroups/{rg}/workspaces/{ws}",
+            "jobServiceType": "Studio"}
+        body.update({"id": self._job_id(sub, rg, ws, name), "name": name,
+                     "type": "Microsoft.MachineLearningServices/workspaces/jobs",
+                     "systemData": {"createdAt": _now(), "createdBy": "amlexec"}})
+        self.jobs[name] = body
+        return Reply(201, body)
+
+    def _get_job(self, call: Call, sub: str, rg: str, ws: str, name: str) -> Reply:
+        job = self.jobs.get(name)
+        if job is None:
+            return Reply(404, {"error": {"code": "UserError", "message": f"Job {name} was not found"}})
+        return Reply(200, job)
+
+    def _list_jobs(self, call: Call, **_: str) -> Reply:
+        jobs = list(self.jobs.values())
+        wanted = (call.query.get("properties") or [None])[0]
+        if wanted:
+            key, _, value = wanted.partition("=")
+            jobs = [j for j in jobs if j["properties"].get("properties", {}).get(key) == value]
+        return Reply(200, {"value": jobs})
+
+    def _cancel_job(self, call: Call, sub: str, rg: str, ws: str, name: str) -> Reply:
+        job = self.jobs.get(name)
+        if job is None:
+            return Reply(404, {"error": {"code": "UserError", "message": f"Job {name} was not found"}})
+        if job["properties"]["status"] not in ("Completed", "Failed", "Canceled"):
+            job["properties"]["status"] = "CancelRequested"
+        return Reply(202, None)
+
+    def _children(self, call: Call, sub: str, rg: str, ws: str, name: str) -> Reply:
+        runs = []
+        for step in self.steps.get(name, []):
+            runs.append({"runId": step["name"], "parentRunId": name, "rootRunId": name, "status": step["status"],
+                         "displayName": step["name"], "runType": "azureml.StepRun", "properties": {},
+                         "startTimeUtc": step.get("start"), "endTimeUtc": step.get("end"),
+                         "experimentId": "exp-id", "tags": {}})
+        return Reply(200, {"value": runs})
+
+    def add_step(self, parent: str, name: str, status: str) -> None:
+        """Give a job a child step (what Azure ML creates when a pipeline runs)."""
+        self.steps.setdefault(parent, []).append({"name": name, "status": status})
+        self.jobs[name] = {"id": name, "name": name, "properties": {"jobType": "Command", "status": status,
+                                                                   "displayName": name, "experimentName": "e"}}
+
+    # ---- v1 published pipelines and endpoints (PascalCase, as the AEVA service speaks)
+    def publish(self, pipeline_id: str, parameters: dict[str, Any], *, data_paths: tuple[str, ...] = (),
+                status: str = "Active", name: str = "train") -> None:
+        graph = f"graph-{pipeline_id[:8]}"
+        self.v1_pipelines[pipeline_id] = {
+            "Name": name, "Description": None, "Version": "1.0", "GraphId": graph, "TotalRunSteps": 2,
+            "ParameterAssignments": {k: str(v) for k, v in parameters.items()},
+            "DataSetDefinitionValueAssignments": {}, "Id": pipeline_id, "EntityStatus": status,
+            "ContinueRunOnStepFailure": False, "Properties": {}}
+        self.v1_graphs[graph] = {
+            "Parameters": [{"Name": k, "DefaultValue": str(v), "IsOptional": True, "Type": 3}
+                           for k, v in parameters.items()],
+            "MetadataParameters": [],
+            "DataPathParameters": [{"Name": n, "DefaultValue": {"DataStoreName": "workspaceblobstore",
+                                                                "RelativePath": "in/"}, "IsOptional": True}
+                                   for n in data_paths],
+            "DataPathParameterList": [], "Ports": {}}
+
+    def publish_endpoint(self, endpoint_id: str, versions: dict[str, str], default: str) -> None:
+        self.v1_endpoints[endpoint_id] = {
+            "Name": "ep", "DefaultVersion": default, "Id": endpoint_id, "EntityStatus": "Active",
+            "PipelineVersionList": [{"Version": v, "PipelineId": p} for v, p in versions.items()],
+            "Properties": {}, "tags": {}}
+
+    @staticmethod
+    def _v1_missing(what: str) -> Reply:
+        return Reply(404, {"Error": {"Code": "EntityNotFound", "Message": f"{what} not found", "InnerError": None}})
+
+    def _v1_pipeline(self, call: Call, pid: str, **_: str) -> Reply:
+        found = self.v1_pipelines.get(pid)
+        return Reply(200, found) if found else self._v1_missing(f"Pipeline {pid}")
+
+    def _v1_interface(self, call: Call, gid: str, **_: str) -> Reply:
+        found = self.v1_graphs.get(gid)
+        return Reply(200, found) if found else self._v1_missing(f"Graph {gid}")
+
+    def _v1_endpoint(self, call: Call, eid: str, **_: str) -> Reply:
+        found = self.v1_endpoints.get(eid)
+        return Reply(200, found) if found else self._v1_missing(f"PipelineEndpoint {eid}")
+
+    def _v1_submit(self, call: Call, sub: str, rg: str, ws: str, pid: str) -> Reply:
+        if pid not in self.v1_pipelines:
+            return self._v1_missing(f"Pipeline {pid}")
+        self.v1_submits.append(call)
+        run_id = str(uuid.UUID(int=next(self.counter)))
+        body = call.body or {}
+        self.jobs[run_id] = {
+            "id": self._job_id(sub, rg, ws, run_id), "name": run_id,
+            "type": "Microsoft.MachineLearningServices/workspaces/jobs",
+            "properties": {"jobType": "Pipeline", "status": "NotStarted", "experimentName": body.get("ExperimentName"),
+                           "displayName": body.get("Description"), "properties": dict(body.get("Properties") or {}),
+                           "tags": dict(body.get("tags") or {}), "inputs": {}, "outputs": {}, "jobs": {},
+                           "settings": {}}}
+        return Reply(200, {"Id": run_id, "Status": {"StatusCode": "NotStarted"}, "PipelineId": pid,
+                           "RunHistoryExperimentName": body.get("ExperimentName"), "RunSource": body.get("RunSource"),
+                           "tags": body.get("tags") or {}, "Properties": body.get("Properties") or {}})
+
+    def _v1_endpoint_submit(self, call: Call, sub: str, rg: str, ws: str, eid: str,  # noqa: PLR0917
+                            version: str | None = None) -> Reply:
+        endpoint = self.v1_endpoints.get(eid)
+        if endpoint is None:
+            return self._v1_missing(f"PipelineEndpoint {eid}")
+        wanted = version or (call.query.get("pipelineVersion") or [endpoint["DefaultVersion"]])[0]
+        pid = next((v["PipelineId"] for v in endpoint["PipelineVersionList"] if v["Version"] == wanted), None)
+        if pid is None:
+            return Reply(400, {"Error": {"Code": "BadRequest", "Message": f"no version {wanted}"}})
+        return self._v1_submit(call, sub, rg, ws, pid)
+
+    # ---- batch endpoints
+    def add_batch_endpoint(self, base: str, name: str, deployments: dict[str, str], default: str | None) -> None:
+        """A batch endpoint with pipeline-component deployments (deployment name -> component ARM id)."""
+        path = f"{base}/batchEndpoints/{name}"
+        host = f"{name}.{self.region}.inference.ml.azure.com"
+        self.resources[path.lower()] = {
+            "id": path, "name": name, "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints",
+            "location": self.region,
+            "properties": {"authMode": "AADToken", "scoringUri": f"https://{host}/jobs",
+                           "defaults": {"deploymentName": default} if default else {},
+                           "provisioningState": "Succeeded"}}
+        for deployment, component_id in deployments.items():
+            self.resources[f"{path}/deployments/{deployment}".lower()] = {
+                "id": f"{path}/deployments/{deployment}", "name": deployment, "location": self.region,
+                "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments",
+                "properties": {"deploymentConfiguration": {
+                    "deploymentConfigurationType": "PipelineComponent",
+                    "componentId": {"assetId": component_id, "referenceType": "Id"}, "settings": {}},
+                    "provisioningState": "Succeeded"}}
+        self.scoring_hosts[host] = (base, name)
+
+    def _invoke_batch(self, call: Call) -> Reply:
+        host = call.url.split("/")[2]
+        if host not in self.scoring_hosts:
+            return Reply(404, {"error": {"code": "NotFound", "message": f"no endpoint at {host}"}})
+        base, endpoint = self.scoring_hosts[host]
+        props = call.body["properties"]
+        name = props.get("name") or f"batchjob-{next(self.counter)}"
+        if name in self.jobs:
+            return Reply(409, {"error": {"code": "Conflict", "message": f"Job {name} already exists"}})
+        deployment = call.headers.get("azureml-model-deployment")
+        job = {"id": f"{base}/jobs/{name}", "name": name, "type": "Microsoft.MachineLearningServices/workspaces/jobs",
+               "properties": {"jobType": "Pipeline", "status": "NotStarted", "experimentName":
+                              props.get("properties", {}).get("experimentName", endpoint),
+                              "properties": {"azureml.batchrun": "true", "endpoint": endpoint,
+                                             "deployment": str(deployment)},
+                              "inputs": {k: _job_input(v) for k, v in props.get("inputData", {}).items()},
+                              "tags": {}}}
+        self.jobs[name] = job
+        self.batch_invocations.append(call)
+        return Reply(200, {"id": job["id"], "name": name, "properties": {**props, "status": "NotStarted"}})
+
+    def set_status(self, name: str, status: str) -> None:
+        self.jobs[name]["properties"]["status"] = status
+
+    def _get_or_list(self, call: Call, **kw: str) -> Reply:
+        if call.path.rstrip("/").endswith("/deployments"):
+            return self._list(call)
+        return self._get(call)
+
+
+def install(router: Router) -> FakeAzureML:
+    return FakeAzureML(router)
+
+
+Seeder = Callable[[FakeAzureML], None]
+__all__ = ["WS", "FakeAzureML", "install", "uuid"]

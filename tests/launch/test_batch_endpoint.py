@@ -1,0 +1,106 @@
+"""Batch endpoints with pipeline-component deployments: exact invocations through the real SDK."""
+
+from __future__ import annotations
+
+import pytest
+from fakes.workspace import BASE, World, make_world, request_for, seed_pipeline_component
+
+from amlexec.errors import RequestRejected
+from amlexec.launch.base import RunState, run_name
+from amlexec.launch.batch_endpoint import BatchEndpointLauncher
+
+COMPONENT = f"{BASE}/components/score_pipeline/versions/3"
+
+
+@pytest.fixture
+def world() -> World:
+    w = make_world()
+    seed_pipeline_component(w.fake)
+    w.fake.add_batch_endpoint(BASE, "loan-scoring", {"blue": COMPONENT, "green": COMPONENT}, default="blue")
+    return w
+
+
+def props(endpoint: str = "loan-scoring", deployment: str | None = None, **params: object) -> dict[str, object]:
+    out: dict[str, object] = {"mlExecutionType": "batchEndpoint", "mlBatchEndpointName": endpoint,
+                              "experimentName": "batch-scoring", "mlPipelineParameters": params}
+    if deployment:
+        out["mlBatchDeploymentName"] = deployment
+    return out
+
+
+def test_invocation_names_deployment_job_and_typed_inputs(world: World) -> None:
+    request = request_for(world.registry, props(deployment="green", n=0, flag=False, rate=0.25))
+    handle = BatchEndpointLauncher(world.connector, clock=world.clock).launch(request)
+    (call,) = world.fake.batch_invocations
+    assert call.url == "https://loan-scoring.westeurope.inference.ml.azure.com/jobs"
+    assert call.headers["azureml-model-deployment"] == "green"
+    assert call.headers["Authorization"].startswith("Bearer ")
+    body = call.body["properties"]
+    assert body["name"] == run_name(request) == handle.run_id
+    assert body["properties"] == {"experimentName": "batch-scoring"}
+    assert body["inputData"] == {
+        "n": {"jobInputType": "Literal", "value": 0},
+        "flag": {"jobInputType": "Literal", "value": False},
+        "rate": {"jobInputType": "Literal", "value": 0.25},
+    }
+
+
+def test_default_deployment_is_named_explicitly_never_a_stale_header(world: World) -> None:
+    launcher = BatchEndpointLauncher(world.connector, clock=world.clock)
+    launcher.launch(request_for(world.registry, props(deployment="green", n=1), request_id="first"))
+    launcher.launch(request_for(world.registry, props(n=1), request_id="second"))
+    first, second = world.fake.batch_invocations
+    assert first.headers["azureml-model-deployment"] == "green"
+    assert second.headers["azureml-model-deployment"] == "blue", "the endpoint's default, not the last one used"
+
+
+def test_data_inputs_and_outputs(world: World) -> None:
+    request = request_for(world.registry, {
+        **props(n=1), "jobInputs": {"applications": {"type": "uri_folder", "path": "azureml://datastores/ws/paths/in/"}},
+    })
+    seed_pipeline_component(world.fake, inputs={"n": {"type": "integer"}, "applications": {"type": "uri_folder"}})
+    BatchEndpointLauncher(world.connector, clock=world.clock).launch(request)
+    body = world.fake.batch_invocations[0].body["properties"]
+    assert body["inputData"]["applications"] == {"jobInputType": "UriFolder",
+                                                 "uri": "azureml://datastores/ws/paths/in/"}
+
+
+def test_redelivery_does_not_invoke_twice(world: World) -> None:
+    request = request_for(world.registry, props(n=1))
+    launcher = BatchEndpointLauncher(world.connector, clock=world.clock)
+    first = launcher.launch(request)
+    second = launcher.launch(request)
+    assert (first.created, second.created) == (True, False)
+    assert len(world.fake.batch_invocations) == 1
+
+
+def test_lost_invoke_response_then_redelivery(world: World) -> None:
+    request = request_for(world.registry, props(n=1))
+    world.router.fail("POST", r"^/jobs$", drop="after")
+    handle = BatchEndpointLauncher(world.connector, clock=world.clock).launch(request)
+    assert handle.run_id == run_name(request)
+    assert len(world.fake.jobs) == 1
+
+
+@pytest.mark.parametrize(
+    ("type_properties", "code"),
+    [
+        (props(endpoint="nope", n=1), "unknown_pipeline"),
+        (props(deployment="red", n=1), "unknown_pipeline"),
+        (props(n=1, typo=2), "unknown_parameter"),
+        (props(flag=True), "missing_parameter"),
+        (props(n=1, label=""), "empty_input"),
+    ],
+)
+def test_rejections_before_invoking(world: World, type_properties: dict[str, object], code: str) -> None:
+    with pytest.raises(RequestRejected) as info:
+        BatchEndpointLauncher(world.connector, clock=world.clock).launch(request_for(world.registry, type_properties))
+    assert code in {i.code for i in info.value.issues}
+    assert world.fake.batch_invocations == []
+
+
+def test_status_of_a_batch_job(world: World) -> None:
+    launcher = BatchEndpointLauncher(world.connector, clock=world.clock)
+    handle = launcher.launch(request_for(world.registry, props(n=1)))
+    world.fake.set_status(handle.run_id, "Completed")
+    assert launcher.status(handle).state is RunState.COMPLETED
