@@ -1,6 +1,7 @@
 """The ``amlexec`` command line: validate, resolve and inspect payloads, evaluate expressions.
 
-Exit codes: 0 success, 1 configuration or usage problem, 2 invalid payload or expression.
+Exit codes: 0 success, 1 configuration or usage problem, 2 invalid payload or expression, 3 a run that
+``amlexec run`` followed ended failed, canceled or timed out.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ def _registry(args: argparse.Namespace, settings: Settings) -> LinkedServiceRegi
     if settings.linked_services_file or settings.linked_services_json:
         return load_linked_services(settings)
     return None
+
+
+def _needs_linked_services(command: str) -> int:
+    sys.stderr.write(f"amlexec: {command} needs linked services (--linked-services FILE or "
+                     "AMLEXEC_LINKED_SERVICES_FILE)\n")
+    return EXIT_CONFIG
 
 
 def _context(args: argparse.Namespace, settings: Settings) -> RequestContext:
@@ -173,9 +180,7 @@ def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     registry = _registry(args, settings)
     if registry is None:
-        sys.stderr.write("amlexec: resolve needs linked services (--linked-services FILE or "
-                         "AMLEXEC_LINKED_SERVICES_FILE)\n")
-        return EXIT_CONFIG
+        return _needs_linked_services("resolve")
     try:
         payload = validate_payload(Path(args.file).read_bytes(), limits=settings.limits)
         request = resolve(_with_params(payload, args.param or []), _context(args, settings), registry,
@@ -187,6 +192,32 @@ def _cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     json.dump(request.public_view(), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from amlexec.handlers import Worker, follow_run, handle_request
+
+    registry = _registry(args, settings)
+    if registry is None:
+        return _needs_linked_services("run")
+    worker = Worker.create(settings, registry=registry)
+    context = _context(args, settings)
+    try:
+        body = Path(args.file).read_bytes()
+        if args.param:
+            payload = _with_params(validate_payload(body, limits=settings.limits), args.param)
+            body = payload.envelope.model_dump_json(by_alias=True, exclude_none=True).encode()
+        launched = handle_request(body, context, worker)
+    except RequestRejected as rejected:
+        for issue in rejected.issues:
+            sys.stderr.write(f"error {issue}\n")
+        return EXIT_INVALID
+    sys.stdout.write(launched.event.to_json() + "\n")
+    if args.no_wait:
+        return EXIT_OK
+    event = follow_run(launched, worker, poll_seconds=args.poll)
+    sys.stdout.write(event.to_json() + "\n")
+    return EXIT_OK if event.type == "com.amlexec.run.completed" else EXIT_INVALID + 1
 
 
 def _cmd_expr(args: argparse.Namespace, settings: Settings) -> int:
@@ -232,6 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--trigger-time", type=_parse_time, metavar="ISO8601", help="trigger time (default: now)")
     res.add_argument("--request-id", metavar="ID", help="request identity (default: random)")
     res.set_defaults(handler=_cmd_resolve)
+
+    run = sub.add_parser("run", help="launch a payload and follow it to its end (exit 0 completed, 3 otherwise)")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument("--linked-services", action="append", metavar="FILE")
+    run.add_argument("--param", action="append", type=_parse_param, metavar="NAME=VALUE")
+    run.add_argument("--request-id", metavar="ID", help="request identity: the same id never launches twice")
+    run.add_argument("--no-wait", action="store_true", help="print the started event and return")
+    run.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help="status poll interval")
+    run.set_defaults(handler=_cmd_run)
 
     expr = sub.add_parser("expr", help="evaluate a Data Factory expression")
     expr.add_argument("expression", metavar="EXPRESSION")

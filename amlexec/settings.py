@@ -28,6 +28,7 @@ class Settings:
     default_linked_service: str | None = None
     data_factory_name: str = "amlexec"
     max_payload_bytes: int = STANDARD_TIER_MAX_MESSAGE
+    local_runs_dir: Path = Path(".amlexec/runs")
 
     @property
     def limits(self) -> Limits:
@@ -52,6 +53,7 @@ class Settings:
             default_linked_service=source.get("AMLEXEC_DEFAULT_LINKED_SERVICE", "").strip() or None,
             data_factory_name=source.get("AMLEXEC_DATA_FACTORY_NAME", "").strip() or "amlexec",
             max_payload_bytes=limit,
+            local_runs_dir=Path(source.get("AMLEXEC_LOCAL_RUNS_DIR", "").strip() or ".amlexec/runs"),
         )
 
 

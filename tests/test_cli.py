@@ -104,3 +104,19 @@ def test_schema_matches_committed_file(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["schema"]) == 0
     committed = (Path(__file__).resolve().parents[1] / "schemas" / "activity-payload.schema.json").read_text()
     assert capsys.readouterr().out == committed, "run `make schema` and commit schemas/"
+
+
+def test_run_launches_locally_and_follows_to_completion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AMLEXEC_LOCAL_RUNS_DIR", str(tmp_path / "runs"))
+    args = ["run", str(EXAMPLES / "payloads" / "loan_scoring.json"), "--linked-services",
+            str(EXAMPLES / "linked_services.json"), "--request-id", "cli-run-1", "--param", "region=apac",
+            "--poll", "0.2"]
+    assert main(args) == 0
+    started, finished = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert started["type"] == "com.amlexec.run.started"
+    assert finished["type"] == "com.amlexec.run.completed"
+    assert finished["data"]["parameters"]["region"] == "APAC"
+    assert main([*args, "--no-wait"]) == 0
+    (again,) = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert again["subject"] == started["subject"], "the same request id finds the same run"
