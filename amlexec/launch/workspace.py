@@ -31,8 +31,9 @@ class WorkspaceConnector:
     """Hands out per-workspace clients, building each once (thread-safe)."""
 
     def __init__(self, registry: LinkedServiceRegistry, *, transport: Any = None,
-                 credential_for: Callable[[str], TokenCredential] | None = None) -> None:
+                 credential_for: Callable[[str], TokenCredential] | None = None, arm_endpoint: str = ARM) -> None:
         self._registry = registry
+        self._arm = arm_endpoint.rstrip("/")
         self._transport = transport
         self._credential_for = credential_for
         self._clients: dict[tuple[str, str, str, str], MLClient] = {}
@@ -93,7 +94,7 @@ class WorkspaceConnector:
                 kwargs: dict[str, Any] = {"policies": policies}
                 if self._transport is not None:
                     kwargs["transport"] = self._transport
-                client = PipelineClient(ARM, **kwargs)
+                client = PipelineClient(self._arm, **kwargs)
                 self._rest[linked_service.lower()] = client
             return client
 
@@ -118,7 +119,7 @@ class WorkspaceConnector:
         return response.json() if response.content else None
 
     def workspace_url(self, workspace: WorkspaceInfo) -> str:
-        return (f"{ARM}/subscriptions/{workspace.subscription_id}/resourceGroups/{workspace.resource_group}"
+        return (f"{self._arm}/subscriptions/{workspace.subscription_id}/resourceGroups/{workspace.resource_group}"
                 f"/providers/Microsoft.MachineLearningServices/workspaces/{workspace.name}")
 
     @staticmethod

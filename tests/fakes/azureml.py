@@ -33,9 +33,11 @@ def _now() -> str:
 class FakeAzureML:
     """State of one fake workspace and the routes that serve it."""
 
-    def __init__(self, router: Router, *, region: str = "westeurope") -> None:
+    def __init__(self, router: Router, *, region: str = "westeurope", host: str | None = None) -> None:
         self.router = router
         self.region = region
+        # One base URL for every service (discovery, v1 API, batch scoring) when serving over loopback.
+        self.host = host
         self.resources: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.v1_submits: list[Call] = []
@@ -86,6 +88,7 @@ class FakeAzureML:
         add("POST", v1 + r"/PipelineRuns/PipelineEndpointSubmit/Id/(?P<eid>[^/]+)(?:/(?P<version>[^/]+))?",
             self._v1_endpoint_submit)
         add("POST", r"/jobs", self._invoke_batch)
+        add("POST", r"/inference/(?P<endpoint>[^/]+)/jobs", self._invoke_batch)
         add("GET", r"/discovery", self._discovery)
         add("GET", r"/history/v1\.0" + WS + r"/runs/(?P<name>[^/]+)/children", self._children)
         add("PUT", WS + r"/jobs/(?P<name>[^/]+)", self._put_job)
@@ -96,7 +99,7 @@ class FakeAzureML:
     # ---- workspace and discovery
     @property
     def api_host(self) -> str:
-        return f"https://{self.region}.api.azureml.ms"
+        return self.host or f"https://{self.region}.api.azureml.ms"
 
     def _get_workspace(self, call: Call, sub: str, rg: str, ws: str) -> Reply:
         return Reply(200, {
@@ -249,10 +252,11 @@ class FakeAzureML:
         """A batch endpoint with pipeline-component deployments (deployment name -> component ARM id)."""
         path = f"{base}/batchEndpoints/{name}"
         host = f"{name}.{self.region}.inference.ml.azure.com"
+        scoring = f"{self.host}/inference/{name}/jobs" if self.host else f"https://{host}/jobs"
         self.resources[path.lower()] = {
             "id": path, "name": name, "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints",
             "location": self.region,
-            "properties": {"authMode": "AADToken", "scoringUri": f"https://{host}/jobs",
+            "properties": {"authMode": "AADToken", "scoringUri": scoring,
                            "defaults": {"deploymentName": default} if default else {},
                            "provisioningState": "Succeeded"}}
         for deployment, component_id in deployments.items():
@@ -264,9 +268,10 @@ class FakeAzureML:
                     "componentId": {"assetId": component_id, "referenceType": "Id"}, "settings": {}},
                     "provisioningState": "Succeeded"}}
         self.scoring_hosts[host] = (base, name)
+        self.scoring_hosts[name] = (base, name)
 
-    def _invoke_batch(self, call: Call) -> Reply:
-        host = call.url.split("/")[2]
+    def _invoke_batch(self, call: Call, endpoint: str | None = None) -> Reply:
+        host = endpoint or call.url.split("/")[2]
         if host not in self.scoring_hosts:
             return Reply(404, {"error": {"code": "NotFound", "message": f"no endpoint at {host}"}})
         base, endpoint = self.scoring_hosts[host]

@@ -167,3 +167,24 @@ def test_status_and_cancel_through_the_jobs_api(world: World) -> None:
     status = launcher(world).status(handle)
     assert status.state is RunState.FAILED and status.raw_status == "Failed"
     assert handle.studio_url is not None and handle.run_id in handle.studio_url
+
+
+def test_concurrent_duplicates_through_the_router_submit_once(world: World, tmp_path: object) -> None:
+    import threading
+    from pathlib import Path
+
+    from amlexec.launch.router import Launchers
+
+    router = Launchers(world.registry, local_runs_root=Path(str(tmp_path)), clock=world.clock,
+                       connector=world.connector)
+    request = request_for(world.registry, published())
+    handles = []
+    threads = [threading.Thread(target=lambda: handles.append(router.launch(request))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(handles) == 8
+    assert len(world.fake.v1_submits) == 1
+    assert len({h.run_id for h in handles}) == 1
+    assert sum(h.created for h in handles) == 1
