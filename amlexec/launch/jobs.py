@@ -109,8 +109,34 @@ def _time(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
+def _run_history(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock,
+                 retry: RetryPolicy) -> dict[str, Any]:
+    """The run-history record of a run: start and end times and the service's error, which jobs lack."""
+    workspace = handle.workspace
+    if workspace is None:
+        return {}
+    try:
+        host = retry.run(lambda: connector.api_host(handle.linked_service, workspace), clock=clock,
+                         operation="discover workspace services")
+        url = f"{host}/history/v1.0{connector.workspace_path(workspace)}/runs/{handle.run_id}"
+        record = retry.run(lambda: connector.send_json(handle.linked_service, "GET", url), clock=clock,
+                           operation=f"get run {handle.run_id}")
+    except TargetNotFound:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def job_status(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock, retry: RetryPolicy) -> RunStatus:
-    """Read a job and its child jobs (pipeline steps) and normalise them."""
+    """Read a job, its run-history record and its child jobs (pipeline steps), and normalise them."""
     ml = connector.ml_client_for(handle.linked_service, handle.workspace)
     job = retry.run(lambda: ml.jobs.get(handle.run_id), clock=clock, operation=f"get job {handle.run_id}")
     raw = status_text(job.status)
@@ -126,12 +152,17 @@ def job_status(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock
                                 raw_status=child_raw))
     state = normalise_status(raw)
     context = getattr(job, "creation_context", None)
+    record = _run_history(connector, handle, clock=clock, retry=retry)
+    error = ((record.get("error") or {}).get("error") or {}) if isinstance(record.get("error"), dict) else {}
     return RunStatus(
         state=state,
         raw_status=raw,
-        started_at=_time(getattr(context, "created_at", None)),
-        error_code=raw if state is RunState.FAILED else None,
-        error_message=_failure_message(job) if state is RunState.FAILED else None,
+        started_at=_parse_time(record.get("startTimeUtc")) or _time(getattr(context, "created_at", None)),
+        ended_at=_parse_time(record.get("endTimeUtc")) if state in (RunState.COMPLETED, RunState.FAILED,
+                                                                    RunState.CANCELED) else None,
+        error_code=(str(error.get("code")) if error.get("code") else raw) if state is RunState.FAILED else None,
+        error_message=(str(error.get("message"))[:2000] if error.get("message") else _failure_message(job))
+        if state is RunState.FAILED else None,
         steps=steps,
         studio_url=getattr(job, "studio_url", None) or handle.studio_url,
     )

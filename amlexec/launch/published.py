@@ -18,7 +18,6 @@ appear as jobs under their run id.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from amlexec.clock import Clock, SystemClock
@@ -36,7 +35,6 @@ __all__ = ["RUN_NAME_PROPERTY", "PublishedPipelineLauncher"]
 logger = logging.getLogger(__name__)
 
 RUN_NAME_PROPERTY = "amlexec.runName"
-WORKSPACE_API_VERSION = "2024-10-01"
 JOBS_API_VERSION = "2024-10-01"
 RUN_SOURCE = "amlexec"
 
@@ -63,28 +61,12 @@ class PublishedPipelineLauncher:
         self._clock = clock or SystemClock()
         self._retry = retry or RetryPolicy()
         self._signatures = SignatureCache(self._clock, signature_ttl)
-        self._hosts: dict[tuple[str, str, str], str] = {}
-        self._lock = threading.Lock()
 
     # ---- the v1 API's address
     def _pipelines_base(self, linked_service: str, workspace: WorkspaceInfo) -> str:
-        key = (workspace.subscription_id, workspace.resource_group, workspace.name)
-        with self._lock:
-            host = self._hosts.get(key)
-        if host is None:
-            arm = self._get(linked_service, self._connector.workspace_url(workspace),
-                            {"api-version": WORKSPACE_API_VERSION}, "get workspace")
-            discovery_url = ((arm or {}).get("properties") or {}).get("discoveryUrl")
-            if not discovery_url:
-                raise PermanentError(f"workspace {workspace.name} reports no discoveryUrl")
-            services = self._get(linked_service, discovery_url, None, "discover workspace services")
-            host = str((services or {}).get("api") or "").rstrip("/")
-            if not host:
-                raise PermanentError(f"workspace {workspace.name}: discovery returned no 'api' host")
-            with self._lock:
-                self._hosts[key] = host
-        return (f"{host}/pipelines/v1.0/subscriptions/{workspace.subscription_id}/resourceGroups/"
-                f"{workspace.resource_group}/providers/Microsoft.MachineLearningServices/workspaces/{workspace.name}")
+        host = self._retry.run(lambda: self._connector.api_host(linked_service, workspace), clock=self._clock,
+                               operation=f"discover the services of workspace {workspace.name}")
+        return f"{host}/pipelines/v1.0{self._connector.workspace_path(workspace)}"
 
     def _get(self, linked_service: str, url: str, params: dict[str, str] | None, operation: str) -> Any:
         return self._retry.run(lambda: self._connector.send_json(linked_service, "GET", url, params=params),

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from amlexec.errors import ConfigurationError
+from amlexec.errors import ConfigurationError, PermanentError
 from amlexec.launch.failures import sdk_retry_policy
 from amlexec.linked_services import LinkedServiceRegistry
 from amlexec.resolve import LaunchRequest, WorkspaceInfo
@@ -25,6 +25,7 @@ __all__ = ["WorkspaceConnector"]
 USER_AGENT = "amlexec/0.1"
 ARM = "https://management.azure.com"
 ARM_SCOPE = "https://management.azure.com/.default"
+WORKSPACE_API_VERSION = "2024-10-01"
 
 
 class WorkspaceConnector:
@@ -38,6 +39,7 @@ class WorkspaceConnector:
         self._credential_for = credential_for
         self._clients: dict[tuple[str, str, str, str], MLClient] = {}
         self._rest: dict[str, Any] = {}
+        self._hosts: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
 
     @property
@@ -117,6 +119,30 @@ class WorkspaceConnector:
         if response.status_code >= 400:
             raise HttpResponseError(response=response)
         return response.json() if response.content else None
+
+    def api_host(self, linked_service: str, workspace: WorkspaceInfo) -> str:
+        """The workspace's regional data-plane host (``api`` from its discovery URL), looked up once."""
+        key = (workspace.subscription_id, workspace.resource_group, workspace.name)
+        with self._lock:
+            host = self._hosts.get(key)
+        if host is not None:
+            return host
+        arm = self.send_json(linked_service, "GET", self.workspace_url(workspace),
+                             params={"api-version": WORKSPACE_API_VERSION})
+        discovery_url = ((arm or {}).get("properties") or {}).get("discoveryUrl")
+        if not discovery_url:
+            raise PermanentError(f"workspace {workspace.name} reports no discoveryUrl")
+        services = self.send_json(linked_service, "GET", discovery_url)
+        host = str((services or {}).get("api") or "").rstrip("/")
+        if not host:
+            raise PermanentError(f"workspace {workspace.name}: discovery returned no 'api' host")
+        with self._lock:
+            self._hosts[key] = host
+        return host
+
+    def workspace_path(self, workspace: WorkspaceInfo) -> str:
+        return (f"/subscriptions/{workspace.subscription_id}/resourceGroups/{workspace.resource_group}"
+                f"/providers/Microsoft.MachineLearningServices/workspaces/{workspace.name}")
 
     def workspace_url(self, workspace: WorkspaceInfo) -> str:
         return (f"{self._arm}/subscriptions/{workspace.subscription_id}/resourceGroups/{workspace.resource_group}"

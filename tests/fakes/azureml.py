@@ -48,6 +48,7 @@ class FakeAzureML:
         self.v1_pipelines: dict[str, dict[str, Any]] = {}
         self.v1_graphs: dict[str, dict[str, Any]] = {}
         self.v1_endpoints: dict[str, dict[str, Any]] = {}
+        self.run_records: dict[str, dict[str, Any]] = {}
         self.batch_invocations: list[Call] = []
         self._register()
 
@@ -91,6 +92,7 @@ class FakeAzureML:
         add("POST", r"/inference/(?P<endpoint>[^/]+)/jobs", self._invoke_batch)
         add("GET", r"/discovery", self._discovery)
         add("GET", r"/history/v1\.0" + WS + r"/runs/(?P<name>[^/]+)/children", self._children)
+        add("GET", r"/history/v1\.0" + WS + r"/runs/(?P<name>[^/]+)", self._run_record)
         add("PUT", WS + r"/jobs/(?P<name>[^/]+)", self._put_job)
         add("GET", WS + r"/jobs/(?P<name>[^/]+)", self._get_job)
         add("GET", WS + r"/jobs", self._list_jobs)
@@ -172,6 +174,24 @@ class FakeAzureML:
                          "startTimeUtc": step.get("start"), "endTimeUtc": step.get("end"),
                          "experimentId": "exp-id", "tags": {}})
         return Reply(200, {"value": runs})
+
+    def _run_record(self, call: Call, sub: str, rg: str, ws: str, name: str) -> Reply:
+        job = self.jobs.get(name)
+        if job is None:
+            return Reply(404, {"error": {"code": "UserError", "message": f"Run {name} was not found"}})
+        record: dict[str, Any] = {"runId": name, "status": job["properties"]["status"],
+                                  "experimentId": "exp-id", "runType": "azureml.PipelineRun"}
+        record.update(self.run_records.get(name, {}))
+        return Reply(200, record)
+
+    def finish(self, name: str, status: str, *, start: str = "2026-11-21T02:00:05.123Z",
+               end: str = "2026-11-21T02:07:35.5Z", error: tuple[str, str] | None = None) -> None:
+        """Move a run to a final state with run-history times (and an error for a failure)."""
+        self.set_status(name, status)
+        record: dict[str, Any] = {"startTimeUtc": start, "endTimeUtc": end}
+        if error:
+            record["error"] = {"error": {"code": error[0], "message": error[1]}}
+        self.run_records[name] = record
 
     def add_step(self, parent: str, name: str, status: str) -> None:
         """Give a job a child step (what Azure ML creates when a pipeline runs)."""

@@ -163,9 +163,12 @@ def test_forbidden_names_the_role_to_grant(world: World) -> None:
 
 def test_status_and_cancel_through_the_jobs_api(world: World) -> None:
     handle = launcher(world).launch(request_for(world.registry, published()))
-    world.fake.set_status(handle.run_id, "Failed")
+    world.fake.finish(handle.run_id, "Failed", error=("UserError", "Step score failed: KeyError 'income'"))
     status = launcher(world).status(handle)
     assert status.state is RunState.FAILED and status.raw_status == "Failed"
+    assert (status.error_code, status.error_message) == ("UserError", "Step score failed: KeyError 'income'")
+    assert status.started_at is not None and status.ended_at is not None
+    assert (status.ended_at - status.started_at).total_seconds() == pytest.approx(450.377)
     assert handle.studio_url is not None and handle.run_id in handle.studio_url
 
 
