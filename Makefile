@@ -44,6 +44,7 @@ bench: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/amlexec schema > schemas/activity-payload.schema.json
+	$(BIN)/python -c "from amlexec.openapi import openapi_text; print(openapi_text(), end='')" > docs/openapi.json
 
 $(ORACLE_VENV)/.installed:
 	$(PYTHON) -m venv $(ORACLE_VENV)

@@ -1,26 +1,43 @@
-"""CloudEvents 1.0 for every outcome of a request: started, completed, failed, canceled, timed out, rejected.
+"""CloudEvents 1.0 for every outcome of a request, and the Service Bus messages that carry them.
 
-Event ids are deterministic (one per run attempt and outcome), so a re-published event carries the same id
-and the topic's duplicate detection drops it. ``secureInput`` keeps parameters out of events;
-``secureOutput`` keeps outputs and service error messages out.
+Ids are deterministic: every terminal event of a request (completed, failed, canceled, timedOut, rejected)
+shares one id, ``started`` events have one per attempt. The events topic's duplicate detection therefore
+lets exactly one terminal event through per request, whichever path (a status check, an Event Grid
+notification, a redelivery) publishes first. ``secureInput`` keeps parameters out of events;
+``secureOutput`` keeps outputs and the service's error messages out.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
+import zlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from amlexec.bus.base import OutgoingMessage
 from amlexec.errors import Issue
 from amlexec.launch.base import RunHandle, RunStatus
-from amlexec.resolve import LaunchRequest
+from amlexec.resolve import LaunchRequest, WorkspaceInfo
 
-__all__ = ["EVENT_SOURCE", "CloudEvent", "EventKind", "rejected_event", "run_event"]
+__all__ = [
+    "CONTENT_TYPE",
+    "EVENT_SOURCE",
+    "CloudEvent",
+    "EventContext",
+    "EventKind",
+    "event_message",
+    "rejected_event",
+    "run_event",
+    "terminal_event_id",
+]
 
 EVENT_SOURCE = "urn:amlexec"
+CONTENT_TYPE = "application/cloudevents+json"
 _EVENT_NAMESPACE = uuid.UUID("5f0c3d0e-8d7b-4c8a-9a51-3f0f5b8e2c77")
 
 
@@ -38,6 +55,10 @@ class EventKind(StrEnum):
     def type(self) -> str:
         return f"com.amlexec.run.{self.value}"
 
+    @property
+    def terminal(self) -> bool:
+        return self is not EventKind.STARTED
+
 
 class CloudEvent(BaseModel):
     """A CloudEvents 1.0 event in structured JSON mode (``application/cloudevents+json``)."""
@@ -52,42 +73,86 @@ class CloudEvent(BaseModel):
     time: datetime
     datacontenttype: str = "application/json"
     correlationid: str | None = Field(default=None, description="extension: the request's correlation id")
+    traceparent: str | None = Field(default=None, description="extension: W3C trace context of the request")
     data: dict[str, Any]
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_none=True)
 
 
-def _event_id(kind: EventKind, key: str) -> str:
-    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{kind.type}|{key}"))
+class EventContext(BaseModel):
+    """What an event needs to know about the request behind a run (kept on the run for Event Grid)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request_id: str
+    correlation_id: str
+    activity_name: str
+    linked_service: str
+    workspace: WorkspaceInfo | None = None
+    target: dict[str, JsonValue]
+    experiment_name: str
+    parameters: dict[str, JsonValue] | None = None
+    secure_output: bool = False
+    max_attempts: int = 1
+
+    @classmethod
+    def of(cls, request: LaunchRequest) -> EventContext:
+        return cls(request_id=request.request_id, correlation_id=request.correlation_id,
+                   activity_name=request.activity_name, linked_service=request.linked_service,
+                   workspace=request.workspace, target=request.target.model_dump(mode="json"),
+                   experiment_name=request.experiment_name,
+                   parameters=None if request.policy.secure_input else request.parameters,
+                   secure_output=request.policy.secure_output, max_attempts=request.policy.retry + 1)
+
+    def pack(self) -> str:
+        """A compact text form for a run property (compressed JSON, base64)."""
+        raw = self.model_dump_json(exclude_none=True).encode()
+        return base64.b64encode(zlib.compress(raw, 9)).decode()
+
+    @classmethod
+    def unpack(cls, text: str) -> EventContext:
+        return cls.model_validate_json(zlib.decompress(base64.b64decode(text)))
 
 
-def _source(request: LaunchRequest) -> str:
-    if request.workspace is None:
-        return f"{EVENT_SOURCE}:local:{request.linked_service}"
-    ws = request.workspace
+def terminal_event_id(request_id: str) -> str:
+    """The one id every terminal event of a request carries."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"terminal|{request_id}"))
+
+
+def _event_id(kind: EventKind, context: EventContext, attempt: int) -> str:
+    if kind.terminal:
+        return terminal_event_id(context.request_id)
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{kind.value}|{context.request_id}|{attempt}"))
+
+
+def _source(context: EventContext) -> str:
+    if context.workspace is None:
+        return f"{EVENT_SOURCE}:local:{context.linked_service}"
+    ws = context.workspace
     return (f"/subscriptions/{ws.subscription_id}/resourceGroups/{ws.resource_group}"
             f"/providers/Microsoft.MachineLearningServices/workspaces/{ws.name}")
 
 
-def run_event(kind: EventKind, request: LaunchRequest, handle: RunHandle, status: RunStatus | None, *,
-              time: datetime) -> CloudEvent:
-    """The event for one run attempt reaching ``kind``."""
-    target = request.target.model_dump(mode="json")
+def run_event(kind: EventKind, request: LaunchRequest | EventContext, handle: RunHandle, status: RunStatus | None,
+              *, time: datetime, traceparent: str | None = None) -> CloudEvent:
+    """The event for a run attempt reaching ``kind``."""
+    context = request if isinstance(request, EventContext) else EventContext.of(request)
     data: dict[str, Any] = {
         "status": kind.value,
         "runId": handle.run_id,
         "attempt": handle.attempt,
-        "target": target,
+        "maxAttempts": context.max_attempts,
+        "target": context.target,
         "experimentName": handle.experiment_name,
-        "activityName": request.activity_name,
-        "linkedService": request.linked_service,
-        "correlationId": request.correlation_id,
-        "requestId": request.request_id,
+        "activityName": context.activity_name,
+        "linkedService": context.linked_service,
+        "correlationId": context.correlation_id,
+        "requestId": context.request_id,
         "studioUrl": (status.studio_url if status and status.studio_url else handle.studio_url),
     }
-    if not request.policy.secure_input:
-        data["parameters"] = request.parameters
+    if context.parameters is not None:
+        data["parameters"] = context.parameters
     if status is not None:
         data["serviceStatus"] = status.raw_status
         if status.started_at:
@@ -100,21 +165,49 @@ def run_event(kind: EventKind, request: LaunchRequest, handle: RunHandle, status
                          for s in status.steps]
         if status.error_code:
             data["errorCode"] = status.error_code
-        if not request.policy.secure_output:
+        if not context.secure_output:
             if status.error_message:
                 data["errorMessage"] = status.error_message
             if status.outputs:
                 data["outputs"] = status.outputs
-    return CloudEvent(id=_event_id(kind, f"{handle.run_id}|{handle.attempt}"), source=_source(request),
-                      type=kind.type, subject=handle.run_id, time=time, correlationid=request.correlation_id,
-                      data=data)
+    return CloudEvent(id=_event_id(kind, context, handle.attempt), source=_source(context), type=kind.type,
+                      subject=handle.run_id, time=time, correlationid=context.correlation_id,
+                      traceparent=traceparent, data=data)
 
 
 def rejected_event(request_id: str, correlation_id: str | None, issues: list[Issue], *, time: datetime,
-                   activity_name: str | None = None) -> CloudEvent:
+                   activity_name: str | None = None, traceparent: str | None = None) -> CloudEvent:
     """The event telling a sender why its request will never run, with every issue found."""
-    return CloudEvent(id=_event_id(EventKind.REJECTED, request_id), source=f"{EVENT_SOURCE}:requests",
+    return CloudEvent(id=terminal_event_id(request_id), source=f"{EVENT_SOURCE}:requests",
                       type=EventKind.REJECTED.type, subject=request_id, time=time, correlationid=correlation_id,
+                      traceparent=traceparent,
                       data={"status": EventKind.REJECTED.value, "requestId": request_id,
                             "correlationId": correlation_id, "activityName": activity_name,
                             "issues": [i.to_dict() for i in issues]})
+
+
+def event_message(event: CloudEvent) -> OutgoingMessage:
+    """The Service Bus message for an event: its id as message id, filterable application properties."""
+    data = event.data
+    properties: dict[str, str | int | float | bool] = {
+        "cloudEvents:specversion": event.specversion,
+        "cloudEvents:type": event.type,
+        "cloudEvents:source": event.source,
+        "cloudEvents:id": event.id,
+        "status": str(data.get("status")),
+    }
+    for key in ("activityName", "experimentName", "linkedService", "requestId", "runId", "correlationId"):
+        if data.get(key) is not None:
+            properties[key] = str(data[key])[:256]
+    if isinstance(data.get("target"), dict):
+        properties["targetKind"] = str(data["target"].get("kind"))
+    if isinstance(data.get("attempt"), int):
+        properties["attempt"] = data["attempt"]
+    if data.get("errorCode"):
+        properties["errorCode"] = str(data["errorCode"])[:256]
+    if event.traceparent:
+        properties["traceparent"] = event.traceparent
+        properties["Diagnostic-Id"] = event.traceparent
+    return OutgoingMessage(body=json.dumps(event.model_dump(mode="json", exclude_none=True)).encode(),
+                           message_id=event.id, content_type=CONTENT_TYPE, correlation_id=event.correlationid,
+                           subject=event.type, application_properties=properties)

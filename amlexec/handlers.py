@@ -1,29 +1,49 @@
 """Host-agnostic request handling: the one path every request walks, whatever trigger delivered it.
 
-decode (the trigger's job) -> validate -> resolve -> launch (idempotent) -> "started" event. Triggers map
-the errors: RequestRejected is final (reject with reasons), TransientError is retried by redelivery,
-ConfigurationError needs an operator.
+request  -> validate -> resolve -> launch (idempotent) -> "started" event + first status check (scheduled)
+check    -> status -> tracking.decide -> reschedule | cancel | relaunch (next attempt) | terminal event
+Event Grid (a run we launched ended) -> the terminal event at once (the polling path's copy is dropped by
+the topic's duplicate detection: both carry the request's one terminal event id)
+tick     -> one request message per due schedule occurrence (the queue path then launches it)
+
+Triggers map the errors: RequestRejected is final (the body goes to the rejected queue with its reasons
+and a ``rejected`` event is published); TransientError and ConfigurationError propagate so the message is
+redelivered and, after the queue's max delivery count, dead-lettered — never lost.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from amlexec.bus.base import Bus, Destination, OutgoingMessage
 from amlexec.clock import Clock, SystemClock
-from amlexec.errors import Issue
-from amlexec.events import CloudEvent, EventKind, run_event
+from amlexec.errors import Issue, RequestRejected
+from amlexec.events import (
+    CloudEvent,
+    EventContext,
+    EventKind,
+    event_message,
+    rejected_event,
+    run_event,
+)
 from amlexec.launch.base import RunHandle, RunState, RunStatus
+from amlexec.launch.jobs import CONTEXT_PROPERTY, RUN_NAME_PROPERTY
 from amlexec.launch.router import Launchers
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import LaunchRequest, RequestContext, preview, resolve
+from amlexec.resolve import LaunchRequest, RequestContext, dotnet_timestamp, preview, resolve
+from amlexec.schedules import Schedule, due_occurrences, load_schedules, request_id_for
 from amlexec.settings import Settings, load_linked_services
+from amlexec.telemetry import span
+from amlexec.tracking import CheckMessage, Decision, TrackingPolicy, decide
 from amlexec.validation import validate_payload
 
 __all__ = [
@@ -32,12 +52,18 @@ __all__ = [
     "Worker",
     "final_event",
     "follow_run",
+    "handle_check",
     "handle_request",
+    "handle_run_notification",
+    "handle_tick",
     "linked_services_for",
+    "reject_request",
     "validate_request",
 ]
 
 logger = logging.getLogger(__name__)
+
+_ATTEMPT_SUFFIX = re.compile(r"_(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -55,24 +81,54 @@ def linked_services_for(settings: Settings) -> LinkedServiceRegistry:
     return load_linked_services(settings)
 
 
+def _default_bus(settings: Settings, clock: Clock) -> Bus:
+    if settings.bus == "servicebus":
+        from amlexec.bus.servicebus import ServiceBusBus
+
+        credential = None
+        if settings.managed_identity_client_id:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
+        return ServiceBusBus({Destination.EVENTS: settings.events_topic, Destination.STATUS: settings.status_queue,
+                              Destination.REQUESTS: settings.request_queue,
+                              Destination.REJECTED: settings.rejected_queue},
+                             fully_qualified_namespace=settings.service_bus_namespace, credential=credential)
+    from amlexec.bus.memory import MemoryBus
+
+    return MemoryBus(clock)
+
+
 @dataclass
 class Worker:
-    """What one worker builds once and reuses: settings, linked services, launchers, clock."""
+    """What one worker builds once and reuses: settings, linked services, launchers, bus, clock."""
 
     settings: Settings
     registry: LinkedServiceRegistry
     launchers: Launchers
     clock: Clock
+    bus: Bus
+    tracking: TrackingPolicy
+    _schedules: list[Schedule] | None = None
 
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock | None = None, connector: WorkspaceConnector | None = None,
-               registry: LinkedServiceRegistry | None = None,
-               local_options: dict[str, Any] | None = None) -> Worker:
+               registry: LinkedServiceRegistry | None = None, local_options: dict[str, Any] | None = None,
+               bus: Bus | None = None) -> Worker:
         registry = registry if registry is not None else linked_services_for(settings)
         clock = clock or SystemClock()
         launchers = Launchers(registry, local_runs_root=settings.local_runs_dir, clock=clock, connector=connector,
                               local_options=local_options)
-        return cls(settings, registry, launchers, clock)
+        tracking = TrackingPolicy(initial_delay=settings.poll_initial, max_delay=settings.poll_max,
+                                  not_responding_grace=settings.not_responding_grace,
+                                  cancel_grace=settings.cancel_grace)
+        return cls(settings, registry, launchers, clock, bus or _default_bus(settings, clock), tracking)
+
+    @property
+    def schedules(self) -> list[Schedule]:
+        if self._schedules is None:
+            self._schedules = load_schedules(self.settings.schedules_file, self.settings.schedules_json)
+        return self._schedules
 
 
 @functools.cache
@@ -92,6 +148,9 @@ def validate_request(body: bytes | str, settings: Settings) -> ValidationReport:
                             resolution.request.public_view())
 
 
+# ------------------------------------------------------------------------------------------------ requests
+
+
 @dataclass(frozen=True)
 class Launched:
     """A request that reached Azure ML (or the local runner): its resolved form, run handle and event."""
@@ -101,34 +160,193 @@ class Launched:
     event: CloudEvent
 
 
-def handle_request(body: bytes | str, context: RequestContext, worker: Worker, *, attempt: int = 1) -> Launched:
-    """Validate, resolve and launch one request, exactly once for its identity."""
-    payload = validate_payload(body, limits=worker.settings.limits)
-    for warning in payload.warnings:
-        logger.info("request %s: %s", context.request_id, warning)
-    request = resolve(payload, context, worker.registry,
-                      default_linked_service=worker.settings.default_linked_service)
-    handle = worker.launchers.launch(request, attempt=attempt)
-    logger.info("request %s (correlation %s): %s run %s %s", request.request_id, request.correlation_id,
-                request.target.kind, handle.run_id, "launched" if handle.created else "already running")
-    return Launched(request, handle, run_event(EventKind.STARTED, request, handle, None, time=worker.clock.now()))
+def _check_message(check: CheckMessage, due: datetime) -> OutgoingMessage:
+    return OutgoingMessage(body=check.model_dump_json().encode(), message_id=check.message_id,
+                           correlation_id=check.request.correlation_id, subject=f"amlexec.{check.action}",
+                           application_properties={"attempt": check.attempt, "check": check.check_number},
+                           scheduled_enqueue_time=due)
 
 
-_FINAL_KINDS = {RunState.COMPLETED: EventKind.COMPLETED, RunState.FAILED: EventKind.FAILED,
-                RunState.CANCELED: EventKind.CANCELED}
+def _start_tracking(request: LaunchRequest, handle: RunHandle, worker: Worker, *, attempt: int,
+                    traceparent: str | None) -> CloudEvent:
+    """Publish the attempt's started event and schedule its first status check."""
+    now = worker.clock.now()
+    started = run_event(EventKind.STARTED, request, handle, None, time=now, traceparent=traceparent)
+    check = CheckMessage(request=request, handle=handle, attempt=attempt, attempt_started_at=now,
+                         traceparent=traceparent)
+    worker.bus.send(Destination.EVENTS, [event_message(started)])
+    worker.bus.send(Destination.STATUS, [_check_message(check, now + worker.tracking.initial_delay)])
+    return started
 
 
-def final_event(request: LaunchRequest, handle: RunHandle, status: RunStatus, worker: Worker) -> CloudEvent:
-    """The completion event for a run that reached a final state."""
-    return run_event(_FINAL_KINDS[status.state], request, handle, status, time=worker.clock.now())
+def handle_request(body: bytes | str, context: RequestContext, worker: Worker, *, attempt: int = 1,
+                   traceparent: str | None = None) -> Launched:
+    """Validate, resolve and launch one request exactly once for its identity, then start tracking it."""
+    with span("amlexec.request", traceparent, {"amlexec.request_id": context.request_id}) as trace:
+        payload = validate_payload(body, limits=worker.settings.limits)
+        for warning in payload.warnings:
+            logger.info("request %s: %s", context.request_id, warning)
+        request = resolve(payload, context, worker.registry,
+                          default_linked_service=worker.settings.default_linked_service)
+        handle = worker.launchers.launch(request, attempt=attempt)
+        logger.info("request %s (correlation %s): %s run %s %s", request.request_id, request.correlation_id,
+                    request.target.kind, handle.run_id, "launched" if handle.created else "already launched")
+        started = _start_tracking(request, handle, worker, attempt=attempt, traceparent=trace)
+        return Launched(request, handle, started)
+
+
+def _summary(issues: list[Issue]) -> str:
+    text = "; ".join(str(i) for i in issues[:5])
+    return text if len(issues) <= 5 else f"{text}; (+{len(issues) - 5} more)"
+
+
+def reject_request(body: bytes, context: RequestContext, rejected: RequestRejected, worker: Worker, *,
+                   traceparent: str | None = None, activity_name: str | None = None) -> CloudEvent:
+    """Keep the original body on the rejected queue with every reason, and tell the sender why."""
+    issues_json = json.dumps([i.to_dict() for i in rejected.issues])
+    original = OutgoingMessage(
+        body=body, message_id=f"rejected|{context.request_id}"[:128], content_type="application/json",
+        correlation_id=context.correlation_id, subject="amlexec.rejected",
+        application_properties={
+            "amlexec.originalMessageId": context.request_id[:256],
+            "amlexec.rejectedAt": worker.clock.now().isoformat(),
+            "amlexec.reason": _summary(rejected.issues)[:1024],
+            "amlexec.issueCount": len(rejected.issues),
+            # Service Bus caps all application properties at 64 KB; the full list is in the rejected event.
+            "amlexec.issues": issues_json if len(issues_json) <= 16_384 else issues_json[:16_000] + "…",
+        })
+    event = rejected_event(context.request_id, context.correlation_id, rejected.issues, time=worker.clock.now(),
+                           activity_name=activity_name, traceparent=traceparent)
+    worker.bus.send(Destination.REJECTED, [original])
+    worker.bus.send(Destination.EVENTS, [event_message(event)])
+    logger.warning("request %s rejected: %s", context.request_id, _summary(rejected.issues))
+    return event
+
+
+# -------------------------------------------------------------------------------------------------- checks
+
+
+def final_event(request: LaunchRequest | EventContext, handle: RunHandle, status: RunStatus, worker: Worker,
+                kind: EventKind | None = None, *, traceparent: str | None = None) -> CloudEvent:
+    """The terminal event for a run (``kind`` defaults to the run's own final state)."""
+    kinds = {RunState.COMPLETED: EventKind.COMPLETED, RunState.FAILED: EventKind.FAILED,
+             RunState.CANCELED: EventKind.CANCELED}
+    return run_event(kind or kinds[status.state], request, handle, status, time=worker.clock.now(),
+                     traceparent=traceparent)
+
+
+def handle_check(body: bytes | str, worker: Worker) -> Decision:
+    """Look at one run in flight and do what tracking decides (idempotent: a redelivery decides again)."""
+    check = CheckMessage.model_validate_json(body)
+    now = worker.clock.now()
+    with span("amlexec.check", check.traceparent, {"amlexec.request_id": check.request.request_id}) as trace:
+        if check.action == "launch":
+            handle = worker.launchers.launch(check.request, attempt=check.attempt)
+            logger.info("request %s: attempt %d launched as %s", check.request.request_id, check.attempt,
+                        handle.run_id)
+            _start_tracking(check.request, handle, worker, attempt=check.attempt, traceparent=check.traceparent)
+            return Decision(reason=f"attempt {check.attempt} launched")
+        assert check.handle is not None, "a status check always carries its run"
+        status = worker.launchers.status(check.handle)
+        decision = decide(check, status, now, worker.tracking)
+        logger.info("request %s run %s: %s", check.request.request_id, check.handle.run_id, decision.reason)
+        if decision.cancel:
+            worker.launchers.cancel(check.handle)
+        if decision.finish is not None:
+            event = final_event(check.request, check.handle, status, worker, decision.finish, traceparent=trace)
+            worker.bus.send(Destination.EVENTS, [event_message(event)])
+        if decision.relaunch_after is not None:
+            relaunch = CheckMessage(action="launch", request=check.request, attempt=check.attempt + 1,
+                                    attempt_started_at=now + decision.relaunch_after, traceparent=check.traceparent)
+            worker.bus.send(Destination.STATUS, [_check_message(relaunch, now + decision.relaunch_after)])
+        if decision.next_check is not None and decision.check_after is not None:
+            worker.bus.send(Destination.STATUS, [_check_message(decision.next_check, now + decision.check_after)])
+        return decision
+
+
+# -------------------------------------------------------------------------------------------- Event Grid
+
+
+def handle_run_notification(event_type: str, data: dict[str, Any], worker: Worker) -> CloudEvent | None:
+    """An Azure ML run event: publish the terminal event at once if it is a run we launched that has ended.
+
+    Only outcomes that are certainly final are taken here: a completed run, and a failed run on its last
+    attempt. Cancellations and retryable failures are left to the status checks, which know whether
+    amlexec itself canceled the run (a timeout) and whether another attempt follows.
+    """
+    if not event_type.endswith(("RunStatusChanged", "RunCompleted")):
+        return None
+    properties = data.get("runProperties") or {}
+    packed = properties.get(CONTEXT_PROPERTY)
+    run_name = properties.get(RUN_NAME_PROPERTY)
+    if not packed or not run_name:
+        return None  # not launched by amlexec (or a pipeline step, which carries no amlexec properties)
+    status_word = str(data.get("runStatus") or ("Completed" if event_type.endswith("RunCompleted") else ""))
+    try:
+        context = EventContext.unpack(packed)
+    except ValueError:
+        logger.warning("run %s carries an unreadable %s property; ignored", data.get("runId"), CONTEXT_PROPERTY)
+        return None
+    match = _ATTEMPT_SUFFIX.search(run_name)
+    attempt = int(match.group(1)) if match else 1
+    if status_word == "Completed":
+        kind = EventKind.COMPLETED
+    elif status_word == "Failed" and attempt >= context.max_attempts:
+        kind = EventKind.FAILED
+    else:
+        return None
+    handle = RunHandle(target_kind=str(context.target.get("kind")), run_id=str(data.get("runId")),
+                       experiment_name=str(data.get("experimentName") or context.experiment_name),
+                       linked_service=context.linked_service, workspace=context.workspace, attempt=attempt)
+    status = worker.launchers.status(handle)
+    if not status.is_final:
+        return None  # the notification overtook the service's own record; the status checks will see it
+    event = final_event(context, handle, status, worker, kind)
+    worker.bus.send(Destination.EVENTS, [event_message(event)])
+    logger.info("request %s run %s: %s (from Event Grid)", context.request_id, handle.run_id, kind.value)
+    return event
+
+
+# --------------------------------------------------------------------------------------------- schedules
+
+
+def scheduled_envelope(schedule: Schedule, occurrence: datetime, now: datetime) -> bytes:
+    """The request a schedule occurrence sends: its payload with the trigger's times filled in."""
+    payload = json.loads(schedule.payload)
+    envelope = payload if isinstance(payload, dict) and "activity" in payload and "typeProperties" not in payload \
+        else {"activity": payload}
+    trigger = dict(envelope.get("trigger") or {})
+    trigger.update({"name": schedule.name, "type": "ScheduleTrigger", "time": dotnet_timestamp(occurrence),
+                    "scheduledTime": dotnet_timestamp(occurrence), "startTime": dotnet_timestamp(now)})
+    envelope["trigger"] = trigger
+    envelope.setdefault("correlationId", request_id_for(schedule, occurrence))
+    return json.dumps(envelope).encode()
+
+
+def handle_tick(worker: Worker, *, last_tick: datetime | None = None) -> list[str]:
+    """Enqueue a request for every schedule occurrence due since the last tick; return their ids."""
+    now = worker.clock.now()
+    messages = []
+    for schedule, occurrence in due_occurrences(worker.schedules, now=now, last_tick=last_tick):
+        request_id = request_id_for(schedule, occurrence)
+        messages.append(OutgoingMessage(body=scheduled_envelope(schedule, occurrence, now), message_id=request_id,
+                                        correlation_id=request_id, subject="amlexec.schedule",
+                                        application_properties={"amlexec.schedule": schedule.name}))
+    if messages:
+        worker.bus.send(Destination.REQUESTS, messages)
+        logger.info("schedules due: %s", ", ".join(m.message_id for m in messages))
+    return [m.message_id for m in messages]
+
+
+# ------------------------------------------------------------------------------------- in-process tracking
 
 
 def follow_run(launched: Launched, worker: Worker, *, poll_seconds: float = 1.0, timeout: timedelta | None = None,
                on_status: Callable[[RunStatus], None] | None = None) -> CloudEvent:
     """Poll a run until it ends (or its policy timeout passes, then cancel it) and return the final event.
 
-    This is the in-process tracker used by the CLI and the demo; the Function App tracks runs with
-    scheduled status-check messages instead, so no worker waits on a run.
+    The CLI's tracker for one run in one process; the Function App tracks runs with scheduled status
+    checks instead, so no worker waits on a run.
     """
     limit = timeout or timedelta(seconds=launched.request.policy.timeout_seconds)
     deadline = worker.clock.now() + limit

@@ -1,7 +1,7 @@
 """Typed app settings, read once per worker from the environment (Function App settings in Azure).
 
-Operators: every setting is listed in ``local.settings.sample.json``. A missing or malformed value fails
-the first request with a ConfigurationError naming the setting, rather than misbehaving later.
+Operators: every setting is listed in ``local.settings.sample.json`` and in the README. A missing or
+malformed value fails with a ConfigurationError naming the setting, rather than misbehaving later.
 """
 
 from __future__ import annotations
@@ -9,14 +9,57 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from amlexec.errors import ConfigurationError
 from amlexec.linked_services import LinkedServiceRegistry
 from amlexec.validation import PREMIUM_TIER_MAX_MESSAGE, STANDARD_TIER_MAX_MESSAGE, Limits
 
-__all__ = ["Settings", "get_settings", "load_linked_services"]
+__all__ = ["SETTING_NAMES", "Settings", "get_settings", "load_linked_services"]
+
+# Every setting amlexec reads (the infra templates and local.settings.sample.json provide these names).
+SETTING_NAMES = (
+    "AMLEXEC_LINKED_SERVICES_FILE",
+    "AMLEXEC_LINKED_SERVICES",
+    "AMLEXEC_DEFAULT_LINKED_SERVICE",
+    "AMLEXEC_DATA_FACTORY_NAME",
+    "AMLEXEC_MAX_PAYLOAD_BYTES",
+    "AMLEXEC_LOCAL_RUNS_DIR",
+    "AMLEXEC_BUS",
+    "ServiceBusConnection__fullyQualifiedNamespace",
+    "AMLEXEC_REQUEST_QUEUE",
+    "AMLEXEC_STATUS_QUEUE",
+    "AMLEXEC_REJECTED_QUEUE",
+    "AMLEXEC_EVENTS_TOPIC",
+    "AMLEXEC_POLL_INITIAL_SECONDS",
+    "AMLEXEC_POLL_MAX_SECONDS",
+    "AMLEXEC_NOT_RESPONDING_GRACE_SECONDS",
+    "AMLEXEC_CANCEL_GRACE_SECONDS",
+    "AMLEXEC_SCHEDULES_FILE",
+    "AMLEXEC_SCHEDULES",
+    "AMLEXEC_SCHEDULER_TICK",
+    "AMLEXEC_REQUEST_TOPIC",
+    "AMLEXEC_REQUEST_SUBSCRIPTION",
+    "AMLEXEC_SP_SECRET__<LINKED SERVICE>",
+    "AMLEXEC_IDENTITY_CLIENT_ID__<CREDENTIAL>",
+    "AZURE_CLIENT_ID",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+)
+
+
+def _seconds(source: Mapping[str, str], name: str, default: float, low: float, high: float) -> timedelta:
+    raw = source.get(name, "").strip()
+    if not raw:
+        return timedelta(seconds=default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be a number of seconds from {low:g} to {high:g}, got {raw!r}")
+    return timedelta(seconds=value)
 
 
 @dataclass(frozen=True)
@@ -29,6 +72,19 @@ class Settings:
     data_factory_name: str = "amlexec"
     max_payload_bytes: int = STANDARD_TIER_MAX_MESSAGE
     local_runs_dir: Path = Path(".amlexec/runs")
+    bus: str = "memory"
+    service_bus_namespace: str | None = None
+    request_queue: str = "amlexec-requests"
+    status_queue: str = "amlexec-status"
+    rejected_queue: str = "amlexec-rejected"
+    events_topic: str = "amlexec-events"
+    poll_initial: timedelta = timedelta(seconds=15)
+    poll_max: timedelta = timedelta(minutes=5)
+    not_responding_grace: timedelta = timedelta(minutes=15)
+    cancel_grace: timedelta = timedelta(minutes=10)
+    schedules_file: Path | None = None
+    schedules_json: str | None = None
+    managed_identity_client_id: str | None = field(default=None, repr=False)
 
     @property
     def limits(self) -> Limits:
@@ -46,14 +102,39 @@ class Settings:
                     f"got {raw_limit!r}"
                 )
             limit = int(raw_limit)
+        namespace = source.get("ServiceBusConnection__fullyQualifiedNamespace", "").strip() or None
+        bus = (source.get("AMLEXEC_BUS", "").strip().lower() or ("servicebus" if namespace else "memory"))
+        if bus not in ("servicebus", "memory"):
+            raise ConfigurationError(f"AMLEXEC_BUS must be 'servicebus' or 'memory', got {bus!r}")
+        if bus == "servicebus" and not namespace:
+            raise ConfigurationError("AMLEXEC_BUS=servicebus needs ServiceBusConnection__fullyQualifiedNamespace "
+                                     "(for example mynamespace.servicebus.windows.net)")
         file = source.get("AMLEXEC_LINKED_SERVICES_FILE", "").strip()
+        schedules_file = source.get("AMLEXEC_SCHEDULES_FILE", "").strip()
+
+        def name(key: str, default: str) -> str:
+            return source.get(key, "").strip() or default
+
         return cls(
             linked_services_file=Path(file) if file else None,
             linked_services_json=source.get("AMLEXEC_LINKED_SERVICES", "").strip() or None,
             default_linked_service=source.get("AMLEXEC_DEFAULT_LINKED_SERVICE", "").strip() or None,
-            data_factory_name=source.get("AMLEXEC_DATA_FACTORY_NAME", "").strip() or "amlexec",
+            data_factory_name=name("AMLEXEC_DATA_FACTORY_NAME", "amlexec"),
             max_payload_bytes=limit,
-            local_runs_dir=Path(source.get("AMLEXEC_LOCAL_RUNS_DIR", "").strip() or ".amlexec/runs"),
+            local_runs_dir=Path(name("AMLEXEC_LOCAL_RUNS_DIR", ".amlexec/runs")),
+            bus=bus,
+            service_bus_namespace=namespace,
+            request_queue=name("AMLEXEC_REQUEST_QUEUE", "amlexec-requests"),
+            status_queue=name("AMLEXEC_STATUS_QUEUE", "amlexec-status"),
+            rejected_queue=name("AMLEXEC_REJECTED_QUEUE", "amlexec-rejected"),
+            events_topic=name("AMLEXEC_EVENTS_TOPIC", "amlexec-events"),
+            poll_initial=_seconds(source, "AMLEXEC_POLL_INITIAL_SECONDS", 15, 0.1, 3600),
+            poll_max=_seconds(source, "AMLEXEC_POLL_MAX_SECONDS", 300, 1, 86400),
+            not_responding_grace=_seconds(source, "AMLEXEC_NOT_RESPONDING_GRACE_SECONDS", 900, 0, 7 * 86400),
+            cancel_grace=_seconds(source, "AMLEXEC_CANCEL_GRACE_SECONDS", 600, 0, 7 * 86400),
+            schedules_file=Path(schedules_file) if schedules_file else None,
+            schedules_json=source.get("AMLEXEC_SCHEDULES", "").strip() or None,
+            managed_identity_client_id=source.get("AZURE_CLIENT_ID", "").strip() or None,
         )
 
 
@@ -65,8 +146,8 @@ def load_linked_services(settings: Settings, env: Mapping[str, str] | None = Non
     if settings.linked_services_json:
         extra = LinkedServiceRegistry.from_json(settings.linked_services_json, source="AMLEXEC_LINKED_SERVICES",
                                                 env=env)
-        for name in extra.names():
-            service = extra.get(name)
+        for service_name in extra.names():
+            service = extra.get(service_name)
             assert service is not None
             registry.add(service)
     return registry

@@ -1,30 +1,200 @@
-"""Azure Functions triggers: decode what the host hands over, call the core, map errors to responses.
+"""Azure Functions triggers: decode what the host hands over, call the core, map errors to retry or settle.
 
-This module and ``function_app.py`` are the only ones that import ``azure.functions``.
+This module and ``function_app.py`` are the only ones that import ``azure.functions``. Every function
+takes its entity names from app settings (``%Setting%``) and reaches Service Bus with the identity-based
+connection ``ServiceBusConnection`` (``ServiceBusConnection__fullyQualifiedNamespace``).
+
+Error mapping: a RequestRejected request is settled (its body is kept on the rejected queue with the
+reasons, and a ``rejected`` event is published); anything else is raised, so the host abandons the message
+and Service Bus redelivers it, dead-lettering it after the queue's max delivery count.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 import azure.functions as func  # noqa: TID251 - the one module allowed to
 
-from amlexec.errors import ConfigurationError, RequestRejected
-from amlexec.handlers import validate_request
+from amlexec import telemetry
+from amlexec.errors import ConfigurationError, RequestRejected, TransientError
+from amlexec.handlers import (
+    Worker,
+    default_worker,
+    handle_check,
+    handle_request,
+    handle_run_notification,
+    handle_tick,
+    reject_request,
+    validate_request,
+)
+from amlexec.launch.base import RunState
+from amlexec.openapi import openapi_document
+from amlexec.resolve import RequestContext
+from amlexec.runref import decode_run_ref, encode_run_ref
 from amlexec.settings import get_settings
 
-__all__ = ["blueprint"]
+__all__ = ["SERVICE_BUS_CONNECTION", "blueprint"]
 
 logger = logging.getLogger(__name__)
 
-blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
-
+SERVICE_BUS_CONNECTION = "ServiceBusConnection"
 _JSON = "application/json"
 
+blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
 
-def _json_response(body: object, status: int) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype=_JSON)
+
+def _worker() -> Worker:
+    telemetry.configure()
+    return default_worker(get_settings())
+
+
+def _request_context(msg: func.ServiceBusMessage, trigger_name: str, worker: Worker) -> RequestContext:
+    enqueued = msg.enqueued_time_utc or datetime.now(UTC)
+    return RequestContext(
+        request_id=msg.message_id or f"sb-{uuid.uuid4()}",
+        received_at=enqueued if enqueued.tzinfo else enqueued.replace(tzinfo=UTC),
+        trigger_type="ServiceBus",
+        trigger_name=trigger_name,
+        correlation_id=msg.correlation_id,
+        data_factory=worker.settings.data_factory_name,
+    )
+
+
+def _handle_request_message(msg: func.ServiceBusMessage, trigger_name: str) -> None:
+    worker = _worker()
+    context = _request_context(msg, trigger_name, worker)
+    body = msg.get_body()
+    traceparent = telemetry.traceparent_of(msg.application_properties)
+    logger.info("request %s (correlation %s, delivery %s) from %s", context.request_id, context.correlation_id,
+                msg.delivery_count, trigger_name)
+    try:
+        handle_request(body, context, worker, traceparent=traceparent)
+    except RequestRejected as rejected:
+        reject_request(body, context, rejected, worker, traceparent=traceparent)
+
+
+@blueprint.function_name("requests")
+@blueprint.service_bus_queue_trigger(arg_name="msg", queue_name="%AMLEXEC_REQUEST_QUEUE%",
+                                     connection=SERVICE_BUS_CONNECTION)
+def requests_queue(msg: func.ServiceBusMessage) -> None:
+    """A launch request from the request queue: launch it exactly once, or reject it with reasons."""
+    _handle_request_message(msg, os.environ.get("AMLEXEC_REQUEST_QUEUE", "requests"))
+
+
+if os.environ.get("AMLEXEC_REQUEST_TOPIC") and os.environ.get("AMLEXEC_REQUEST_SUBSCRIPTION"):
+    # Registered only when configured: a topic subscription is an alternative way in, not a requirement.
+    @blueprint.function_name("requests_topic")
+    @blueprint.service_bus_topic_trigger(arg_name="msg", topic_name="%AMLEXEC_REQUEST_TOPIC%",
+                                         subscription_name="%AMLEXEC_REQUEST_SUBSCRIPTION%",
+                                         connection=SERVICE_BUS_CONNECTION)
+    def requests_topic(msg: func.ServiceBusMessage) -> None:
+        """A launch request from a topic subscription (same handling as the queue)."""
+        _handle_request_message(msg, os.environ.get("AMLEXEC_REQUEST_TOPIC", "requests"))
+
+
+@blueprint.function_name("status_checks")
+@blueprint.service_bus_queue_trigger(arg_name="msg", queue_name="%AMLEXEC_STATUS_QUEUE%",
+                                     connection=SERVICE_BUS_CONNECTION)
+def status_checks(msg: func.ServiceBusMessage) -> None:
+    """A scheduled look at a run in flight: reschedule, cancel, relaunch, or publish its terminal event."""
+    handle_check(msg.get_body(), _worker())
+
+
+@blueprint.function_name("scheduler")
+@blueprint.timer_trigger(arg_name="timer", schedule="%AMLEXEC_SCHEDULER_TICK%", run_on_startup=False,
+                         use_monitor=True)
+def scheduler(timer: func.TimerRequest) -> None:
+    """Every tick: enqueue a request for each configured schedule occurrence that fell due."""
+    worker = _worker()
+    status = getattr(timer, "schedule_status", None) or {}
+    last = status.get("Last") if isinstance(status, dict) else None
+    last_tick = None
+    if isinstance(last, str) and last:
+        parsed = datetime.fromisoformat(last.replace("Z", "+00:00"))
+        last_tick = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if timer.past_due:
+        logger.warning("scheduler tick is past due (last tick %s): launching the latest missed occurrences", last)
+    handle_tick(worker, last_tick=last_tick)
+
+
+# ---------------------------------------------------------------------------------------------------- HTTP
+
+_ADF_STATUS = {RunState.QUEUED: "Queued", RunState.RUNNING: "InProgress", RunState.COMPLETED: "Succeeded",
+               RunState.FAILED: "Failed", RunState.CANCELED: "Cancelled"}
+
+
+def _json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype=_JSON, headers=headers)
+
+
+def _error_response(exc: Exception) -> func.HttpResponse:
+    if isinstance(exc, RequestRejected):
+        return _json_response({"valid": False, **exc.to_dict()}, 400)
+    if isinstance(exc, TransientError):
+        retry = str(int(exc.retry_after or 30))
+        return _json_response({"error": "ServiceUnavailable", "message": str(exc)}, 503, {"Retry-After": retry})
+    logger.error("request failed: %s", exc)
+    code = "ConfigurationError" if isinstance(exc, ConfigurationError) else "InternalError"
+    return _json_response({"error": code, "message": str(exc)}, 500)
+
+
+@blueprint.function_name("runs_submit")
+@blueprint.route(route="runs", methods=["POST"])
+def runs_submit(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/runs: launch a payload; 202 with the run id and a status URL for a Data Factory Until loop.
+
+    Send ``Idempotency-Key`` (for example ``@{pipeline().RunId}``): a retried call with the same key finds
+    the run it started instead of launching another.
+    """
+    worker = _worker()
+    key = req.headers.get("Idempotency-Key") or req.headers.get("x-ms-client-request-id")
+    context = RequestContext(request_id=f"http:{key}" if key else f"http:{uuid.uuid4()}",
+                             received_at=worker.clock.now(), trigger_type="Manual", trigger_name="http",
+                             correlation_id=req.headers.get("x-correlation-id"),
+                             data_factory=worker.settings.data_factory_name)
+    body = req.get_body()
+    try:
+        launched = handle_request(body, context, worker, traceparent=req.headers.get("traceparent"))
+    except RequestRejected as rejected:
+        reject_request(body, context, rejected, worker, traceparent=req.headers.get("traceparent"))
+        return _error_response(rejected)
+    except Exception as exc:  # every failure becomes a precise HTTP answer
+        return _error_response(exc)
+    ref = encode_run_ref(launched.handle)
+    status_url = f"/api/runs/{ref}"
+    return _json_response({"runId": ref, "runName": launched.handle.run_id, "status": "Queued",
+                           "created": launched.handle.created, "statusUrl": status_url,
+                           "studioUrl": launched.handle.studio_url, "correlationId": launched.request.correlation_id,
+                           "request": launched.request.public_view()},
+                          202, {"Location": status_url, "Retry-After": "15"})
+
+
+@blueprint.function_name("runs_status")
+@blueprint.route(route="runs/{run_id}", methods=["GET"])
+def runs_status(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/runs/{runId}: where a run stands, shaped for a Data Factory Until loop (``isTerminal``)."""
+    worker = _worker()
+    try:
+        handle = decode_run_ref(req.route_params.get("run_id", ""), worker.registry)
+        status = worker.launchers.status(handle)
+    except Exception as exc:  # every failure becomes a precise HTTP answer
+        return _error_response(exc)
+    body: dict[str, Any] = {
+        "runId": req.route_params.get("run_id"), "runName": handle.run_id, "status": _ADF_STATUS[status.state],
+        "isTerminal": status.is_final, "serviceStatus": status.raw_status,
+        "startedAt": status.started_at.isoformat() if status.started_at else None,
+        "endedAt": status.ended_at.isoformat() if status.ended_at else None,
+        "error": {"code": status.error_code, "message": status.error_message} if status.error_code else None,
+        "studioUrl": status.studio_url,
+        "steps": [{"name": s.name, "status": _ADF_STATUS[s.state], "serviceStatus": s.raw_status}
+                  for s in status.steps],
+    }
+    return _json_response(body, 200)
 
 
 @blueprint.function_name("validate")
@@ -38,12 +208,24 @@ def validate_http(req: func.HttpRequest) -> func.HttpResponse:
     except ConfigurationError as exc:
         logger.error("validate: configuration error: %s", exc)
         return _json_response({"valid": False, "error": "ConfigurationError", "message": str(exc)}, 500)
-    return _json_response(
-        {
-            "valid": True,
-            "warnings": [w.to_dict() for w in report.warnings],
-            "deferred": [d.to_dict() for d in report.deferred],
-            "request": report.request,
-        },
-        200,
-    )
+    return _json_response({"valid": True, "warnings": [w.to_dict() for w in report.warnings],
+                           "deferred": [d.to_dict() for d in report.deferred], "request": report.request}, 200)
+
+
+@blueprint.function_name("openapi")
+@blueprint.route(route="openapi.json", methods=["GET"])
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/openapi.json: the OpenAPI 3.1 document of this API."""
+    return _json_response(openapi_document(), 200)
+
+
+# ---------------------------------------------------------------------------------------------- Event Grid
+
+
+@blueprint.function_name("run_events")
+@blueprint.event_grid_trigger(arg_name="event")
+def run_events(event: func.EventGridEvent) -> None:
+    """Azure ML run events: a run amlexec launched that ended gets its terminal event at once."""
+    data = event.get_json()
+    if isinstance(data, dict):
+        handle_run_notification(event.event_type, data, _worker())

@@ -1,74 +1,103 @@
-"""The Function App as the host indexes it, and its HTTP validate endpoint called directly."""
+"""The Function App as the host indexes it: every function's bindings, settings names and connections."""
 
 from __future__ import annotations
 
 import ast
 import json
 from pathlib import Path
-
-import azure.functions as func
-import pytest
-from conftest import EXAMPLES
+from typing import Any
 
 import function_app
-from amlexec.handlers import linked_services_for
-from amlexec.settings import get_settings
 
 
-@pytest.fixture(autouse=True)
-def example_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AMLEXEC_LINKED_SERVICES_FILE", str(EXAMPLES / "linked_services.json"))
-    get_settings.cache_clear()
-    linked_services_for.cache_clear()
-
-
-def functions() -> dict[str, dict[str, object]]:
+def indexed() -> dict[str, dict[str, Any]]:
     function_app.app.functions_bindings = {}
-    return {fn.get_function_name(): json.loads(fn.get_function_json()) for fn in function_app.app.get_functions()}
+    try:
+        return {fn.get_function_name(): json.loads(fn.get_function_json()) for fn in function_app.app.get_functions()}
+    finally:
+        function_app.app.functions_bindings = {}
 
 
-def test_host_indexes_validate_endpoint() -> None:
-    indexed = functions()
-    validate = indexed["validate"]
-    bindings = validate["bindings"]
-    assert isinstance(bindings, list)
-    trigger = next(b for b in bindings if b["type"] == "httpTrigger")
-    assert trigger["route"] == "validate"
-    assert trigger["methods"] == ["POST"]
-    assert trigger["authLevel"] == "FUNCTION"
+def trigger(function: dict[str, Any]) -> dict[str, Any]:
+    (found,) = [b for b in function["bindings"] if b["direction"] == "IN" and b["type"].endswith("Trigger")]
+    return found
 
 
-def call(body: bytes) -> func.HttpResponse:
-    request = func.HttpRequest(method="POST", url="http://localhost/api/validate", body=body, headers={})
-    function_app.app.functions_bindings = {}
-    fn = next(f for f in function_app.app.get_functions() if f.get_function_name() == "validate")
-    response = fn.get_user_function()(request)
-    function_app.app.functions_bindings = {}
-    assert isinstance(response, func.HttpResponse)
-    return response
+def test_the_host_indexes_exactly_these_functions() -> None:
+    assert set(indexed()) == {"requests", "status_checks", "scheduler", "runs_submit", "runs_status", "validate",
+                              "openapi", "run_events"}
 
 
-def test_validate_endpoint_previews_the_request() -> None:
-    response = call((EXAMPLES / "payloads" / "loan_scoring.json").read_bytes())
-    assert response.status_code == 200
-    body = json.loads(response.get_body())
-    assert body["valid"] is True
-    assert body["request"]["target"]["kind"] == "local_pipeline"
+def test_service_bus_triggers_use_settings_and_the_identity_based_connection() -> None:
+    functions = indexed()
+    requests, checks = trigger(functions["requests"]), trigger(functions["status_checks"])
+    for binding in (requests, checks):
+        assert binding["type"] == "serviceBusTrigger"
+        assert binding["connection"] == "ServiceBusConnection"
+    assert requests["queueName"] == "%AMLEXEC_REQUEST_QUEUE%"
+    assert checks["queueName"] == "%AMLEXEC_STATUS_QUEUE%"
 
 
-def test_validate_endpoint_lists_every_issue() -> None:
-    response = call(json.dumps({"name": "x", "type": "AzureMLExecutePipeline",
-                                "typeProperties": {"mlPipelineId": 1}}).encode())
-    assert response.status_code == 422
-    body = json.loads(response.get_body())
-    assert body["valid"] is False
-    assert body["issues"][0]["path"] == "typeProperties.mlPipelineId"
+def test_timer_ticks_on_a_setting_and_uses_the_schedule_monitor() -> None:
+    timer = trigger(indexed()["scheduler"])
+    assert timer["type"] == "timerTrigger"
+    assert timer["schedule"] == "%AMLEXEC_SCHEDULER_TICK%"
+    assert timer["useMonitor"] is True and timer["runOnStartup"] is False
+
+
+def test_http_routes_methods_and_function_keys() -> None:
+    functions = indexed()
+    expected = {"runs_submit": ("runs", ["POST"]), "runs_status": ("runs/{run_id}", ["GET"]),
+                "validate": ("validate", ["POST"]), "openapi": ("openapi.json", ["GET"])}
+    for name, (route, methods) in expected.items():
+        binding = trigger(functions[name])
+        assert binding["type"] == "httpTrigger"
+        assert (binding["route"], binding["methods"]) == (route, methods)
+        assert binding["authLevel"] == "FUNCTION"
+        assert any(b["type"] == "http" and b["direction"] == "OUT" for b in functions[name]["bindings"])
+
+
+def test_event_grid_trigger() -> None:
+    assert trigger(indexed()["run_events"])["type"] == "eventGridTrigger"
+
+
+def test_topic_subscription_trigger_is_registered_only_when_configured(monkeypatch: Any) -> None:
+    import importlib
+
+    from amlexec import triggers
+
+    monkeypatch.setenv("AMLEXEC_REQUEST_TOPIC", "amlexec-requests-topic")
+    monkeypatch.setenv("AMLEXEC_REQUEST_SUBSCRIPTION", "amlexec")
+    try:
+        importlib.reload(triggers)
+        importlib.reload(function_app)
+        binding = trigger(indexed()["requests_topic"])
+        assert binding["type"] == "serviceBusTrigger"
+        assert binding["topicName"] == "%AMLEXEC_REQUEST_TOPIC%"
+        assert binding["subscriptionName"] == "%AMLEXEC_REQUEST_SUBSCRIPTION%"
+        assert binding["connection"] == "ServiceBusConnection"
+    finally:
+        monkeypatch.delenv("AMLEXEC_REQUEST_TOPIC")
+        monkeypatch.delenv("AMLEXEC_REQUEST_SUBSCRIPTION")
+        importlib.reload(triggers)
+        importlib.reload(function_app)
+    assert "requests_topic" not in indexed()
+
+
+def test_every_binding_setting_is_in_the_local_settings_sample() -> None:
+    sample = json.loads((Path(function_app.__file__).parent / "local.settings.sample.json").read_text())["Values"]
+    for function in indexed().values():
+        for binding in function["bindings"]:
+            for value in binding.values():
+                if isinstance(value, str) and value.startswith("%") and value.endswith("%"):
+                    assert value.strip("%") in sample, value
+            if "connection" in binding:
+                assert f"{binding['connection']}__fullyQualifiedNamespace" in sample
 
 
 def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
@@ -82,3 +111,14 @@ def test_only_the_trigger_module_imports_azure_functions() -> None:
                  if any(m.startswith("azure.functions") for m in imported_modules(p)) and p.name != "triggers.py"]
     assert offenders == []
     assert imported_modules(Path(function_app.__file__)) == {"azure.functions", "amlexec.triggers"}
+
+
+def test_cold_import_loads_no_azure_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, function_app; heavy = [m for m in sys.modules if m.startswith(('azure.ai', 'azure.identity',"
+            " 'azure.servicebus', 'azure.core', 'yaml', 'croniter'))]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(function_app.__file__).parent, capture_output=True,
+                         text=True, check=True, timeout=60).stdout.strip()
+    assert out == "[]"

@@ -20,6 +20,7 @@ from amlexec.launch.jobs import (
     find_job,
     handle_for,
     job_status,
+    run_properties,
     run_tags,
     to_job_inputs,
     to_job_outputs,
@@ -127,6 +128,7 @@ class PipelineComponentLauncher:
             display_name=request.activity_name,
             description=request.description,
             tags=run_tags(request),
+            properties=run_properties(request, name),
         )
 
     def status(self, handle: RunHandle) -> RunStatus:

@@ -18,11 +18,14 @@ if TYPE_CHECKING:
     from azure.ai.ml import MLClient
 
 __all__ = [
+    "CONTEXT_PROPERTY",
+    "RUN_NAME_PROPERTY",
     "TAG_PREFIX",
     "cancel_job",
     "find_job",
     "handle_for",
     "job_status",
+    "run_properties",
     "run_tags",
     "to_job_inputs",
     "to_job_outputs",
@@ -46,6 +49,18 @@ def run_tags(request: LaunchRequest) -> dict[str, str]:
         for key, value in request.user_properties.items():
             tags.setdefault(key, value)
     return {key[:_MAX_TAG]: value[:_MAX_TAG] for key, value in tags.items()}
+
+
+RUN_NAME_PROPERTY = f"{TAG_PREFIX}runName"
+CONTEXT_PROPERTY = f"{TAG_PREFIX}context"
+
+
+def run_properties(request: LaunchRequest, name: str) -> dict[str, str]:
+    """Properties on every run: its amlexec name (for look-ups) and the event context (for Event Grid)."""
+    from amlexec.events import EventContext
+
+    return {RUN_NAME_PROPERTY: name, f"{TAG_PREFIX}requestId": request.request_id,
+            f"{TAG_PREFIX}correlationId": request.correlation_id, CONTEXT_PROPERTY: EventContext.of(request).pack()}
 
 
 def to_job_inputs(values: Mapping[str, Any]) -> dict[str, Any]:

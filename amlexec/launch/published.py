@@ -25,7 +25,7 @@ from amlexec.errors import Issue, PermanentError, RequestRejected
 from amlexec.expressions import to_text
 from amlexec.launch.base import RunHandle, RunStatus, run_name
 from amlexec.launch.failures import RetryPolicy, TargetNotFound
-from amlexec.launch.jobs import cancel_job, job_status, run_tags
+from amlexec.launch.jobs import RUN_NAME_PROPERTY, cancel_job, job_status, run_properties, run_tags
 from amlexec.launch.signature import DeclaredInput, SignatureCache, check_parameters
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.resolve import LaunchRequest, PipelineEndpointTarget, PublishedPipelineTarget, WorkspaceInfo
@@ -34,7 +34,6 @@ __all__ = ["RUN_NAME_PROPERTY", "PublishedPipelineLauncher"]
 
 logger = logging.getLogger(__name__)
 
-RUN_NAME_PROPERTY = "amlexec.runName"
 JOBS_API_VERSION = "2024-10-01"
 RUN_SOURCE = "amlexec"
 
@@ -216,8 +215,7 @@ class PublishedPipelineLauncher:
                 k: {"DataStoreName": v.datastore_name, "RelativePath": v.relative_path or ""}
                 for k, v in request.data_path_assignments.items()},
             "tags": run_tags(request),
-            "Properties": {RUN_NAME_PROPERTY: name, "amlexec.requestId": request.request_id,
-                           "amlexec.correlationId": request.correlation_id},
+            "Properties": run_properties(request, name),
         }
         if request.dataset_assignments:
             body["DataSetDefinitionValueAssignments"] = request.dataset_assignments

@@ -1,0 +1,142 @@
+"""Pure decisions about runs in flight: when to check again, when a run has ended, timed out or gets retried.
+
+No state store: a status check message carries everything a decision needs (the launch request, the run
+handle, the attempt and when it started), and each decision yields the next message. A crashed check is
+simply redelivered and decides again; message ids are deterministic, so duplicates collapse.
+
+Operators: ``NotResponding`` can recover, so it becomes a failure only after ``not_responding_grace``;
+runs have been seen to sit in ``CancelRequested`` for days, so a cancel amlexec requested for a timeout is
+reported as timed out after ``cancel_grace`` whatever the service still says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from amlexec.events import EventKind
+from amlexec.launch.base import RunHandle, RunState, RunStatus
+from amlexec.resolve import LaunchRequest
+
+__all__ = ["CheckMessage", "Decision", "TrackingPolicy", "decide", "next_delay"]
+
+
+@dataclass(frozen=True)
+class TrackingPolicy:
+    """How often to look at a run and how long to tolerate a stuck state."""
+
+    initial_delay: timedelta = timedelta(seconds=15)
+    backoff_factor: float = 1.5
+    max_delay: timedelta = timedelta(minutes=5)
+    not_responding_grace: timedelta = timedelta(minutes=15)
+    cancel_grace: timedelta = timedelta(minutes=10)
+    cancel_recheck: timedelta = timedelta(seconds=30)
+
+
+class CheckMessage(BaseModel):
+    """One status check (or, with ``action="launch"``, the launch of a retry attempt)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1] = 1
+    action: Literal["check", "launch"] = "check"
+    request: LaunchRequest
+    handle: RunHandle | None = None
+    attempt: int = 1
+    check_number: int = 0
+    attempt_started_at: datetime
+    not_responding_since: datetime | None = None
+    cancel_requested_at: datetime | None = None
+    cancel_reason: Literal["timeout", "not_responding"] | None = None
+    traceparent: str | None = None
+
+    @property
+    def message_id(self) -> str:
+        run = self.handle.run_id if self.handle else "pending"
+        return f"{self.action}|{self.request.request_id}|{self.request.activity_name}|{self.attempt}|{run}|" \
+               f"{self.check_number}"[:128]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do after looking at a run.
+
+    ``finish``: publish the terminal event of this kind. ``cancel``: ask the service to cancel (timeout or
+    a hopeless NotResponding). ``relaunch_after``: launch the next attempt after this delay. ``check_after``
+    with ``next_check``: look again later.
+    """
+
+    finish: EventKind | None = None
+    cancel: bool = False
+    relaunch_after: timedelta | None = None
+    check_after: timedelta | None = None
+    next_check: CheckMessage | None = None
+    reason: str = ""
+
+
+def next_delay(check_number: int, policy: TrackingPolicy) -> timedelta:
+    """Exponential spacing between checks: quick at first, then at most ``max_delay``."""
+    seconds = policy.initial_delay.total_seconds() * (policy.backoff_factor ** check_number)
+    return min(policy.max_delay, timedelta(seconds=seconds))
+
+
+def _retry_or_finish(check: CheckMessage, kind: EventKind, reason: str) -> Decision:
+    policy = check.request.policy
+    if check.attempt <= policy.retry:
+        return Decision(relaunch_after=timedelta(seconds=policy.retry_interval_seconds),
+                        reason=f"{reason}; attempt {check.attempt} of {policy.retry + 1}, retrying")
+    return Decision(finish=kind, reason=reason)
+
+
+def decide(check: CheckMessage, status: RunStatus, now: datetime, policy: TrackingPolicy) -> Decision:
+    """The next step for the run ``check`` tracks, given its ``status`` at ``now``."""
+    canceled_by_us = check.cancel_requested_at is not None
+    # A run amlexec canceled ends as what caused the cancel, not as "canceled".
+    our_outcome = EventKind.FAILED if check.cancel_reason == "not_responding" else EventKind.TIMED_OUT
+    if status.state is RunState.COMPLETED:
+        return Decision(finish=EventKind.COMPLETED, reason="run completed")
+    if status.state is RunState.CANCELED:
+        if canceled_by_us:
+            return _retry_or_finish(check, our_outcome, f"run canceled by amlexec ({check.cancel_reason})")
+        return Decision(finish=EventKind.CANCELED, reason="run canceled")
+    if status.state is RunState.FAILED:
+        return _retry_or_finish(check, EventKind.FAILED, f"run failed ({status.error_code or status.raw_status})")
+
+    if canceled_by_us:
+        assert check.cancel_requested_at is not None
+        if now - check.cancel_requested_at >= policy.cancel_grace:
+            return _retry_or_finish(check, our_outcome,
+                                    f"run still {status.raw_status} {policy.cancel_grace} after the cancel")
+        return _again(check, now, policy.cancel_recheck, "waiting for the cancel to take effect")
+
+    deadline = check.attempt_started_at + timedelta(seconds=check.request.policy.timeout_seconds)
+    if now >= deadline:
+        return Decision(cancel=True, check_after=policy.cancel_recheck,
+                        next_check=check.model_copy(update={"cancel_requested_at": now, "cancel_reason": "timeout",
+                                                            "check_number": check.check_number + 1}),
+                        reason="timeout reached; canceling")
+
+    not_responding_since = check.not_responding_since
+    if status.raw_status.replace(" ", "").lower() == "notresponding":
+        not_responding_since = not_responding_since or now
+        if now - not_responding_since >= policy.not_responding_grace:
+            return Decision(cancel=True, check_after=policy.cancel_recheck,
+                            next_check=check.model_copy(update={"cancel_requested_at": now,
+                                                                "cancel_reason": "not_responding",
+                                                                "check_number": check.check_number + 1}),
+                            reason=f"NotResponding for {now - not_responding_since}; canceling")
+    else:
+        not_responding_since = None
+
+    delay = min(next_delay(check.check_number, policy), max(deadline - now, timedelta(seconds=1)))
+    updated = check.model_copy(update={"not_responding_since": not_responding_since})
+    return _again(updated, now, delay, f"run {status.raw_status}")
+
+
+def _again(check: CheckMessage, now: datetime, delay: timedelta, reason: str) -> Decision:
+    del now
+    return Decision(check_after=delay, next_check=check.model_copy(update={"check_number": check.check_number + 1}),
+                    reason=reason)
