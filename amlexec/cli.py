@@ -12,7 +12,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -195,29 +195,37 @@ def _cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from amlexec.handlers import Worker, follow_run, handle_request
+    import dataclasses
+
+    from amlexec.handlers import Worker
+    from amlexec.local_host import LocalHost
 
     registry = _registry(args, settings)
     if registry is None:
         return _needs_linked_services("run")
-    worker = Worker.create(settings, registry=registry)
-    context = _context(args, settings)
-    try:
-        body = Path(args.file).read_bytes()
-        if args.param:
+    local = dataclasses.replace(settings, bus="memory")
+    worker = Worker.create(local, registry=registry)
+    def show(event: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(event) + "\n")
+
+    host = LocalHost(worker, on_event=show)
+    body = Path(args.file).read_bytes()
+    if args.param:
+        try:
             payload = _with_params(validate_payload(body, limits=settings.limits), args.param)
-            body = payload.envelope.model_dump_json(by_alias=True, exclude_none=True).encode()
-        launched = handle_request(body, context, worker)
-    except RequestRejected as rejected:
-        for issue in rejected.issues:
-            sys.stderr.write(f"error {issue}\n")
+        except RequestRejected as rejected:
+            for issue in rejected.issues:
+                sys.stderr.write(f"error {issue}\n")
+            return EXIT_INVALID
+        body = payload.envelope.model_dump_json(by_alias=True, exclude_none=True).encode()
+    host.send(body, message_id=args.request_id)
+    events = host.run_until_idle(max_wait=timedelta(0) if args.no_wait else None)
+    terminal = [e for e in events if not e["type"].endswith(".started")]
+    if not terminal:
+        return EXIT_OK if args.no_wait else EXIT_INVALID + 1
+    if terminal[-1]["type"].endswith(".rejected"):
         return EXIT_INVALID
-    sys.stdout.write(launched.event.to_json() + "\n")
-    if args.no_wait:
-        return EXIT_OK
-    event = follow_run(launched, worker, poll_seconds=args.poll)
-    sys.stdout.write(event.to_json() + "\n")
-    return EXIT_OK if event.type == "com.amlexec.run.completed" else EXIT_INVALID + 1
+    return EXIT_OK if terminal[-1]["type"].endswith(".completed") else EXIT_INVALID + 1
 
 
 def _cmd_expr(args: argparse.Namespace, settings: Settings) -> int:
@@ -270,7 +278,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--param", action="append", type=_parse_param, metavar="NAME=VALUE")
     run.add_argument("--request-id", metavar="ID", help="request identity: the same id never launches twice")
     run.add_argument("--no-wait", action="store_true", help="print the started event and return")
-    run.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help="status poll interval")
     run.set_defaults(handler=_cmd_run)
 
     expr = sub.add_parser("expr", help="evaluate a Data Factory expression")

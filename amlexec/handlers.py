@@ -18,9 +18,8 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from amlexec.bus.base import Bus, Destination, OutgoingMessage
@@ -51,7 +50,6 @@ __all__ = [
     "ValidationReport",
     "Worker",
     "final_event",
-    "follow_run",
     "handle_check",
     "handle_request",
     "handle_run_notification",
@@ -336,28 +334,3 @@ def handle_tick(worker: Worker, *, last_tick: datetime | None = None) -> list[st
         worker.bus.send(Destination.REQUESTS, messages)
         logger.info("schedules due: %s", ", ".join(m.message_id for m in messages))
     return [m.message_id for m in messages]
-
-
-# ------------------------------------------------------------------------------------- in-process tracking
-
-
-def follow_run(launched: Launched, worker: Worker, *, poll_seconds: float = 1.0, timeout: timedelta | None = None,
-               on_status: Callable[[RunStatus], None] | None = None) -> CloudEvent:
-    """Poll a run until it ends (or its policy timeout passes, then cancel it) and return the final event.
-
-    The CLI's tracker for one run in one process; the Function App tracks runs with scheduled status
-    checks instead, so no worker waits on a run.
-    """
-    limit = timeout or timedelta(seconds=launched.request.policy.timeout_seconds)
-    deadline = worker.clock.now() + limit
-    while True:
-        status = worker.launchers.status(launched.handle)
-        if on_status is not None:
-            on_status(status)
-        if status.is_final:
-            return final_event(launched.request, launched.handle, status, worker)
-        if worker.clock.now() >= deadline:
-            worker.launchers.cancel(launched.handle)
-            status = worker.launchers.status(launched.handle)
-            return run_event(EventKind.TIMED_OUT, launched.request, launched.handle, status, time=worker.clock.now())
-        worker.clock.sleep(poll_seconds)

@@ -1,8 +1,9 @@
-"""The demo: a payload through the same handler code the Function App runs, executed on the local default.
+"""The demo: a payload through the same handlers the Function App runs, on the local default (no Azure).
 
-Run with ``make demo``. The loan-scoring envelope is validated, its expressions resolved as for a Service
-Bus delivery, the v2 pipeline YAML runs as local processes (prepare, then score), and the completion
-event comes out. Outputs land under ``.amlexec/runs/<run name>/`` (``AMLEXEC_LOCAL_RUNS_DIR`` moves them).
+Run with ``make demo``. The loan-scoring envelope goes onto the (in-memory) request queue; the request
+handler validates it, resolves its expressions as for a Service Bus delivery and launches the v2 pipeline
+YAML as local processes; scheduled status checks track the run; the completion event comes out on the
+(in-memory) events topic. Outputs land under ``.amlexec/runs/<run name>/`` (``AMLEXEC_LOCAL_RUNS_DIR``).
 """
 
 from __future__ import annotations
@@ -12,64 +13,59 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
 os.environ.setdefault("AMLEXEC_LINKED_SERVICES_FILE", str(HERE / "linked_services.json"))
 os.environ.setdefault("AMLEXEC_LOCAL_RUNS_DIR", str(HERE.parent / ".amlexec" / "runs"))
+# Locally, look at the run every second rather than Azure's 15 s first interval.
+os.environ.setdefault("AMLEXEC_POLL_INITIAL_SECONDS", "1")
+os.environ.setdefault("AMLEXEC_POLL_MAX_SECONDS", "2")
+os.environ["AMLEXEC_BUS"] = "memory"
 
-from amlexec.errors import RequestRejected  # noqa: E402 - settings must be in the environment first
-from amlexec.handlers import Worker, follow_run, handle_request  # noqa: E402
-from amlexec.launch.base import RunStatus  # noqa: E402
-from amlexec.resolve import RequestContext  # noqa: E402
+from amlexec.handlers import Worker  # noqa: E402 - settings must be in the environment first
+from amlexec.local_host import LocalHost  # noqa: E402
 from amlexec.settings import Settings  # noqa: E402
 
 
-def run_demo(payload_file: Path, *, message_id: str, out: object = sys.stdout) -> dict[str, object]:
-    """Send one payload through the handler path, wait for the run, return the completion event."""
-    write = out.write  # type: ignore[attr-defined]
-    settings = Settings.from_env()
-    worker = Worker.create(settings)
+def run_demo(payload_file: Path, *, message_id: str, out: TextIO = sys.stdout) -> dict[str, Any]:
+    """Send one payload through the request queue, run until the bus is idle, return the terminal event."""
     body = payload_file.read_bytes()
-    # What the Service Bus trigger hands the core: the message id is the request's identity.
-    context = RequestContext(request_id=message_id, received_at=datetime.now(UTC), trigger_type="ServiceBus",
-                             trigger_name="amlexec-requests", data_factory=settings.data_factory_name)
-    write(f"request {message_id}: {payload_file.name} ({len(body)} bytes)\n")
-    launched = handle_request(body, context, worker)
-    request, handle = launched.request, launched.handle
-    write(f"resolved: {request.target.kind} '{request.target.model_dump().get('name')}', experiment "
-          f"{request.experiment_name}, parameters {json.dumps(request.parameters)}\n")
-    write(f"{'launched' if handle.created else 'already launched'} run {handle.run_id}\n")
-    write(f"event: {launched.event.type} id={launched.event.id}\n")
+    worker = Worker.create(Settings.from_env())
 
-    seen: dict[str, str] = {}
+    def show(event: dict[str, Any]) -> None:
+        data = event["data"]
+        if event["type"].endswith(".started"):
+            target = data["target"]
+            out.write(f"started  {data['runId']} ({target['kind']} {target.get('name')}, attempt {data['attempt']},"
+                      f" experiment {data['experimentName']})\n")
+            out.write(f"         parameters {json.dumps(data.get('parameters'))}\n")
+            return
+        for step in data.get("steps", []):
+            out.write(f"  step {step['name']:<8} {step['serviceStatus']}\n")
+        out.write(f"{event['type']} ({data.get('durationSeconds', '?')} s), CloudEvents JSON:\n")
+        out.write(json.dumps(event, indent=2) + "\n")
 
-    def progress(status: RunStatus) -> None:
-        for step in status.steps:
-            if seen.get(step.name) != step.raw_status:
-                seen[step.name] = step.raw_status
-                write(f"  step {step.name:<8} {step.raw_status}\n")
-
-    event = follow_run(launched, worker, poll_seconds=0.5, on_status=progress)
-    write("completion event (application/cloudevents+json):\n")
-    write(json.dumps(event.model_dump(mode="json", exclude_none=True), indent=2) + "\n")
-    outputs = event.data.get("outputs") or {}
-    for name, path in outputs.items():
-        write(f"output {name}: {path}\n")
+    host = LocalHost(worker, on_event=show)
+    out.write(f"request {message_id}: {payload_file.name} ({len(body)} bytes) onto the request queue\n")
+    host.send(body, message_id=message_id)
+    events = host.run_until_idle()
+    terminal = [e for e in events if not e["type"].endswith(".started")]
+    if not terminal:
+        raise RuntimeError("the run published no terminal event")
+    final = terminal[-1]
+    for name, path in (final["data"].get("outputs") or {}).items():
+        out.write(f"output {name}: {path}\n")
         summary = Path(path) / "summary.json"
         if summary.is_file():
-            write(f"  {summary.read_text().strip()}\n")
-    return event.model_dump(mode="json")
+            out.write(f"  summary.json: {json.dumps(json.loads(summary.read_text()))}\n")
+    return final
 
 
 def main() -> int:
     payload = HERE / "payloads" / "loan_scoring.json"
     message_id = os.environ.get("AMLEXEC_DEMO_MESSAGE_ID") or f"demo-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    try:
-        event = run_demo(payload, message_id=message_id)
-    except RequestRejected as rejected:
-        for issue in rejected.issues:
-            print(f"rejected: {issue}")
-        return 2
+    event = run_demo(payload, message_id=message_id)
     return 0 if event["type"] == "com.amlexec.run.completed" else 1
 
 

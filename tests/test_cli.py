@@ -110,8 +110,9 @@ def test_run_launches_locally_and_follows_to_completion(tmp_path: Path, monkeypa
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("AMLEXEC_LOCAL_RUNS_DIR", str(tmp_path / "runs"))
     args = ["run", str(EXAMPLES / "payloads" / "loan_scoring.json"), "--linked-services",
-            str(EXAMPLES / "linked_services.json"), "--request-id", "cli-run-1", "--param", "region=apac",
-            "--poll", "0.2"]
+            str(EXAMPLES / "linked_services.json"), "--request-id", "cli-run-1", "--param", "region=apac"]
+    monkeypatch.setenv("AMLEXEC_POLL_INITIAL_SECONDS", "0.2")
+    monkeypatch.setenv("AMLEXEC_POLL_MAX_SECONDS", "1")
     assert main(args) == 0
     started, finished = (json.loads(line) for line in capsys.readouterr().out.splitlines())
     assert started["type"] == "com.amlexec.run.started"

@@ -62,7 +62,7 @@ def test_demo_runs_the_pipeline_and_its_outputs_are_right(demo_env: Path) -> Non
     summary = json.loads((scores_dir / "summary.json").read_text())
     assert summary["threshold"] == 0.35 and summary["dry_run"] is False
     assert summary["scored"] == len(rows) > 0
-    assert "completion event" in out.getvalue()
+    assert "com.amlexec.run.completed" in out.getvalue()
 
     # The same message again (a redelivery) finds the run: nothing runs twice.
     again = run_demo(EXAMPLES / "payloads" / "loan_scoring.json", message_id="test-demo-1", out=io.StringIO())

@@ -1,0 +1,84 @@
+"""Run the Function App's flow in one process: the in-memory bus delivers what Service Bus would.
+
+The same handlers the triggers call, with the same error mapping (a rejected request is kept with its
+reasons; anything else would be redelivered), driven by a loop that hands each due message over. Used by
+``make demo`` and ``amlexec run``; nothing here is used when the app runs in Azure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from amlexec.bus.base import Destination, OutgoingMessage
+from amlexec.bus.memory import MemoryBus
+from amlexec.errors import RequestRejected
+from amlexec.handlers import Worker, handle_check, handle_request, reject_request
+from amlexec.resolve import RequestContext
+
+__all__ = ["LocalHost"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalHost:
+    """A worker whose bus is in memory, plus the loop that delivers its messages."""
+
+    worker: Worker
+    on_event: Callable[[dict[str, Any]], None] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.worker.bus, MemoryBus):
+            raise TypeError("LocalHost needs a worker with a MemoryBus")
+        self.bus: MemoryBus = self.worker.bus
+        self._seen_events = 0
+
+    def send(self, body: bytes, *, message_id: str | None = None, correlation_id: str | None = None) -> str:
+        """Put a request on the request queue, as ``amlexec send`` does for Service Bus."""
+        message_id = message_id or f"local-{uuid.uuid4()}"
+        self.bus.send(Destination.REQUESTS, [OutgoingMessage(body=body, message_id=message_id,
+                                                             correlation_id=correlation_id)])
+        return message_id
+
+    def _deliver_request(self, message: OutgoingMessage) -> None:
+        context = RequestContext(request_id=message.message_id, received_at=self.worker.clock.now(),
+                                 trigger_type="ServiceBus", trigger_name=self.worker.settings.request_queue,
+                                 correlation_id=message.correlation_id,
+                                 data_factory=self.worker.settings.data_factory_name)
+        try:
+            handle_request(message.body, context, self.worker)
+        except RequestRejected as rejected:
+            reject_request(message.body, context, rejected, self.worker)
+
+    def _flush_events(self) -> None:
+        while self._seen_events < len(self.bus.published):
+            event = json.loads(self.bus.published[self._seen_events].body)
+            self._seen_events += 1
+            if self.on_event is not None:
+                self.on_event(event)
+
+    def run_until_idle(self, *, max_wait: timedelta | None = None) -> list[dict[str, Any]]:
+        """Deliver messages until none is left (or ``max_wait`` passes); return the events published."""
+        clock = self.worker.clock
+        deadline = clock.now() + max_wait if max_wait is not None else None
+        while True:
+            for message in self.bus.due(Destination.REQUESTS):
+                self._deliver_request(message)
+            for message in self.bus.due(Destination.STATUS):
+                handle_check(message.body, self.worker)
+            self._flush_events()
+            upcoming = [t for t in (self.bus.next_due(Destination.REQUESTS), self.bus.next_due(Destination.STATUS))
+                        if t is not None]
+            if not upcoming:
+                return [json.loads(m.body) for m in self.bus.published]
+            wait = (min(upcoming) - clock.now()).total_seconds()
+            if deadline is not None and clock.now() + timedelta(seconds=max(wait, 0)) > deadline:
+                logger.warning("stopped waiting: messages are still scheduled")
+                return [json.loads(m.body) for m in self.bus.published]
+            clock.sleep(max(0.0, wait))
