@@ -228,6 +228,45 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if terminal[-1]["type"].endswith(".completed") else EXIT_INVALID + 1
 
 
+def _operator(args: argparse.Namespace, settings: Settings) -> Any:
+    from amlexec.operator import ServiceBusOperator
+
+    return ServiceBusOperator(settings, connection_string=getattr(args, "connection_string", None))
+
+
+def _cmd_send(args: argparse.Namespace, settings: Settings) -> int:
+    body = Path(args.file).read_bytes()
+    try:
+        validate_payload(body, limits=settings.limits)
+    except RequestRejected as rejected:
+        for issue in rejected.issues:
+            sys.stderr.write(f"error {issue}\n")
+        if not args.force:
+            sys.stderr.write("amlexec: not sent (--force sends it anyway)\n")
+            return EXIT_INVALID
+    message_id = _operator(args, settings).send(body, message_id=args.message_id,
+                                                correlation_id=args.correlation_id, queue=args.queue)
+    sys.stdout.write(f"sent {message_id}\n")
+    return EXIT_OK
+
+
+def _cmd_rejected(args: argparse.Namespace, settings: Settings) -> int:
+    operator = _operator(args, settings)
+    if args.action == "list":
+        for item in operator.list_rejected(max_count=args.max):
+            sys.stdout.write(f"#{item.sequence_number}  {item.original_message_id}  {item.rejected_at}\n")
+            for issue in item.issues:
+                sys.stdout.write(f"    {issue.get('path')}: {issue.get('message')}\n")
+        return EXIT_OK
+    if args.sequence is None:
+        sys.stderr.write("amlexec: rejected resubmit needs --sequence N (see 'amlexec rejected list')\n")
+        return EXIT_CONFIG
+    body = Path(args.body).read_bytes() if args.body else None
+    new_id = operator.resubmit(args.sequence, body=body)
+    sys.stdout.write(f"resubmitted #{args.sequence} as {new_id}\n")
+    return EXIT_OK
+
+
 def _cmd_expr(args: argparse.Namespace, settings: Settings) -> int:
     context: dict[str, Any] = {}
     if args.context:
@@ -279,6 +318,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--request-id", metavar="ID", help="request identity: the same id never launches twice")
     run.add_argument("--no-wait", action="store_true", help="print the started event and return")
     run.set_defaults(handler=_cmd_run)
+
+    send = sub.add_parser("send", help="put a payload on the Service Bus request queue")
+    send.add_argument("file", metavar="FILE")
+    send.add_argument("--message-id", help="the request identity (default: a new GUID)")
+    send.add_argument("--correlation-id")
+    send.add_argument("--queue", help="default: AMLEXEC_REQUEST_QUEUE")
+    send.add_argument("--connection-string", help="default: your Entra identity on "
+                                                  "ServiceBusConnection__fullyQualifiedNamespace")
+    send.add_argument("--force", action="store_true", help="send even if the payload does not validate")
+    send.set_defaults(handler=_cmd_send)
+
+    rejected = sub.add_parser("rejected", help="inspect or resubmit rejected requests")
+    rejected.add_argument("action", choices=["list", "resubmit"])
+    rejected.add_argument("--max", type=int, default=50, help="list: how many to show")
+    rejected.add_argument("--sequence", type=int, help="resubmit: the sequence number shown by list")
+    rejected.add_argument("--body", metavar="FILE", help="resubmit: a corrected payload instead of the original")
+    rejected.add_argument("--connection-string")
+    rejected.set_defaults(handler=_cmd_rejected)
 
     expr = sub.add_parser("expr", help="evaluate a Data Factory expression")
     expr.add_argument("expression", metavar="EXPRESSION")
