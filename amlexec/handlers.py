@@ -248,17 +248,20 @@ def handle_check(body: bytes | str, worker: Worker) -> Decision:
         status = worker.launchers.status(check.handle)
         decision = decide(check, status, now, worker.tracking)
         logger.info("request %s run %s: %s", check.request.request_id, check.handle.run_id, decision.reason)
+        # Record the intent before acting on it: if the worker dies after scheduling the next check, the
+        # redelivered check decides the same again (the repeat is dropped by id); acting first could lose
+        # the fact that amlexec itself canceled the run.
+        if decision.next_check is not None and decision.check_after is not None:
+            worker.bus.send(Destination.STATUS, [_check_message(decision.next_check, now + decision.check_after)])
+        if decision.relaunch_after is not None:
+            relaunch = CheckMessage(action="launch", request=check.request, attempt=check.attempt + 1,
+                                    attempt_started_at=now + decision.relaunch_after, traceparent=check.traceparent)
+            worker.bus.send(Destination.STATUS, [_check_message(relaunch, now + decision.relaunch_after)])
         if decision.cancel:
             worker.launchers.cancel(check.handle)
         if decision.finish is not None:
             event = final_event(check.request, check.handle, status, worker, decision.finish, traceparent=trace)
             worker.bus.send(Destination.EVENTS, [event_message(event)])
-        if decision.relaunch_after is not None:
-            relaunch = CheckMessage(action="launch", request=check.request, attempt=check.attempt + 1,
-                                    attempt_started_at=now + decision.relaunch_after, traceparent=check.traceparent)
-            worker.bus.send(Destination.STATUS, [_check_message(relaunch, now + decision.relaunch_after)])
-        if decision.next_check is not None and decision.check_after is not None:
-            worker.bus.send(Destination.STATUS, [_check_message(decision.next_check, now + decision.check_after)])
         return decision
 
 

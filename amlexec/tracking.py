@@ -94,13 +94,16 @@ def _retry_or_finish(check: CheckMessage, kind: EventKind, reason: str) -> Decis
 def decide(check: CheckMessage, status: RunStatus, now: datetime, policy: TrackingPolicy) -> Decision:
     """The next step for the run ``check`` tracks, given its ``status`` at ``now``."""
     canceled_by_us = check.cancel_requested_at is not None
+    deadline = check.attempt_started_at + timedelta(seconds=check.request.policy.timeout_seconds)
     # A run amlexec canceled ends as what caused the cancel, not as "canceled".
     our_outcome = EventKind.FAILED if check.cancel_reason == "not_responding" else EventKind.TIMED_OUT
     if status.state is RunState.COMPLETED:
         return Decision(finish=EventKind.COMPLETED, reason="run completed")
     if status.state is RunState.CANCELED:
-        if canceled_by_us:
-            return _retry_or_finish(check, our_outcome, f"run canceled by amlexec ({check.cancel_reason})")
+        # Past its deadline a cancellation is the timeout's, even when the message that recorded amlexec's
+        # cancel was lost (a crash between the cancel and the next check): the rule needs no memory.
+        if canceled_by_us or now >= deadline:
+            return _retry_or_finish(check, our_outcome, f"run canceled by amlexec ({check.cancel_reason or 'timeout'})")
         return Decision(finish=EventKind.CANCELED, reason="run canceled")
     if status.state is RunState.FAILED:
         return _retry_or_finish(check, EventKind.FAILED, f"run failed ({status.error_code or status.raw_status})")
@@ -110,9 +113,14 @@ def decide(check: CheckMessage, status: RunStatus, now: datetime, policy: Tracki
         if now - check.cancel_requested_at >= policy.cancel_grace:
             return _retry_or_finish(check, our_outcome,
                                     f"run still {status.raw_status} {policy.cancel_grace} after the cancel")
+        if status.raw_status.replace(" ", "").lower() != "cancelrequested":
+            # The cancel may never have reached the service (a crash right after the intent was recorded):
+            # asking again is harmless.
+            return Decision(cancel=True, check_after=policy.cancel_recheck,
+                            next_check=check.model_copy(update={"check_number": check.check_number + 1}),
+                            reason="cancel not yet taken; asking again")
         return _again(check, now, policy.cancel_recheck, "waiting for the cancel to take effect")
 
-    deadline = check.attempt_started_at + timedelta(seconds=check.request.policy.timeout_seconds)
     if now >= deadline:
         return Decision(cancel=True, check_after=policy.cancel_recheck,
                         next_check=check.model_copy(update={"cancel_requested_at": now, "cancel_reason": "timeout",

@@ -72,6 +72,8 @@ class Router:
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
+        # Optional: decides a fault for any request (fault-injection runs); queued faults take precedence.
+        self.chaos: Callable[[str, str], Fault | None] | None = None
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         self.routes.append((method, re.compile(pattern), handler))
@@ -104,6 +106,8 @@ class Router:
         with self.lock:
             self.calls.append(call)
             fault = self._fault_for(method, parts.path)
+            if fault is None and self.chaos is not None:
+                fault = self.chaos(method, parts.path)
         if fault is not None and fault.drop == "before":
             raise ServiceRequestError("connection refused (injected)")
         if fault is not None and fault.status is not None:
@@ -123,13 +127,17 @@ class Router:
 class FakeTransport(HttpTransport):  # type: ignore[misc]
     """Sends every request to a Router instead of the network."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, clock: Any = None) -> None:
         self.router = router
+        self.clock = clock
         self.sleeps: list[float] = []
 
     def sleep(self, duration: float) -> None:
-        # azure-core's retry policy waits through the transport: record the wait instead of sleeping.
+        # azure-core's retry policy waits through the transport: record the wait (and move a manual clock)
+        # instead of sleeping.
         self.sleeps.append(duration)
+        if self.clock is not None:
+            self.clock.advance(duration)
 
     def __enter__(self) -> FakeTransport:
         return self

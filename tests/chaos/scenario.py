@@ -1,0 +1,360 @@
+"""Fault-injection scenarios: many requests through the Function App's triggers under a seeded mix of faults.
+
+Faults: the fake Azure ML answers 429 with Retry-After, 500/503, drops connections before the request
+reaches it, and accepts a submit then loses the answer; the bus delivers messages twice, out of order and
+late; crashes are injected before and after every send (so after a submit before its acknowledgement,
+after a publish before its acknowledgement, inside status checks and inside the launch of a retry). A
+crashed delivery is redelivered later, as Service Bus does after the lock expires; after ten deliveries a
+message is dead-lettered.
+
+``run_scenario`` returns a ``Report``; ``check_invariants`` asserts what must hold whatever the faults:
+every valid request ends in exactly one run per attempt and exactly one terminal event of the planned kind;
+every invalid request ends as a rejection with its reasons and its original body kept; no event without a
+run; no secret in any log line or event; nothing dead-lettered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fakes.transport import Fault
+from fakes.workspace import BASE, seed_pipeline_component
+from flow.harness import Flow, make_flow
+
+from amlexec.bus.base import Destination, OutgoingMessage
+from amlexec.bus.memory import MemoryBus
+from amlexec.launch.base import run_name
+from amlexec.launch.jobs import RUN_NAME_PROPERTY
+from amlexec.resolve import LaunchRequest
+
+PIPELINE = "0a77f445-258e-4349-9895-e555060b32d8"
+SECRET = "hunter2-secret-never-logged"
+MAX_DELIVERIES = 10
+
+# outcome -> the terminal event type it must end with
+EXPECTED = {"ok": "completed", "fail": "failed", "fail_then_ok": "completed", "cancel": "canceled",
+            "slow": "timedOut", "invalid": "rejected", "typo": "rejected", "secure": "completed"}
+WEIGHTS = {"ok": 40, "fail": 10, "fail_then_ok": 10, "cancel": 5, "slow": 5, "invalid": 10, "typo": 5, "secure": 15}
+
+
+class InjectedCrash(RuntimeError):
+    """The worker died here; the message it was handling is redelivered later."""
+
+
+@dataclass
+class FaultRates:
+    """How often each fault strikes (per HTTP request, per delivery, per send)."""
+
+    throttle: float = 0.03
+    server_error: float = 0.03
+    drop_before: float = 0.02
+    drop_after: float = 0.02
+    duplicate: float = 0.10
+    delay: float = 0.10
+    crash_before_send: float = 0.03
+    crash_after_send: float = 0.03
+
+    @classmethod
+    def none(cls) -> FaultRates:
+        return cls(0, 0, 0, 0, 0, 0, 0, 0)
+
+
+class CrashingBus(MemoryBus):
+    """A MemoryBus whose sends sometimes crash the worker, before or after the message is taken."""
+
+    def __init__(self, clock: Any, rng: random.Random, rates: FaultRates) -> None:
+        super().__init__(clock, duplicate_window=timedelta(days=7))
+        self.rng = rng
+        self.rates = rates
+        self.crashes = 0
+
+    def send(self, destination: Destination, messages: list[OutgoingMessage]) -> None:
+        if self.rng.random() < self.rates.crash_before_send:
+            self.crashes += 1
+            raise InjectedCrash(f"crash before sending to {destination.value}")
+        super().send(destination, messages)
+        if self.rng.random() < self.rates.crash_after_send:
+            self.crashes += 1
+            raise InjectedCrash(f"crash after sending to {destination.value}, before acknowledging")
+
+
+@dataclass
+class Planned:
+    """One generated request and what must become of it."""
+
+    request_id: str
+    outcome: str
+    target: str
+    body: bytes
+    duration: timedelta
+
+
+@dataclass
+class Report:
+    """What a scenario run produced."""
+
+    planned: dict[str, Planned]
+    flow: Flow
+    dead_letters: list[tuple[Destination, OutgoingMessage]]
+    deliveries: int
+    crashes: int
+    http_faults: Counter[str]
+    run_of: dict[str, tuple[str, int]]
+    logs: str = ""
+    wall_seconds: float = 0.0
+    terminal_at: dict[str, datetime] = field(default_factory=dict)
+
+
+def _activity(target: str, outcome: str, index: int) -> dict[str, Any]:
+    params: dict[str, Any]
+    if target == "published":
+        props: dict[str, Any] = {"mlPipelineId": PIPELINE}
+        params = {"threshold": 0.1 * (index % 9)}
+    elif target == "batch":
+        props = {"mlExecutionType": "batchEndpoint", "mlBatchEndpointName": "loan-scoring"}
+        params = {"n": index}
+    else:
+        props = {"mlPipelineId": "azureml:score_pipeline:3"}
+        params = {"n": index, "flag": index % 2 == 0}
+    if outcome == "typo":
+        params = {**params, "tresh": 1}
+    if outcome == "secure":
+        params = {**params, ("label" if target == "component" else "region" if target == "published"
+                             else "label"): SECRET}
+    props["experimentName"] = 42 if outcome == "invalid" else f"chaos-{target}"
+    props["mlPipelineParameters"] = params
+    policy: dict[str, Any] = {"timeout": "0.01:00:00"}
+    if outcome == "fail_then_ok":
+        policy.update(retry=1, retryIntervalInSeconds=30)
+    if outcome == "slow":
+        policy["timeout"] = "0.00:10:00"
+    if outcome == "secure":
+        policy.update(secureInput=True, secureOutput=True)
+    return {"name": f"Chaos {target}", "type": "AzureMLExecutePipeline",
+            "linkedServiceName": {"referenceName": "AzureMLService", "type": "LinkedServiceReference"},
+            "policy": policy, "typeProperties": props}
+
+
+def _plan(count: int, rng: random.Random, targets: tuple[str, ...]) -> dict[str, Planned]:
+    outcomes = list(WEIGHTS)
+    planned = {}
+    for index in range(count):
+        outcome = rng.choices(outcomes, weights=[WEIGHTS[o] for o in outcomes])[0]
+        target = rng.choice(targets)
+        if outcome == "secure" and target == "batch":
+            target = "component"
+        request_id = f"chaos-{index:05d}"
+        duration = timedelta(hours=3) if outcome == "slow" else timedelta(seconds=rng.randint(20, 1800))
+        body = json.dumps(_activity(target, outcome, index)).encode()
+        planned[request_id] = Planned(request_id, outcome, target, body, duration)
+    return planned
+
+
+def _seed_workspace(flow: Flow) -> None:
+    seed_pipeline_component(flow.world.fake, inputs={
+        "n": {"type": "integer"}, "flag": {"type": "boolean", "default": True},
+        "label": {"type": "string", "optional": True}})
+    flow.world.fake.publish(PIPELINE, {"threshold": 0.5, "region": "ALL"})
+    flow.world.fake.add_batch_endpoint(BASE, "loan-scoring", {"blue": f"{BASE}/components/score_pipeline/versions/3"},
+                                       default="blue")
+
+
+def _chaos(rng: random.Random, rates: FaultRates, counter: Counter[str]) -> Any:
+    def decide(method: str, path: str) -> Fault | None:
+        roll = rng.random()
+        edges = [("throttle", rates.throttle), ("server_error", rates.server_error),
+                 ("drop_before", rates.drop_before), ("drop_after", rates.drop_after)]
+        for name, rate in edges:
+            if roll < rate:
+                counter[name] += 1
+                if name == "throttle":
+                    return Fault(method, ".", status=429, headers={"Retry-After": str(rng.randint(1, 5))})
+                if name == "server_error":
+                    return Fault(method, ".", status=rng.choice([500, 503]))
+                return Fault(method, ".", drop="before" if name == "drop_before" else "after")
+            roll -= rate
+        return None
+
+    return decide
+
+
+class RunSimulator:
+    """Moves each job through its planned life in simulated time, as Azure ML would."""
+
+    def __init__(self, flow: Flow, planned: dict[str, Planned], run_of: dict[str, tuple[str, int]]) -> None:
+        self.flow = flow
+        self.planned = planned
+        self.run_of = run_of
+        self.first_seen: dict[str, datetime] = {}
+
+    def step(self) -> None:
+        fake, now = self.flow.world.fake, self.flow.world.clock.now()
+        for name, job in list(fake.jobs.items()):
+            if name in fake.steps or job["properties"].get("jobType") == "Command":
+                continue
+            props = job["properties"]
+            key = props.get("properties", {}).get(RUN_NAME_PROPERTY) or name
+            if key not in self.run_of:
+                continue
+            request_id, attempt = self.run_of[key]
+            plan = self.planned[request_id]
+            seen = self.first_seen.setdefault(name, now)
+            status = props["status"]
+            if status in ("Completed", "Failed", "Canceled"):
+                continue
+            if status == "CancelRequested":
+                fake.finish(name, "Canceled")
+                continue
+            if now - seen < timedelta(seconds=10):
+                continue
+            if status == "NotStarted":
+                fake.set_status(name, "Running")
+            if now - seen < plan.duration:
+                continue
+            outcome = plan.outcome
+            if outcome == "fail" or (outcome == "fail_then_ok" and attempt == 1):
+                fake.finish(name, "Failed", error=("UserError", "planned failure"))
+            elif outcome == "cancel":
+                fake.finish(name, "Canceled")
+            elif outcome != "slow":
+                fake.finish(name, "Completed")
+
+
+def run_scenario(tmp_path: Path, monkeypatch: Any, *, count: int, seed: int, rates: FaultRates | None = None,
+                 targets: tuple[str, ...] = ("component", "published", "batch"), caplog: Any = None,
+                 max_steps: int = 1_000_000) -> Report:
+    """Send ``count`` generated requests at once and deliver everything until the bus is quiet."""
+    import time
+
+    rng = random.Random(seed)
+    rates = rates or FaultRates()
+    flow = make_flow(monkeypatch, tmp_path)
+    bus = CrashingBus(flow.world.clock, rng, rates)
+    flow.bus = bus
+    flow.worker.bus = bus
+    flow.world.transport.clock = flow.world.clock
+    _seed_workspace(flow)
+    http_faults: Counter[str] = Counter()
+    planned = _plan(count, rng, targets)
+    run_of: dict[str, tuple[str, int]] = {}
+    for request_id, plan in planned.items():
+        activity_name = json.loads(plan.body)["name"]
+        stub = LaunchRequest.model_construct(request_id=request_id, activity_name=activity_name)
+        for attempt in (1, 2, 3):
+            run_of[run_name(stub, attempt)] = (request_id, attempt)
+    flow.world.router.chaos = _chaos(rng, rates, http_faults)
+    simulator = RunSimulator(flow, planned, run_of)
+
+    # Every request is on the queue at the start, as after a burst.
+    inbox: list[tuple[datetime, int, Destination, OutgoingMessage, int]] = []
+    order = 0
+    for plan in planned.values():
+        inbox.append((flow.world.clock.now(), order, Destination.REQUESTS,
+                      OutgoingMessage(body=plan.body, message_id=plan.request_id, correlation_id=plan.request_id), 1))
+        order += 1
+    dead: list[tuple[Destination, OutgoingMessage]] = []
+    deliveries = 0
+    start = time.perf_counter()
+    terminal_at: dict[str, datetime] = {}
+    published_seen = 0
+    while deliveries < max_steps:
+        for destination in (Destination.REQUESTS, Destination.STATUS):
+            for message in bus.due(destination):
+                inbox.append((flow.world.clock.now(), order, destination, message, 1))
+                order += 1
+        now = flow.world.clock.now()
+        ready = [item for item in inbox if item[0] <= now]
+        if not ready:
+            upcoming = [item[0] for item in inbox]
+            for destination in (Destination.REQUESTS, Destination.STATUS):
+                due = bus.next_due(destination)
+                if due is not None:
+                    upcoming.append(due)
+            if not upcoming:
+                break
+            flow.world.clock.advance(max(1.0, (min(upcoming) - now).total_seconds()))
+            simulator.step()
+            continue
+        item = rng.choice(ready) if rates.delay or rates.duplicate else min(ready)
+        inbox.remove(item)
+        _, _, destination, message, count_so_far = item
+        if rng.random() < rates.delay:
+            inbox.append((now + timedelta(seconds=rng.randint(1, 60)), order, destination, message, count_so_far))
+            order += 1
+            continue
+        if rng.random() < rates.duplicate:
+            inbox.append((now + timedelta(seconds=rng.randint(0, 30)), order, destination, message, count_so_far))
+            order += 1
+        simulator.step()
+        deliveries += 1
+        try:
+            flow.deliver(destination, message, delivery_count=count_so_far)
+        except Exception as exc:  # the worker died or gave up: Service Bus redelivers after the lock expires
+            logging.getLogger("chaos").debug("delivery of %s failed: %s", message.message_id, exc)
+            if count_so_far >= MAX_DELIVERIES:
+                dead.append((destination, message))
+            else:
+                inbox.append((now + timedelta(seconds=30), order, destination, message, count_so_far + 1))
+                order += 1
+        for event in bus.published[published_seen:]:
+            data = json.loads(event.body)
+            if not data["type"].endswith(".started"):
+                terminal_at.setdefault(data["data"]["requestId"], flow.world.clock.now())
+        published_seen = len(bus.published)
+    report = Report(planned, flow, dead, deliveries, bus.crashes, http_faults, run_of,
+                    wall_seconds=time.perf_counter() - start, terminal_at=terminal_at)
+    if caplog is not None:
+        report.logs = caplog.text
+    return report
+
+
+def check_invariants(report: Report) -> None:
+    """What must hold whatever the faults."""
+    fake, bus = report.flow.world.fake, report.flow.bus
+    assert report.dead_letters == [], f"{len(report.dead_letters)} message(s) dead-lettered"
+
+    runs: dict[str, Counter[int]] = defaultdict(Counter)
+    for name, job in fake.jobs.items():
+        key = job["properties"].get("properties", {}).get(RUN_NAME_PROPERTY) or name
+        if key in report.run_of:
+            request_id, attempt = report.run_of[key]
+            runs[request_id][attempt] += 1
+
+    terminal: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for message in bus.published:
+        event = json.loads(message.body)
+        assert event["id"] == message.message_id
+        if not event["type"].endswith(".started"):
+            terminal[event["data"]["requestId"]].append(event)
+        if event["type"].endswith((".completed", ".failed", ".canceled", ".timedOut")):
+            run_id = event["data"]["runId"]
+            assert run_id in fake.jobs, f"event for {run_id}, which never ran"
+
+    rejected_bodies = {m.application_properties["amlexec.originalMessageId"]: m.body
+                       for m in bus.sent[Destination.REJECTED]}
+    for request_id, plan in report.planned.items():
+        events = terminal[request_id]
+        assert len(events) == 1, f"{request_id} ({plan.outcome}): {len(events)} terminal events"
+        kind = events[0]["type"].rsplit(".", 1)[1]
+        assert kind == EXPECTED[plan.outcome], f"{request_id}: planned {plan.outcome}, ended {kind}"
+        if plan.outcome in ("invalid", "typo"):
+            assert runs[request_id] == Counter(), f"{request_id} was rejected but ran"
+            assert events[0]["data"]["issues"], "a rejection carries its reasons"
+            assert rejected_bodies.get(request_id) == plan.body, "the original body is kept"
+        else:
+            attempts = runs[request_id]
+            expected_attempts = 2 if plan.outcome == "fail_then_ok" else 1
+            assert set(attempts) == set(range(1, expected_attempts + 1)), f"{request_id}: attempts {dict(attempts)}"
+            assert all(n == 1 for n in attempts.values()), f"{request_id}: duplicate runs {dict(attempts)}"
+
+    everything = report.logs + "".join(m.body.decode() + json.dumps(m.application_properties)
+                                       for d in Destination for m in bus.sent[d] if d is not Destination.REQUESTS
+                                       and d is not Destination.STATUS and d is not Destination.REJECTED)
+    assert SECRET not in everything, "a secureInput value leaked into a log line or an event"
