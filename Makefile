@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ORACLE_VENV := .venv-oracle
 
-.PHONY: help install test lint typecheck unit demo bench oracle oracle-env schema clean
+.PHONY: help install test lint typecheck unit demo bench oracle oracle-env schema clean lint-infra fuzz
 
 help:
 	@echo "make demo    run an example payload through amlexec on the local default (no Azure)"
 	@echo "make test    install what the tests need, then ruff, mypy and pytest"
 	@echo "make bench   print throughput figures (bench/)"
 	@echo "make oracle  differential tests against Data Factory's own expression engine (~200 MB download)"
+	@echo "make lint-infra  checkov scan of infra/ (installs checkov into .venv-checkov on first use)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,5 +57,8 @@ oracle-env: $(ORACLE_VENV)/.installed
 oracle: $(STAMP) oracle-env
 	$(BIN)/pytest -m oracle -p no:cacheprovider
 
+lint-infra:
+	bash infra/scan.sh
+
 clean:
-	rm -rf $(VENV) $(ORACLE_VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(ORACLE_VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -38,7 +38,16 @@ def configure() -> None:
             logger.warning("APPLICATIONINSIGHTS_CONNECTION_STRING is set but azure-monitor-opentelemetry is "
                            "not installed; traces are not exported")
             return
-        configure_azure_monitor(logger_name="amlexec")
+        options: dict[str, Any] = {"logger_name": "amlexec"}
+        auth = os.environ.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "")
+        if "Authorization=AAD" in auth:
+            # Key-based ingestion is off in the deployed App Insights: export with the app's managed identity.
+            from azure.identity import ManagedIdentityCredential
+
+            client_id = next((part.split("=", 1)[1] for part in auth.split(";") if part.startswith("ClientId=")),
+                             None)
+            options["credential"] = ManagedIdentityCredential(client_id=client_id)
+        configure_azure_monitor(**options)
 
 
 def traceparent_of(properties: Mapping[Any, Any] | None) -> str | None:

@@ -83,7 +83,7 @@ def _handle_request_message(msg: func.ServiceBusMessage, trigger_name: str) -> N
                                      connection=SERVICE_BUS_CONNECTION)
 def requests_queue(msg: func.ServiceBusMessage) -> None:
     """A launch request from the request queue: launch it exactly once, or reject it with reasons."""
-    _handle_request_message(msg, os.environ.get("AMLEXEC_REQUEST_QUEUE", "requests"))
+    _handle_request_message(msg, get_settings().request_queue)
 
 
 if os.environ.get("AMLEXEC_REQUEST_TOPIC") and os.environ.get("AMLEXEC_REQUEST_SUBSCRIPTION"):
@@ -94,7 +94,7 @@ if os.environ.get("AMLEXEC_REQUEST_TOPIC") and os.environ.get("AMLEXEC_REQUEST_S
                                          connection=SERVICE_BUS_CONNECTION)
     def requests_topic(msg: func.ServiceBusMessage) -> None:
         """A launch request from a topic subscription (same handling as the queue)."""
-        _handle_request_message(msg, os.environ.get("AMLEXEC_REQUEST_TOPIC", "requests"))
+        _handle_request_message(msg, os.environ.get("AMLEXEC_REQUEST_TOPIC", "") or get_settings().request_queue)
 
 
 @blueprint.function_name("status_checks")

@@ -1,0 +1,250 @@
+// amlexec on Azure: a Flex Consumption Function App, its Service Bus entities, and nothing else.
+// Every connection uses the app's user-assigned managed identity; no key, SAS or connection secret is
+// created, read or stored. `azd up` deploys this file (subscription scope) with main.parameters.json.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name: names the resource group and tags every resource.')
+param environmentName string
+
+@minLength(1)
+@description('Region of the Function App and its resources; it must offer the Flex Consumption plan.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@minLength(1)
+@description('Resource id of the existing Azure ML workspace amlexec launches runs in: /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/workspaces/<name>.')
+param workspaceId string
+
+@description('Object id of the developer who runs amlexec locally (azd sets AZURE_PRINCIPAL_ID). Empty: no developer role assignments.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+@description('Kind of principal principalId names.')
+param principalType string = 'User'
+
+@description('Resource group to create; empty: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@allowed([
+  'Standard'
+  'Premium'
+])
+@description('Service Bus tier. Standard carries 256 KiB messages; Premium 1 MiB by default.')
+param serviceBusSku string = 'Standard'
+
+@description('Grant the app Azure Service Bus Data Owner on its two trigger queues so the scale controller can read queue lengths. Off: scaling estimates by peeking (Data Receiver only).')
+param grantQueueOwnerForScaling bool = false
+
+@description('Subscribe the function run_events to the workspace\'s Azure ML events. Needs the function deployed first: enable it after the first `azd up`, then `azd provision`.')
+param enableEventGrid bool = false
+
+@description('Name of the workspace\'s existing Event Grid system topic (a resource has at most one). Empty: create one.')
+param existingSystemTopicName string = ''
+
+@description('AMLEXEC_LINKED_SERVICES: linked-service definitions as a JSON string. Empty: one AzureMLService linked service for workspaceId, authenticated with the app\'s managed identity (MSI).')
+param linkedServicesJson string = ''
+
+@description('AMLEXEC_DEFAULT_LINKED_SERVICE: the linked service used when an activity names none.')
+param defaultLinkedService string = 'AzureMLService'
+
+@description('AMLEXEC_DATA_FACTORY_NAME: what pipeline().DataFactory returns.')
+param dataFactoryName string = 'amlexec'
+
+@description('AMLEXEC_SCHEDULES: schedules as a JSON string. Empty: no setting (no schedules).')
+param schedulesJson string = ''
+
+@description('Role the app gets on the workspace: AzureML Data Scientist (submit, read and cancel runs; no compute or workspace changes). Pass a custom role\'s GUID to narrow it further.')
+param mlRoleDefinitionId string = 'f6c7c914-8db3-469d-8ca1-694a8f32e121'
+
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption: the most instances the app scales out to.')
+param maximumInstanceCount int = 40
+
+@description('More app settings (for example AMLEXEC_POLL_INITIAL_SECONDS or AMLEXEC_SP_SECRET__<NAME> as a Key Vault reference). They cannot replace the settings main.bicep and app/function.bicep provision.')
+param extraAppSettings object = {}
+
+// The one place the Service Bus entity names are written: the namespace module creates these entities,
+// the app settings hand the same names to the triggers (%AMLEXEC_REQUEST_QUEUE% ...) and to amlexec, and
+// the role assignments are scoped to them. They equal amlexec's defaults and local.settings.sample.json.
+var entityNames = {
+  requestQueue: 'amlexec-requests'
+  statusQueue: 'amlexec-status'
+  rejectedQueue: 'amlexec-rejected'
+  eventsTopic: 'amlexec-events'
+}
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var workspaceParts = split(workspaceId, '/')
+var workspaceSubscriptionId = workspaceParts[2]
+var workspaceResourceGroup = workspaceParts[4]
+var workspaceName = last(workspaceParts)
+var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
+
+// What AMLEXEC_LINKED_SERVICES holds unless linkedServicesJson is given (a Data Factory export's shape).
+var defaultLinkedServices = [
+  {
+    name: 'AzureMLService'
+    properties: {
+      type: 'AzureMLService'
+      description: 'The workspace named at deployment, reached with the Function App managed identity.'
+      typeProperties: {
+        subscriptionId: workspaceSubscriptionId
+        resourceGroupName: workspaceResourceGroup
+        mlWorkspaceName: workspaceName
+        authentication: 'MSI'
+      }
+    }
+  }
+]
+var linkedServices = empty(linkedServicesJson) ? string(defaultLinkedServices) : linkedServicesJson
+var schedulesSetting = empty(schedulesJson) ? {} : {
+  AMLEXEC_SCHEDULES: schedulesJson
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'core/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-amlexec-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'core/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module monitoring 'core/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-amlexec-${resourceToken}'
+    applicationInsightsName: 'appi-amlexec-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module serviceBus 'app/servicebus.bicep' = {
+  name: 'servicebus'
+  scope: rg
+  params: {
+    name: 'sb-amlexec-${resourceToken}'
+    location: location
+    tags: tags
+    sku: serviceBusSku
+    entityNames: entityNames
+  }
+}
+
+module functionApp 'app/function.bicep' = {
+  name: 'function'
+  scope: rg
+  params: {
+    name: 'func-amlexec-${resourceToken}'
+    planName: 'plan-amlexec-${resourceToken}'
+    location: location
+    tags: tags
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    maximumInstanceCount: maximumInstanceCount
+    // extraAppSettings first: it adds settings but cannot replace the ones provisioned here.
+    appSettings: union(extraAppSettings, {
+      ServiceBusConnection__fullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+      AMLEXEC_BUS: 'servicebus'
+      AMLEXEC_REQUEST_QUEUE: entityNames.requestQueue
+      AMLEXEC_STATUS_QUEUE: entityNames.statusQueue
+      AMLEXEC_REJECTED_QUEUE: entityNames.rejectedQueue
+      AMLEXEC_EVENTS_TOPIC: entityNames.eventsTopic
+      AMLEXEC_SCHEDULER_TICK: '0 * * * * *'
+      AMLEXEC_LINKED_SERVICES: linkedServices
+      AMLEXEC_DEFAULT_LINKED_SERVICE: defaultLinkedService
+      AMLEXEC_DATA_FACTORY_NAME: dataFactoryName
+      AMLEXEC_MAX_PAYLOAD_BYTES: serviceBusSku == 'Premium' ? '1048576' : '262144'
+    }, schedulesSetting)
+  }
+}
+
+module rbac 'rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    appPrincipalId: identity.outputs.principalId
+    developerPrincipalId: principalId
+    developerPrincipalType: principalType
+    serviceBusNamespaceName: serviceBus.outputs.name
+    entityNames: entityNames
+    grantQueueOwnerForScaling: grantQueueOwnerForScaling
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
+}
+
+module workspaceRbac 'rbac-workspace.bicep' = {
+  name: 'rbac-workspace-${resourceToken}'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroup)
+  params: {
+    workspaceName: workspaceName
+    appPrincipalId: identity.outputs.principalId
+    developerPrincipalId: principalId
+    developerPrincipalType: principalType
+    roleDefinitionId: mlRoleDefinitionId
+  }
+}
+
+module eventGrid 'app/eventgrid.bicep' = if (enableEventGrid) {
+  name: 'eventgrid-${resourceToken}'
+  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroup)
+  params: {
+    workspaceName: workspaceName
+    systemTopicName: !empty(existingSystemTopicName) ? existingSystemTopicName : 'evgt-amlexec-${resourceToken}'
+    createSystemTopic: empty(existingSystemTopicName)
+    functionAppId: functionApp.outputs.id
+    functionName: 'run_events'
+    tags: tags
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_URL string = functionApp.outputs.url
+output SERVICE_API_NAME string = functionApp.outputs.name
+output AMLEXEC_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output SERVICEBUS_NAMESPACE string = serviceBus.outputs.name
+output SERVICEBUS_FULLY_QUALIFIED_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
+output AMLEXEC_REQUEST_QUEUE string = entityNames.requestQueue
+output AMLEXEC_STATUS_QUEUE string = entityNames.statusQueue
+output AMLEXEC_REJECTED_QUEUE string = entityNames.rejectedQueue
+output AMLEXEC_EVENTS_TOPIC string = entityNames.eventsTopic

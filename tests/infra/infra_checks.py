@@ -1,0 +1,380 @@
+"""Offline structural checks of the Bicep templates in infra/ (no Bicep compiler needed).
+
+Every ``.bicep`` file is parsed with pycep-parser (which rejects syntax errors) and checked; each check
+returns a list of problems, each naming the file and what is wrong, so a test can assert both that the
+real templates are clean and that a deliberately broken copy is caught.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+DEPLOY_DOC = ROOT / "docs" / "deploy.md"
+LOCAL_SAMPLE = ROOT / "local.settings.sample.json"
+FUNCTION_MODULE = "app/function.bicep"
+
+API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
+RESOURCE_DECLARATION = re.compile(r"^\s*resource\s+(\w+)\s+'([^']*)'", re.MULTILINE)
+LINE_COMMENT = re.compile(r"(^|\s)//.*$", re.MULTILINE)
+BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+# Anything that would read, create or carry a key: list*() functions (listKeys, listConnectionStrings,
+# listSecrets, listAccountSas ...), SAS authorization rules, and key-bearing connection strings.
+SECRET_PATTERNS = {
+    r"\blist[A-Z]\w*\s*\(": "calls a list*() function (keys or secrets)",
+    r"(?i)authorizationRules": "declares a SAS authorization rule",
+    r"(?i)SharedAccessKey|SharedAccessSignature": "carries a shared access key",
+    r"(?i)AccountKey\s*=": "carries a storage account key",
+    r"(?i)InstrumentationKey\s*=": "carries an Application Insights instrumentation key",
+}
+
+# App settings the Functions host itself reads for the identity-based connections (not amlexec's own).
+HOST_SETTINGS = frozenset({
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "AzureWebJobsStorage__blobServiceUri",
+    "ServiceBusConnection__credential",
+    "ServiceBusConnection__clientId",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+})
+# amlexec settings infra/ must provide; every other name in SETTING_NAMES is user-supplied and must be
+# documented in docs/deploy.md.
+DEPLOYED_SETTINGS = frozenset({
+    "ServiceBusConnection__fullyQualifiedNamespace",
+    "AMLEXEC_BUS",
+    "AMLEXEC_REQUEST_QUEUE",
+    "AMLEXEC_STATUS_QUEUE",
+    "AMLEXEC_REJECTED_QUEUE",
+    "AMLEXEC_EVENTS_TOPIC",
+    "AMLEXEC_SCHEDULER_TICK",
+    "AMLEXEC_LINKED_SERVICES",
+    "AMLEXEC_DEFAULT_LINKED_SERVICE",
+    "AMLEXEC_DATA_FACTORY_NAME",
+    "AMLEXEC_MAX_PAYLOAD_BYTES",
+    "AZURE_CLIENT_ID",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+})
+# Keys of local.settings.sample.json that only the local host reads.
+LOCAL_ONLY_SETTINGS = frozenset({"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "AzureWebJobsFeatureFlags"})
+# Service Bus entity: (key of main.bicep's entityNames, app setting naming it).
+ENTITY_SETTINGS = {
+    "requestQueue": "AMLEXEC_REQUEST_QUEUE",
+    "statusQueue": "AMLEXEC_STATUS_QUEUE",
+    "rejectedQueue": "AMLEXEC_REJECTED_QUEUE",
+    "eventsTopic": "AMLEXEC_EVENTS_TOPIC",
+}
+
+
+@dataclass(frozen=True)
+class Template:
+    path: Path
+    rel: str
+    text: str
+    tree: dict[str, Any] | None
+    error: str | None
+
+
+@cache
+def _parser() -> Any:
+    from pycep import BicepParser
+
+    return BicepParser()
+
+
+def load(infra: Path = INFRA) -> dict[str, Template]:
+    """Every .bicep file under ``infra`` by its path relative to it, parsed (or with its parse error)."""
+    templates: dict[str, Template] = {}
+    for path in sorted(infra.rglob("*.bicep")):
+        rel = path.relative_to(infra).as_posix()
+        text = path.read_text()
+        try:
+            tree, error = _parser().parse(text=text), None
+        except Exception as exc:  # pycep raises lark errors of several kinds
+            tree, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        templates[rel] = Template(path, rel, text, tree, error)
+    return templates
+
+
+def body(declaration: Mapping[str, Any]) -> dict[str, Any]:
+    """The object of a resource or module, without pycep's wrappers for `if (...)` and `[for ...]`."""
+    config: dict[str, Any] = dict(declaration.get("config") or {})
+    while "config" in config and ("condition" in config or "loop_type" in config):
+        config = dict(config["config"] or {})
+    return config
+
+
+def strip_comments(text: str) -> str:
+    return LINE_COMMENT.sub(r"\1", BLOCK_COMMENT.sub("", text))
+
+
+def unquote(key: str) -> str:
+    return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == "'" else key
+
+
+def accessor(operand: str, member: str) -> dict[str, Any]:
+    """pycep's form of ``operand.member``."""
+    return {"operator": {"type": "property_accessor", "operands": {"operand_1": operand, "operand_2": member}}}
+
+
+def resources(templates: Mapping[str, Template], type_: str | None = None,
+              existing: bool | None = False) -> Iterable[tuple[Template, str, dict[str, Any]]]:
+    for template in templates.values():
+        for symbol, resource in ((template.tree or {}).get("resources") or {}).items():
+            if type_ is not None and resource.get("type", "").lower() != type_.lower():
+                continue
+            if existing is not None and bool(resource.get("existing")) != existing:
+                continue
+            yield template, symbol, resource
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+
+def check_syntax(templates: Mapping[str, Template]) -> list[str]:
+    return [f"{t.rel}: syntax error ({t.error})" for t in templates.values() if t.error]
+
+
+def check_api_versions(templates: Mapping[str, Template]) -> list[str]:
+    problems = []
+    for template in templates.values():
+        for symbol, declared in RESOURCE_DECLARATION.findall(strip_comments(template.text)):
+            type_, _, version = declared.partition("@")
+            if "/" in type_ and not API_VERSION.fullmatch(version):
+                problems.append(f"{template.rel}: resource {symbol} '{declared}' has no pinned API version "
+                                "(expected @YYYY-MM-DD or @YYYY-MM-DD-preview)")
+    for template, symbol, resource in resources(templates, existing=None):
+        if not API_VERSION.fullmatch(str(resource.get("api_version") or "")):
+            problems.append(f"{template.rel}: resource {symbol} has no pinned API version")
+    return problems
+
+
+def check_modules(templates: Mapping[str, Template], infra: Path) -> list[str]:
+    problems = []
+    for template in templates.values():
+        for symbol, module in ((template.tree or {}).get("modules") or {}).items():
+            path = str((module.get("detail") or {}).get("path") or "")
+            if module.get("type") != "local":
+                problems.append(f"{template.rel}: module {symbol} '{path}' is not a local file (cannot be checked "
+                                "offline)")
+                continue
+            target_path = (template.path.parent / path).resolve()
+            try:
+                target_rel = target_path.relative_to(infra.resolve()).as_posix()
+            except ValueError:
+                target_rel = ""
+            target = templates.get(target_rel)
+            if target is None or not target_path.is_file():
+                problems.append(f"{template.rel}: module {symbol} points at '{path}', which does not exist")
+                continue
+            if target.tree is None:
+                continue  # reported by check_syntax
+            declared = target.tree.get("parameters") or {}
+            supplied = set((body(module).get("params") or {}).keys())
+            required = {name for name, param in declared.items() if param.get("default") is None}
+            for name in sorted(required - supplied):
+                problems.append(f"{template.rel}: module {symbol} ({target_rel}) misses required parameter '{name}'")
+            for name in sorted(supplied - set(declared)):
+                problems.append(f"{template.rel}: module {symbol} ({target_rel}) passes unknown parameter '{name}'")
+    return problems
+
+
+def check_no_secrets(templates: Mapping[str, Template]) -> list[str]:
+    problems = []
+    for template in templates.values():
+        code = strip_comments(template.text)
+        for pattern, what in SECRET_PATTERNS.items():
+            for match in re.finditer(pattern, code):
+                line = code.count("\n", 0, match.start()) + 1
+                problems.append(f"{template.rel}:{line}: {what} ('{match.group(0)}'); use managed identities")
+    return problems
+
+
+def _property(config: Mapping[str, Any], *path: str) -> Any:
+    node: Any = config
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        lowered = {k.lower(): v for k, v in node.items()}
+        node = lowered.get(key.lower())
+    return node
+
+
+def check_local_auth(templates: Mapping[str, Template]) -> list[str]:
+    """Service Bus and Application Insights refuse keys; storage refuses shared keys."""
+    required = [
+        ("Microsoft.ServiceBus/namespaces", ("properties", "disableLocalAuth"), True),
+        ("Microsoft.Insights/components", ("properties", "DisableLocalAuth"), True),
+        ("Microsoft.OperationalInsights/workspaces", ("properties", "features", "disableLocalAuth"), True),
+        ("Microsoft.Storage/storageAccounts", ("properties", "allowSharedKeyAccess"), False),
+        ("Microsoft.Storage/storageAccounts", ("properties", "allowBlobPublicAccess"), False),
+    ]
+    problems = []
+    for type_, path, expected in required:
+        for template, symbol, resource in resources(templates, type_):
+            value = _property(body(resource), *path)
+            if value is not expected:
+                problems.append(f"{template.rel}: {type_} {symbol} must set {'.'.join(path)}: "
+                                f"{str(expected).lower()} (found {value!r})")
+    return problems
+
+
+def check_role_assignments(templates: Mapping[str, Template]) -> list[str]:
+    """Each role assignment is named guid(<scope>.id, <its principalId>, <its role definition id>)."""
+    problems = []
+    for template, symbol, resource in resources(templates, "Microsoft.Authorization/roleAssignments"):
+        config = body(resource)
+        where = f"{template.rel}: role assignment {symbol}"
+        function = (config.get("name") or {}).get("function") if isinstance(config.get("name"), dict) else None
+        if not function or function.get("type") != "guid":
+            problems.append(f"{where} is not named guid(scope, principal, role)")
+            continue
+        args = [v for v in (function.get("parameters") or {}).values() if v is not None]
+        scope = config.get("scope")
+        properties = config.get("properties") or {}
+        role = (properties.get("roleDefinitionId") or {}).get("function") or {}
+        role_name = (role.get("parameters") or {}).get("resource_name_1")
+        if scope is None:
+            problems.append(f"{where} has no explicit scope")
+        elif len(args) != 3:
+            problems.append(f"{where}: guid() takes {len(args)} arguments, expected scope, principal, role")
+        elif args[0] != accessor(scope, "id"):
+            problems.append(f"{where}: the first guid() argument is not the id of its scope")
+        elif args[1] != properties.get("principalId"):
+            problems.append(f"{where}: the second guid() argument is not its principalId")
+        elif role.get("type") != "subscription_resource_id" or args[2] != role_name:
+            problems.append(f"{where}: the third guid() argument is not its roleDefinitionId's role")
+    return problems
+
+
+# -------------------------------------------------------------------------------------------- app settings
+
+
+def _setting_keys(node: Any, variables: Mapping[str, Any], seen: frozenset[str] = frozenset()) -> set[str]:
+    """Names of the settings an app-settings expression can produce (object literals, union, ?:, vars)."""
+    if isinstance(node, str):
+        if node in variables and node not in seen:
+            return _setting_keys(variables[node].get("value"), variables, seen | {node})
+        return set()
+    if not isinstance(node, dict):
+        return set()
+    if set(node) == {"function"}:
+        parameters = (node["function"] or {}).get("parameters") or {}
+        if node["function"].get("type") == "union":
+            return set().union(*(_setting_keys(v, variables, seen) for v in parameters.values()))
+        return set()
+    if set(node) == {"operator"}:
+        operands = (node["operator"] or {}).get("operands") or {}
+        if node["operator"].get("type") == "conditional":
+            return (_setting_keys(operands.get("true_value"), variables, seen)
+                    | _setting_keys(operands.get("false_value"), variables, seen))
+        return set()
+    return {unquote(key) for key in node}
+
+
+def function_module(templates: Mapping[str, Template]) -> dict[str, Any] | None:
+    main = templates.get("main.bicep")
+    for module in ((main.tree if main else None) or {}).get("modules", {}).values():
+        if str((module.get("detail") or {}).get("path", "")).removeprefix("./") == FUNCTION_MODULE:
+            return body(module)
+    return None
+
+
+def deployed_settings(templates: Mapping[str, Template]) -> set[str]:
+    """Every app-setting name the templates give the Function App."""
+    names: set[str] = set()
+    main, function = templates.get("main.bicep"), templates.get(FUNCTION_MODULE)
+    module = function_module(templates)
+    if main is not None and main.tree is not None and module is not None:
+        names |= _setting_keys((module.get("params") or {}).get("appSettings"), main.tree.get("variables") or {})
+    if function is not None and function.tree is not None:
+        variables = function.tree.get("variables") or {}
+        for _, _, resource in resources({FUNCTION_MODULE: function}, "Microsoft.Web/sites/config"):
+            config = body(resource)
+            if config.get("name") == "appsettings":
+                names |= _setting_keys(config.get("properties"), variables)
+    return names
+
+
+def check_app_settings(templates: Mapping[str, Template], setting_names: Iterable[str],
+                       deploy_doc: Path = DEPLOY_DOC, local_sample: Path = LOCAL_SAMPLE) -> list[str]:
+    """Bicep app settings = what amlexec reads (+ the host's identity settings); the rest is documented."""
+    read = set(setting_names)
+    exact = {name for name in read if "<" not in name}
+    prefixes = {name.split("<", 1)[0] for name in read if "<" in name}
+    deployed = deployed_settings(templates)
+    problems = []
+    if not deployed:
+        return [f"{FUNCTION_MODULE}/main.bicep: no app settings found"]
+    for name in sorted(deployed - exact - HOST_SETTINGS):
+        if not any(name.startswith(prefix) for prefix in prefixes):
+            problems.append(f"app setting '{name}' is set by infra/ but amlexec does not read it "
+                            "(amlexec.settings.SETTING_NAMES)")
+    for name in sorted(DEPLOYED_SETTINGS - deployed):
+        problems.append(f"app setting '{name}' is not provisioned by infra/")
+    doc = deploy_doc.read_text() if deploy_doc.is_file() else ""
+    for name in sorted((exact - deployed) | prefixes):
+        if f"`{name}" not in doc:
+            problems.append(f"setting '{name}' is neither provisioned by infra/ nor documented as user-supplied "
+                            f"in {deploy_doc.name}")
+    sample = json.loads(local_sample.read_text()).get("Values", {})
+    for name in sorted((deployed & exact) - set(sample)):
+        problems.append(f"app setting '{name}' is provisioned but missing from {local_sample.name}")
+    for name in sorted(set(sample) - exact - LOCAL_ONLY_SETTINGS):
+        problems.append(f"{local_sample.name} lists '{name}', which amlexec does not read")
+    return problems
+
+
+def entity_names(templates: Mapping[str, Template]) -> dict[str, Any]:
+    main = templates.get("main.bicep")
+    variables = ((main.tree if main else None) or {}).get("variables") or {}
+    value = (variables.get("entityNames") or {}).get("value")
+    return value if isinstance(value, dict) else {}
+
+
+def check_entity_names(templates: Mapping[str, Template]) -> list[str]:
+    """Queue/topic names are written once (main.bicep's entityNames) and reach the bus and the settings."""
+    problems = []
+    names = entity_names(templates)
+    if set(names) != set(ENTITY_SETTINGS):
+        return [f"main.bicep: var entityNames must name exactly {sorted(ENTITY_SETTINGS)} (found {sorted(names)})"]
+    settings = ((function_module(templates) or {}).get("params") or {}).get("appSettings") or {}
+    literal = next((arg for arg in ((settings.get("function") or {}).get("parameters") or {}).values()
+                    if isinstance(arg, dict) and "function" not in arg and "operator" not in arg), settings)
+    for key, setting in ENTITY_SETTINGS.items():
+        if literal.get(setting) != accessor("entityNames", key):
+            problems.append(f"main.bicep: app setting {setting} must be entityNames.{key}")
+    main = templates["main.bicep"].tree or {}
+    for symbol, module in (main.get("modules") or {}).items():
+        path = str((module.get("detail") or {}).get("path", ""))
+        params = body(module).get("params") or {}
+        if path.endswith(("servicebus.bicep", "rbac.bicep")) and params.get("entityNames") != "entityNames":
+            problems.append(f"main.bicep: module {symbol} must receive entityNames: entityNames")
+    bus = templates.get("app/servicebus.bicep")
+    created = [body(r).get("name") for _, _, r in resources({"bus": bus} if bus else {}, None)]
+    for key in ENTITY_SETTINGS:
+        if accessor("entityNames", key) not in created:
+            problems.append(f"app/servicebus.bicep: no entity is named entityNames.{key}")
+    return problems
+
+
+def check_all(infra: Path = INFRA, setting_names: Iterable[str] | None = None,
+              deploy_doc: Path = DEPLOY_DOC, local_sample: Path = LOCAL_SAMPLE) -> list[str]:
+    """Every structural problem of the templates under ``infra``; an empty list means they pass."""
+    if setting_names is None:
+        from amlexec.settings import SETTING_NAMES
+
+        setting_names = SETTING_NAMES
+    templates = load(infra)
+    if "main.bicep" not in templates:
+        return [f"{infra}: no main.bicep"]
+    return (check_syntax(templates) + check_api_versions(templates) + check_modules(templates, infra)
+            + check_no_secrets(templates) + check_local_auth(templates) + check_role_assignments(templates)
+            + check_app_settings(templates, setting_names, deploy_doc, local_sample)
+            + check_entity_names(templates))

@@ -1,0 +1,340 @@
+"""infra/ checked offline: every Bicep file parses, and its structure matches what amlexec reads.
+
+The checks themselves live in infra_checks.py; the tests at the end break a copy of the templates in each
+way the checks guard against and assert that the break is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytest.importorskip("pycep", reason="pycep-parser is needed to parse the Bicep templates")
+
+import infra_checks as checks
+
+from amlexec.events import EventKind
+from amlexec.linked_services import LinkedServiceRegistry
+from amlexec.settings import SETTING_NAMES, Settings
+
+ROOT = checks.ROOT
+INFRA = checks.INFRA
+
+
+@pytest.fixture(scope="module")
+def templates() -> dict[str, checks.Template]:
+    return checks.load(INFRA)
+
+
+def resource(templates: dict[str, checks.Template], rel: str, symbol: str) -> dict[str, Any]:
+    tree = templates[rel].tree
+    assert tree is not None
+    return checks.body(tree["resources"][symbol])
+
+
+def module(templates: dict[str, checks.Template], symbol: str) -> dict[str, Any]:
+    tree = templates["main.bicep"].tree
+    assert tree is not None
+    return checks.body(tree["modules"][symbol])
+
+
+# ----------------------------------------------------------------------------------------- the real infra
+
+
+def test_the_templates_pass_every_structural_check() -> None:
+    assert checks.check_all(INFRA) == []
+
+
+def test_every_template_is_found_and_parses(templates: dict[str, checks.Template]) -> None:
+    assert {"main.bicep", "rbac.bicep", "rbac-workspace.bicep", "app/function.bicep", "app/servicebus.bicep",
+            "app/eventgrid.bicep", "core/identity.bicep", "core/storage.bicep",
+            "core/monitoring.bicep"} <= set(templates)
+    assert all(t.tree is not None for t in templates.values())
+    assert not (INFRA / ".gitkeep").exists()
+
+
+def test_deployed_settings_are_what_amlexec_reads_plus_the_host_identity_settings(
+        templates: dict[str, checks.Template]) -> None:
+    deployed = checks.deployed_settings(templates)
+    assert deployed >= checks.DEPLOYED_SETTINGS
+    assert deployed - checks.HOST_SETTINGS <= set(SETTING_NAMES)
+    assert "AMLEXEC_SCHEDULES" in deployed  # only when schedulesJson is given
+    assert not {"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION"} & deployed  # Flex sets the runtime
+
+
+def indexed_functions() -> dict[str, dict[str, Any]]:
+    import function_app
+
+    function_app.app.functions_bindings = {}
+    try:
+        return {fn.get_function_name(): json.loads(fn.get_function_json()) for fn in function_app.app.get_functions()}
+    finally:
+        function_app.app.functions_bindings = {}
+
+
+def test_every_trigger_binding_reads_a_provisioned_setting(templates: dict[str, checks.Template]) -> None:
+    deployed = checks.deployed_settings(templates)
+    referenced, connections = set(), set()
+    for function in indexed_functions().values():
+        for binding in function["bindings"]:
+            for value in binding.values():
+                if isinstance(value, str) and value.startswith("%") and value.endswith("%"):
+                    referenced.add(value.strip("%"))
+            if binding.get("connection"):
+                connections.add(binding["connection"])
+    assert referenced == {"AMLEXEC_REQUEST_QUEUE", "AMLEXEC_STATUS_QUEUE", "AMLEXEC_SCHEDULER_TICK"}
+    assert referenced <= deployed
+    assert connections == {"ServiceBusConnection"}
+    for connection in connections:
+        assert {f"{connection}__fullyQualifiedNamespace", f"{connection}__credential",
+                f"{connection}__clientId"} <= deployed
+
+
+def test_entity_names_are_amlexecs_defaults_and_the_local_samples(templates: dict[str, checks.Template]) -> None:
+    names = checks.entity_names(templates)
+    defaults = Settings()
+    assert names == {"requestQueue": defaults.request_queue, "statusQueue": defaults.status_queue,
+                     "rejectedQueue": defaults.rejected_queue, "eventsTopic": defaults.events_topic}
+    sample = json.loads(checks.LOCAL_SAMPLE.read_text())["Values"]
+    for key, setting in checks.ENTITY_SETTINGS.items():
+        assert sample[setting] == names[key]
+
+
+def test_scheduler_tick_is_every_minute(templates: dict[str, checks.Template]) -> None:
+    union = module(templates, "functionApp")["params"]["appSettings"]["function"]["parameters"]
+    assert union["arg_1"] == "extraAppSettings"  # first, so it cannot replace a provisioned setting
+    settings = union["arg_2"]
+    assert settings["AMLEXEC_SCHEDULER_TICK"] == "0 * * * * *"
+    assert settings["AMLEXEC_BUS"] == "servicebus"
+
+
+def test_service_bus_entities_keep_the_promises_amlexec_relies_on(templates: dict[str, checks.Template]) -> None:
+    bus = "app/servicebus.bicep"
+    requests = resource(templates, bus, "requestQueue")["properties"]
+    assert requests["lockDuration"].startswith("PT") and requests["maxDeliveryCount"] >= 5
+    assert requests["deadLetteringOnMessageExpiration"] is True
+    assert requests["requiresDuplicateDetection"] is True
+    assert resource(templates, bus, "statusQueue")["properties"]["requiresDuplicateDetection"] is True
+    topic = resource(templates, bus, "eventsTopic")["properties"]
+    # "One terminal event per request" holds through the topic's duplicate detection (README).
+    assert topic["requiresDuplicateDetection"] is True and topic["duplicateDetectionHistoryTimeWindow"] == "P7D"
+    assert resource(templates, bus, "allEvents")["name"] == "all-events"
+    rule = resource(templates, bus, "failuresRule")
+    assert rule["name"] == "$Default"  # replaces the true filter, so the subscription really filters
+    assert rule["properties"]["filterType"] == "SqlFilter"
+    expression = rule["properties"]["sqlFilter"]["sqlExpression"].replace("\\'", "'")
+    assert expression == f"status IN ('{EventKind.FAILED.value}', '{EventKind.TIMED_OUT.value}')"
+    namespace = resource(templates, bus, "namespace")
+    assert namespace["properties"]["disableLocalAuth"] is True
+
+
+def test_event_grid_subscribes_run_events_to_azure_ml_run_events(templates: dict[str, checks.Template]) -> None:
+    functions = indexed_functions()
+    params = module(templates, "eventGrid")["params"]
+    assert params["functionName"] == "run_events"
+    assert any(b["type"] == "eventGridTrigger" for b in functions[params["functionName"]]["bindings"])
+    tree = templates["main.bicep"].tree
+    assert tree is not None
+    assert tree["modules"]["eventGrid"]["config"]["condition"] == "enableEventGrid"
+    subscription = resource(templates, "app/eventgrid.bicep", "subscription")["properties"]
+    assert subscription["destination"]["endpointType"] == "AzureFunction"
+    assert subscription["destination"]["properties"]["resourceId"] == "${functionAppId}/functions/${functionName}"
+    assert set(subscription["filter"]["includedEventTypes"]) == {
+        "Microsoft.MachineLearningServices.RunStatusChanged", "Microsoft.MachineLearningServices.RunCompleted"}
+    topic = resource(templates, "app/eventgrid.bicep", "systemTopic")
+    assert topic["properties"]["topicType"] == "Microsoft.MachineLearningServices.Workspaces"
+
+
+def _substitute(node: Any, values: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {key: _substitute(value, values) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_substitute(item, values) for item in node]
+    return values.get(node, node) if isinstance(node, str) else node
+
+
+def test_default_linked_services_describe_the_workspace_with_the_managed_identity(
+        templates: dict[str, checks.Template]) -> None:
+    tree = templates["main.bicep"].tree
+    assert tree is not None
+    default = tree["variables"]["defaultLinkedServices"]["value"]
+    text = json.dumps(_substitute(default, {"workspaceSubscriptionId": "00000000-0000-0000-0000-000000000001",
+                                            "workspaceResourceGroup": "rg-ml", "workspaceName": "mlw"}))
+    registry = LinkedServiceRegistry.from_json(text, env={"AZURE_CLIENT_ID": "11111111-0000-0000-0000-000000000000"})
+    default_service = tree["parameters"]["defaultLinkedService"]["default"]
+    service = registry.get(default_service)
+    assert service is not None
+    assert json.loads(text)[0]["properties"]["typeProperties"]["authentication"] == "MSI"
+    assert "workspaceSubscriptionId" not in text and "mlw" in text
+
+
+def test_roles_the_app_gets(templates: dict[str, checks.Template]) -> None:
+    rbac = templates["rbac.bicep"].tree
+    assert rbac is not None
+    roles = {name: value["value"] for name, value in rbac["variables"].items() if isinstance(value["value"], str)}
+    assert roles["serviceBusDataReceiver"] == "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
+    assert roles["serviceBusDataSender"] == "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
+    assert roles["storageBlobDataOwner"] == "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+    assert roles["monitoringMetricsPublisher"] == "3913510d-42f4-4e42-8a64-420c390055eb"
+    assignments = {symbol: checks.body(r) for symbol, r in rbac["resources"].items()
+                   if r["type"] == "Microsoft.Authorization/roleAssignments"}
+    granted = {(a["scope"], a["name"]["function"]["parameters"]["extra_string_2"])
+               for a in assignments.values() if a["properties"]["principalId"] == "appPrincipalId"}
+    assert granted == {
+        ("requestQueue", "serviceBusDataReceiver"), ("statusQueue", "serviceBusDataReceiver"),
+        ("requestQueue", "serviceBusDataSender"), ("statusQueue", "serviceBusDataSender"),
+        ("rejectedQueue", "serviceBusDataSender"), ("eventsTopic", "serviceBusDataSender"),
+        ("requestQueue", "serviceBusDataOwner"), ("statusQueue", "serviceBusDataOwner"),  # opt-in, for scaling
+        ("storage", "storageBlobDataOwner"), ("applicationInsights", "monitoringMetricsPublisher"),
+    }
+    workspace = templates["rbac-workspace.bicep"].tree
+    assert workspace is not None
+    assert workspace["parameters"]["roleDefinitionId"]["default"] == "f6c7c914-8db3-469d-8ca1-694a8f32e121"
+    main = templates["main.bicep"].tree
+    assert main is not None
+    assert main["parameters"]["mlRoleDefinitionId"]["default"] == "f6c7c914-8db3-469d-8ca1-694a8f32e121"
+
+
+def test_flex_consumption_python_311(templates: dict[str, checks.Template]) -> None:
+    plan = resource(templates, "app/function.bicep", "plan")
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    site = resource(templates, "app/function.bicep", "site")
+    assert site["properties"]["functionAppConfig"]["runtime"] == {"name": "python", "version": "pythonVersion"}
+    tree = templates["app/function.bicep"].tree
+    assert tree is not None
+    assert tree["parameters"]["pythonVersion"]["default"] == "3.11"
+    assert site["identity"]["type"] == "UserAssigned"
+    assert site["properties"]["functionAppConfig"]["deployment"]["storage"]["authentication"]["type"] == \
+        "UserAssignedIdentity"
+
+
+def test_azd_project_and_parameters_file_match_main_bicep(templates: dict[str, checks.Template]) -> None:
+    azure = yaml.safe_load((ROOT / "azure.yaml").read_text())
+    assert azure["infra"] == {"provider": "bicep", "path": "infra", "module": "main"}
+    assert azure["services"] == {"api": {"project": ".", "language": "python", "host": "function"}}
+    function = templates["app/function.bicep"].tree
+    assert function is not None
+    assert function["parameters"]["serviceName"]["default"] == "api"  # the azd-service-name tag
+    main = templates["main.bicep"].tree
+    assert main is not None
+    params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    declared = main["parameters"]
+    assert set(params) <= set(declared)
+    assert {name for name, p in declared.items() if p["default"] is None} <= set(params)
+    assert params["workspaceId"]["value"] == "${AMLEXEC_WORKSPACE_ID}"
+
+
+# -------------------------------------------------------------------------------- the checks bite: broken copies
+
+
+@pytest.fixture
+def broken_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "infra"
+    shutil.copytree(INFRA, target)
+    return target
+
+
+def edit(infra: Path, rel: str, old: str, new: str) -> None:
+    path = infra / rel
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {rel}"
+    path.write_text(text.replace(old, new, 1))
+
+
+BREAKS = {
+    "module parameter removed": (
+        "main.bicep", "    deploymentContainerName: deploymentContainerName\n", "",
+        "module storage (core/storage.bicep) misses required parameter 'deploymentContainerName'"),
+    "unknown module parameter": (
+        "main.bicep", "maximumInstanceCount: maximumInstanceCount", "maxInstances: maximumInstanceCount",
+        "passes unknown parameter 'maxInstances'"),
+    "module path": (
+        "main.bicep", "'core/identity.bicep'", "'core/identities.bicep'",
+        "points at 'core/identities.bicep', which does not exist"),
+    "API version removed": (
+        "app/function.bicep", "'Microsoft.Web/sites@2024-04-01' =", "'Microsoft.Web/sites' =",
+        "resource site 'Microsoft.Web/sites' has no pinned API version"),
+    "API version not a date": (
+        "core/identity.bicep", "userAssignedIdentities@2023-01-31'", "userAssignedIdentities@latest'",
+        "has no pinned API version"),
+    "app setting renamed": (
+        "main.bicep", "AMLEXEC_REQUEST_QUEUE: entityNames", "AMLEXEC_REQUESTS_QUEUE: entityNames",
+        "app setting 'AMLEXEC_REQUESTS_QUEUE' is set by infra/ but amlexec does not read it"),
+    "host identity setting dropped": (
+        "app/function.bicep", "  AZURE_CLIENT_ID: identityClientId\n", "",
+        "app setting 'AZURE_CLIENT_ID' is not provisioned by infra/"),
+    "entity name written twice": (
+        "main.bicep", "AMLEXEC_STATUS_QUEUE: entityNames.statusQueue", "AMLEXEC_STATUS_QUEUE: 'amlexec-status'",
+        "app setting AMLEXEC_STATUS_QUEUE must be entityNames.statusQueue"),
+    "listKeys": (
+        "core/storage.bicep", "output name string = storage.name",
+        "output name string = storage.name\noutput key string = storage.listKeys().keys[0].value",
+        "core/storage.bicep:78: calls a list*() function (keys or secrets) ('listKeys(')"),
+    "connection string with a key": (
+        "app/function.bicep", "  AZURE_CLIENT_ID: identityClientId\n",
+        "  AZURE_CLIENT_ID: identityClientId\n  SB: 'Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=b'\n",
+        "carries a shared access key"),
+    "syntax error": (
+        "rbac.bicep", "param appPrincipalId string\n", "param appPrincipalId string =\n",
+        "rbac.bicep: syntax error (UnexpectedToken"),
+    "Service Bus local auth": (
+        "app/servicebus.bicep", "disableLocalAuth: true", "disableLocalAuth: false",
+        "namespace must set properties.disableLocalAuth: true (found False)"),
+    "App Insights local auth": (
+        "core/monitoring.bicep", "    DisableLocalAuth: true\n", "",
+        "applicationInsights must set properties.DisableLocalAuth: true (found None)"),
+    "storage shared keys": (
+        "core/storage.bicep", "allowSharedKeyAccess: false", "allowSharedKeyAccess: true",
+        "storage must set properties.allowSharedKeyAccess: false (found True)"),
+    "role assignment scope": (
+        "rbac.bicep", "name: guid(requestQueue.id, appPrincipalId, serviceBusDataReceiver)",
+        "name: guid(statusQueue.id, appPrincipalId, serviceBusDataReceiver)",
+        "role assignment requestQueueReceiver: the first guid() argument is not the id of its scope"),
+    "role assignment principal": (
+        "rbac-workspace.bicep", "name: guid(workspace.id, appPrincipalId, roleDefinitionId)",
+        "name: guid(workspace.id, developerPrincipalId, roleDefinitionId)",
+        "role assignment appWorkspaceRole: the second guid() argument is not its principalId"),
+    "role assignment not a guid": (
+        "rbac.bicep", "name: guid(storage.id, appPrincipalId, storageBlobDataOwner)", "name: 'blob-owner'",
+        "role assignment storageBlobOwner is not named guid(scope, principal, role)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BREAKS))
+def test_a_broken_copy_is_reported(name: str, broken_copy: Path) -> None:
+    assert checks.check_all(broken_copy) == []  # the copy itself is clean
+    rel, old, new, expected = BREAKS[name]
+    edit(broken_copy, rel, old, new)
+    problems = checks.check_all(broken_copy)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_a_setting_amlexec_starts_reading_must_be_provisioned_or_documented() -> None:
+    problems = checks.check_all(INFRA, setting_names=(*SETTING_NAMES, "AMLEXEC_NEW_KNOB"))
+    assert problems == ["setting 'AMLEXEC_NEW_KNOB' is neither provisioned by infra/ nor documented as "
+                        "user-supplied in deploy.md"]
+
+
+def test_a_user_supplied_setting_dropped_from_the_docs_is_reported(tmp_path: Path) -> None:
+    doc = tmp_path / "deploy.md"
+    doc.write_text(checks.DEPLOY_DOC.read_text().replace("`AMLEXEC_SP_SECRET__", "`SP_SECRET"))
+    problems = checks.check_all(INFRA, deploy_doc=doc)
+    assert problems == ["setting 'AMLEXEC_SP_SECRET__' is neither provisioned by infra/ nor documented as "
+                        "user-supplied in deploy.md"]
+
+
+def test_the_local_sample_must_list_the_provisioned_settings(tmp_path: Path) -> None:
+    sample = json.loads(checks.LOCAL_SAMPLE.read_text())
+    del sample["Values"]["AMLEXEC_EVENTS_TOPIC"]
+    sample["Values"]["AMLEXEC_STALE"] = ""
+    path = tmp_path / "local.settings.sample.json"
+    path.write_text(json.dumps(sample))
+    assert checks.check_all(INFRA, local_sample=path) == [
+        "app setting 'AMLEXEC_EVENTS_TOPIC' is provisioned but missing from local.settings.sample.json",
+        "local.settings.sample.json lists 'AMLEXEC_STALE', which amlexec does not read",
+    ]
