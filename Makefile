@@ -13,6 +13,7 @@ help:
 	@echo "make bench   print throughput figures (bench/)"
 	@echo "make oracle  differential tests against Data Factory's own expression engine (~200 MB download)"
 	@echo "make lint-infra  checkov scan of infra/ (installs checkov into .venv-checkov on first use)"
+	@echo "make fuzz    atheris fuzzing of payloads and expressions, FUZZ_SECONDS (default 60) each"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_validation.py
 	$(BIN)/python bench/bench_expressions.py
 	$(BIN)/python bench/bench_launch.py
+	$(BIN)/python bench/bench_tracking.py
+	$(BIN)/python bench/bench_reliability.py
 
 schema: $(STAMP)
 	$(BIN)/amlexec schema > schemas/activity-payload.schema.json
@@ -59,6 +62,10 @@ oracle: $(STAMP) oracle-env
 
 lint-infra:
 	bash infra/scan.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) PYTHON=$(BIN)/python fuzz/run.sh
 
 clean:
 	rm -rf $(VENV) $(ORACLE_VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -112,7 +112,11 @@ class EventContext(BaseModel):
 
     @classmethod
     def unpack(cls, text: str) -> EventContext:
-        return cls.model_validate_json(zlib.decompress(base64.b64decode(text)))
+        """The context packed by :meth:`pack`; ValueError for anything else (the property is untrusted)."""
+        try:
+            return cls.model_validate_json(zlib.decompress(base64.b64decode(text, validate=True)))
+        except (zlib.error, ValueError) as exc:
+            raise ValueError(f"not an amlexec event context: {exc}") from None
 
 
 def terminal_event_id(request_id: str) -> str:

@@ -8,6 +8,7 @@ exactly the same request: that is what makes launches idempotent.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ValidationError as PydanticValidationError
 
 from amlexec.activity import Dynamic, TypeProperties, describe_value
 from amlexec.errors import Issue, RequestRejected
@@ -238,10 +240,10 @@ class _Resolver:
                 return template.evaluate(self.context, now=self.now)
             except ExpressionError as exc:
                 if self.lenient and template.functions & _RUN_TIME_SOURCES:
-                    self.deferred.append(Issue(self.prefix + path, f"evaluated at run time: {exc.message}",
+                    self.deferred.append(Issue(self.prefix + path, f"evaluated at run time: {self._detail(exc)}",
                                                code="deferred"))
                     return Deferred(f"<run time: {raw.lstrip('@')}>")
-                self.issues.append(Issue(self.prefix + path, f"expression cannot be evaluated: {exc.message}",
+                self.issues.append(Issue(self.prefix + path, f"expression cannot be evaluated: {self._detail(exc)}",
                                          "a value available to this request", None, "evaluation_failed"))
                 return None
         if isinstance(raw, dict):
@@ -249,6 +251,29 @@ class _Resolver:
         if isinstance(raw, list):
             return [self.value(item, child_path(path, i), depth + 1) for i, item in enumerate(raw)]
         return raw
+
+    def _detail(self, exc: ExpressionError) -> str:
+        # An evaluation message can quote the values it failed on; under secureInput those stay hidden.
+        return f"{type(exc).__name__} (details hidden: secureInput)" if self.secure else exc.message
+
+    def check_values(self, fields: dict[str, Any]) -> None:
+        """Reject evaluated values JSON cannot carry: infinite numbers and unpaired UTF-16 surrogates."""
+        stack: list[tuple[str, Any]] = list(fields.items())
+        while stack:
+            path, value = stack.pop()
+            if isinstance(value, float) and not math.isfinite(value):
+                self.fail(path, "the value is not a finite number", "a finite number", "infinity or NaN",
+                          "number_out_of_range")
+            elif isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    self.fail(path, "the value holds an unpaired UTF-16 surrogate", "valid Unicode text", None,
+                              "invalid_text")
+            elif isinstance(value, dict):
+                stack.extend((child_path(path, str(k)), v) for k, v in value.items())
+            elif isinstance(value, list):
+                stack.extend((child_path(path, i), v) for i, v in enumerate(value))
 
     def text(self, dyn: Dynamic | None, path: str, *, required: bool = False) -> str | None:
         if dyn is None:
@@ -564,9 +589,21 @@ def _resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServ
         "continue_on_step_failure": resolver.boolean(props.continue_on_step_failure,
                                                      "typeProperties.continueOnStepFailure"),
     }
+    resolver.check_values({
+        "typeProperties.mlPipelineParameters": request_fields["parameters"],
+        "typeProperties.dataSetDefinitionValueAssignments": request_fields["dataset_assignments"],
+        "typeProperties.jobInputs": request_fields["job_inputs"],
+        "typeProperties.jobOutputs": request_fields["job_outputs"],
+        "typeProperties.jobSettings": request_fields["job_settings"],
+        "typeProperties.mlParentRunId": request_fields["parent_run_id"],
+        "typeProperties.dataPathAssignments": raw_paths,
+        "typeProperties.experimentName": experiment,
+        "userProperties": user_properties,
+    })
     if resolver.issues or target is None:
         raise RequestRejected(resolver.issues)
-    request = LaunchRequest(
+    try:
+        request = _build_request(
         request_id=rc.request_id,
         correlation_id=payload.envelope.correlation_id or rc.correlation_id or rc.request_id,
         activity_name=activity.name,
@@ -583,8 +620,17 @@ def _resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServ
         pipeline_name=context["pipeline"]["Pipeline"],
         trigger_time=rc.scheduled_time or rc.received_at,
         **request_fields,
-    )
+        )
+    except PydanticValidationError as exc:
+        # Every value was checked above; this is the last line of defence, never a crash.
+        raise RequestRejected([Issue(payload.path_prefix + ".".join(str(p) for p in err["loc"]),
+                                     "the resolved request is not valid: " + err["msg"], code="invalid_request")
+                               for err in exc.errors(include_url=False, include_input=False)]) from None
     return Resolution(request, resolver.deferred, resolver.warnings)
+
+
+def _build_request(**fields: Any) -> LaunchRequest:
+    return LaunchRequest(**fields)
 
 
 def utc_now() -> datetime:

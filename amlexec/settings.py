@@ -68,7 +68,8 @@ class Settings:
     """What the app reads from its environment; build with :meth:`from_env`."""
 
     linked_services_file: Path | None = None
-    linked_services_json: str | None = None
+    # Inline linked services can hold a SecureString key, schedules whole payloads: neither goes into a repr.
+    linked_services_json: str | None = field(default=None, repr=False)
     default_linked_service: str | None = None
     data_factory_name: str = "amlexec"
     max_payload_bytes: int = STANDARD_TIER_MAX_MESSAGE
@@ -84,7 +85,7 @@ class Settings:
     not_responding_grace: timedelta = timedelta(minutes=15)
     cancel_grace: timedelta = timedelta(minutes=10)
     schedules_file: Path | None = None
-    schedules_json: str | None = None
+    schedules_json: str | None = field(default=None, repr=False)
     managed_identity_client_id: str | None = field(default=None, repr=False)
 
     @property

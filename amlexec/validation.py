@@ -12,6 +12,7 @@ accepts; raise it with ``AMLEXEC_MAX_PAYLOAD_BYTES`` on a premium namespace (at 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -189,49 +190,89 @@ def _json_depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def _reject(message: str, expected: str, got: str, code: str) -> RequestRejected:
+    return RequestRejected([Issue("$", message, expected, got, code=code)])
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        # 1e400 parses to infinity, which JSON cannot carry on to Azure ML or to an event.
+        raise _reject(f"number {text[:40]} is too large", "a finite number", "an overflowing number",
+                      "number_out_of_range")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise _reject(f"payload contains {name}, which is not JSON", "a finite number", name, "invalid_json")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """True when a string anywhere in ``value`` holds an unpaired UTF-16 surrogate (valid JSON, invalid text)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
 def _decode(payload: bytes | str | dict[str, Any], limits: Limits) -> tuple[Any, int]:
+    too_deep = _reject("payload nests too deeply", f"at most {limits.max_json_depth} levels", "deeper", "too_deep")
     if isinstance(payload, dict):
         data: Any = payload
-        size = len(json.dumps(payload, separators=(",", ":")).encode())
-        openers = limits.max_json_depth + 1
+        # Walk before serialising: a dict nested thousands deep would exhaust json.dumps' recursion.
+        if _json_depth_exceeds(data, limits.max_json_depth):
+            raise too_deep
+        try:
+            size = len(json.dumps(payload, separators=(",", ":"), allow_nan=False).encode())
+        except ValueError:
+            raise _reject("payload contains a non-finite number", "finite numbers", "NaN or Infinity",
+                          "invalid_json") from None
+        openers = 0
+        suspect_surrogates = True
     else:
-        raw = payload.encode("utf-8") if isinstance(payload, str) else payload
+        raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
         size = len(raw)
         # A document cannot nest deeper than it has brackets: most payloads skip the depth walk entirely.
         openers = raw.count(b"{") + raw.count(b"[")
         if size > limits.max_payload_bytes:
-            raise RequestRejected([Issue(
-                "$", "payload is too large", f"at most {limits.max_payload_bytes} bytes", f"{size} bytes",
-                code="payload_too_large",
-            )])
+            raise _reject("payload is too large", f"at most {limits.max_payload_bytes} bytes", f"{size} bytes",
+                          "payload_too_large")
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise RequestRejected([Issue(
-                "$", f"payload is not UTF-8 text (byte {exc.start})", "UTF-8 JSON", "binary data", code="not_utf8",
-            )]) from None
+            raise _reject(f"payload is not UTF-8 text (byte {exc.start})", "UTF-8 JSON", "binary data",
+                          "not_utf8") from None
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
-            raise RequestRejected([Issue(
-                "$", f"payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                "a JSON object", describe_value(text[:40]), code="invalid_json",
-            )]) from None
+            raise _reject(f"payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                          "a JSON object", describe_value(text[:40]), "invalid_json") from None
         except RecursionError:
-            data = None
-            raise RequestRejected([Issue(
-                "$", "payload nests too deeply", f"at most {limits.max_json_depth} levels", "deeper",
-                code="too_deep",
-            )]) from None
+            raise too_deep from None
+        except ValueError as exc:
+            # Python refuses integers of more than 4,300 digits (a guard against quadratic conversion).
+            raise _reject(f"payload holds a number JSON cannot carry: {str(exc)[:120]}", "a number of at most "
+                          "4300 digits", "a longer number", "number_out_of_range") from None
+        # Only a \u escape can produce an unpaired surrogate: skip the walk when the text has none.
+        suspect_surrogates = "\\ud" in text.lower()
     if size > limits.max_payload_bytes:
-        raise RequestRejected([Issue(
-            "$", "payload is too large", f"at most {limits.max_payload_bytes} bytes", f"{size} bytes",
-            code="payload_too_large",
-        )])
+        raise _reject("payload is too large", f"at most {limits.max_payload_bytes} bytes", f"{size} bytes",
+                      "payload_too_large")
     if openers > limits.max_json_depth and _json_depth_exceeds(data, limits.max_json_depth):
-        raise RequestRejected([Issue(
-            "$", "payload nests too deeply", f"at most {limits.max_json_depth} levels", "deeper", code="too_deep",
-        )])
+        raise too_deep
+    if suspect_surrogates and _has_lone_surrogate(data):
+        raise _reject("payload contains an unpaired UTF-16 surrogate (a \\uD800-\\uDFFF escape on its own)",
+                      "valid Unicode text", "an unpaired surrogate", "invalid_text")
     return data, size
 
 
@@ -407,6 +448,9 @@ def _redact(issues: list[Issue]) -> list[Issue]:
             out.append(issue)
             continue
         message = issue.message.replace(issue.got, _REDACTED)
+        if issue.code.startswith("expression"):
+            # A parser message quotes the text around the error, which may be a secure literal.
+            message = f"{issue.code.replace('_', ' ')} (details hidden: secureInput)"
         out.append(Issue(issue.path, message, issue.expected, _REDACTED, issue.code))
     return out
 

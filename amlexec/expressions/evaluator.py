@@ -317,15 +317,19 @@ class Template:
 
         def interpolate(evaluation: Evaluation) -> str:
             out = []
+            total = 0
             for piece in pieces:
-                out.append(piece if isinstance(piece, str) else to_text(piece(evaluation)))
-            text = "".join(out)
-            if len(text) > LIMITS.max_string_length:
-                raise ExpressionLimitError(
-                    f"the interpolated string would be {len(text)} characters; "
-                    f"the limit is {LIMITS.max_string_length}"
-                )
-            return text
+                text = piece if isinstance(piece, str) else to_text(piece(evaluation))
+                # Check as it grows: a large value interpolated many times must stop at the limit, not after
+                # the whole string was built.
+                total += len(text)
+                if total > LIMITS.max_string_length:
+                    raise ExpressionLimitError(
+                        f"the interpolated string would be more than {LIMITS.max_string_length} characters"
+                    )
+                evaluation.charge(len(text))
+                out.append(text)
+            return "".join(out)
 
         return interpolate
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cmp_to_key
 from typing import Any
 from urllib.parse import quote, unquote_plus, unquote_to_bytes, urlsplit
@@ -109,8 +110,21 @@ def _fold(text: str) -> str:
     return _upper(text)
 
 
+def _bounded_join(name: str, texts: Iterable[str], separator: str = "") -> str:
+    """Join ``texts``, refusing as soon as the result would pass the string limit (before building it)."""
+    parts: list[str] = []
+    total = 0
+    for text in texts:
+        total += len(text) + (len(separator) if parts else 0)
+        if total > LIMITS.max_string_length:
+            raise ExpressionLimitError(f"function '{name}' would build a string of more than "
+                                       f"{LIMITS.max_string_length} characters")
+        parts.append(text)
+    return separator.join(parts)
+
+
 def fn_concat(args: Args, _: CallContext) -> str:
-    return "".join(to_text(arg) for arg in args)
+    return _bounded_join("concat", (to_text(arg) for arg in args))
 
 
 def fn_substring(args: Args, _: CallContext) -> str:
@@ -358,7 +372,7 @@ def fn_join(args: Args, _: CallContext) -> str:
     if not isinstance(items, list):
         raise _wrong_type("join", 0, "an array", items)
     separator = _str("join", args, 1)
-    return separator.join(to_text(item) for item in items)
+    return _bounded_join("join", (to_text(item) for item in items), separator)
 
 
 def _same_kind(name: str, args: Args) -> type:
@@ -371,18 +385,53 @@ def _same_kind(name: str, args: Args) -> type:
     return kinds.pop()
 
 
+def _strict_key(value: Any) -> str:
+    """A text key equal for two values exactly when ``_strict_equals`` holds (built without recursion).
+
+    Types are tagged so 1, 1.0 and true stay apart; object keys are sorted (key order never matters); a NaN
+    gets a key of its own, since NaN equals nothing.
+    """
+    out: list[str] = []
+    stack: list[Any] = [value]
+    close = object()
+    while stack:
+        node = stack.pop()
+        if node is close:
+            out.append(")")
+        elif isinstance(node, tuple) and len(node) == 2 and node[0] is close:
+            out.append(json.dumps(node[1]) + ":")
+        elif node is None:
+            out.append("n")
+        elif isinstance(node, bool):
+            out.append("t" if node else "f")
+        elif isinstance(node, int):
+            out.append(f"i{node},")
+        elif isinstance(node, float):
+            out.append(f"nan{id(node)}," if math.isnan(node) else f"d{node!r},")
+        elif isinstance(node, str):
+            out.append("s" + json.dumps(node))
+        elif isinstance(node, list):
+            out.append("[")
+            stack.append(close)
+            stack.extend(reversed(node))
+        elif isinstance(node, dict):
+            out.append("{")
+            stack.append(close)
+            for key in sorted(node, reverse=True):
+                stack.append(node[key])
+                stack.append((close, key))
+        else:
+            out.append(f"?{id(node)},")
+    return "".join(out)
+
+
 def _distinct(items: list[Any]) -> list[Any]:
     out: list[Any] = []
-    seen: set[Any] = set()
+    seen: set[str] = set()
     for item in items:
-        if isinstance(item, (str, int, float, bool)) or item is None:
-            # Hashable scalars: key on type too so 1, 1.0 and True stay distinct.
-            marker = (type(item), item)
-            if marker in seen:
-                continue
-            seen.add(marker)
-            out.append(item)
-        elif not any(_strict_equals(item, kept) for kept in out):
+        key = _strict_key(item)
+        if key not in seen:
+            seen.add(key)
             out.append(item)
     return out
 
@@ -409,11 +458,8 @@ def fn_intersection(args: Args, _: CallContext) -> Any:
             for key, value in first.items()
             if all(key in other and _strict_equals(other[key], value) for other in args[1:])
         }
-    return [
-        item
-        for item in _distinct(list(args[0]))
-        if all(any(_strict_equals(item, member) for member in other) for other in args[1:])
-    ]
+    others = [{_strict_key(member) for member in other} for other in args[1:]]
+    return [item for item in _distinct(list(args[0])) if all(_strict_key(item) in keys for keys in others)]
 
 
 def _count_arg(name: str, args: Args) -> int:

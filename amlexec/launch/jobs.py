@@ -167,6 +167,7 @@ def job_status(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock
                                 raw_status=child_raw))
     state = normalise_status(raw)
     context = getattr(job, "creation_context", None)
+    secure_output = _secure_output(job)
     record = _run_history(connector, handle, clock=clock, retry=retry)
     error = ((record.get("error") or {}).get("error") or {}) if isinstance(record.get("error"), dict) else {}
     return RunStatus(
@@ -177,10 +178,23 @@ def job_status(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock
                                                                     RunState.CANCELED) else None,
         error_code=(str(error.get("code")) if error.get("code") else raw) if state is RunState.FAILED else None,
         error_message=(str(error.get("message"))[:2000] if error.get("message") else _failure_message(job))
-        if state is RunState.FAILED else None,
+        if state is RunState.FAILED and not secure_output else None,
         steps=steps,
         studio_url=getattr(job, "studio_url", None) or handle.studio_url,
     )
+
+
+def _secure_output(job: Any) -> bool:
+    """Whether the request behind a run asked for ``secureOutput`` (from the context stored on the run)."""
+    from amlexec.events import EventContext
+
+    packed = (getattr(job, "properties", None) or {}).get(CONTEXT_PROPERTY)
+    if not packed:
+        return False
+    try:
+        return EventContext.unpack(packed).secure_output
+    except ValueError:
+        return True  # unreadable: assume the stricter policy
 
 
 def _failure_message(job: Any) -> str | None:

@@ -253,9 +253,16 @@ class LocalLauncher:
             for name, s in sorted(raw_steps.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 0)
         ]
         raw = str(state.get("status", "NotStarted"))
+        recorded = read_json(folder / REQUEST)
+        policy = (recorded.get("request") or {}).get("policy") or {} if isinstance(recorded, dict) else {}
+        secure_output = bool(policy.get("secure_output", True)) if isinstance(policy, dict) else True
+        if secure_output:
+            # secureOutput: the service's (here: the step's) error text stays out of everything amlexec reports.
+            steps = [s.model_copy(update={"error_message": None}) for s in steps]
         return RunStatus(state=_STATE_OF_RAW.get(raw, RunState.QUEUED), raw_status=raw,
                          started_at=_time(state.get("started_at")), ended_at=_time(state.get("ended_at")),
-                         error_code=state.get("error_code"), error_message=state.get("error_message"), steps=steps,
+                         error_code=state.get("error_code"),
+                         error_message=None if secure_output else state.get("error_message"), steps=steps,
                          studio_url=folder.as_uri(), outputs=dict(state.get("outputs") or {}))
 
     def cancel(self, handle: RunHandle) -> None:
