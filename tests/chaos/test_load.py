@@ -1,4 +1,4 @@
-"""A burst against a rate-limited fake (CI size: AMLEXEC_LOAD_COUNT, default 300; make bench runs 5,000)."""
+"""A burst against a rate-limited fake (CI size: AMLEXEC_LOAD_COUNT, default 150; make bench runs 5,000)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from chaos.load import run_load
 
-COUNT = int(os.environ.get("AMLEXEC_LOAD_COUNT", "300"))
+COUNT = int(os.environ.get("AMLEXEC_LOAD_COUNT", "150"))
 
 
 def test_burst_launches_everything_once_near_the_rate_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
