@@ -15,14 +15,12 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from amlexec.clock import Clock, SystemClock
 from amlexec.errors import Issue, PermanentError, RequestRejected
-from amlexec.launch.base import RunHandle, RunStatus, run_name
+from amlexec.launch.base import RunHandle, run_name
 from amlexec.launch.component import declared_inputs
-from amlexec.launch.failures import RetryPolicy, TargetNotFound
-from amlexec.launch.jobs import cancel_job, find_job, handle_for, job_status
-from amlexec.launch.signature import DeclaredInput, SignatureCache, check_parameters
-from amlexec.launch.workspace import WorkspaceConnector
+from amlexec.launch.failures import TargetNotFound
+from amlexec.launch.jobs import WorkspaceLauncher, find_job, handle_for
+from amlexec.launch.signature import DeclaredInput, check_parameters
 from amlexec.resolve import BatchEndpointTarget, LaunchRequest
 
 if TYPE_CHECKING:
@@ -60,17 +58,10 @@ def _to_batch_inputs(values: dict[str, Any]) -> dict[str, Any]:
     return inputs
 
 
-class BatchEndpointLauncher:
+class BatchEndpointLauncher(WorkspaceLauncher):
     """Runs Fabric's batch-endpoint activities (``mlBatchEndpointName`` / ``mlBatchDeploymentName``)."""
 
     kind = "batch_endpoint"
-
-    def __init__(self, connector: WorkspaceConnector, *, clock: Clock | None = None,
-                 retry: RetryPolicy | None = None, signature_ttl: float = 300.0) -> None:
-        self._connector = connector
-        self._clock = clock or SystemClock()
-        self._retry = retry or RetryPolicy()
-        self._signatures = SignatureCache(self._clock, signature_ttl)
 
     def _deployment_and_inputs(self, ml: MLClient, request: LaunchRequest,
                                target: BatchEndpointTarget) -> tuple[str, dict[str, DeclaredInput] | None]:
@@ -144,19 +135,7 @@ class BatchEndpointLauncher:
                                              inputs=inputs or None, outputs=request.job_outputs or None,
                                              job_name=name, experiment_name=request.experiment_name)
 
-        try:
-            job = self._retry.run(invoke, clock=self._clock, operation=f"invoke {target.endpoint_name}",
-                                  on_unknown=lambda: find_job(ml, name, clock=self._clock, retry=self._retry))
-        except PermanentError:
-            existing = find_job(ml, name, clock=self._clock, retry=self._retry)
-            if existing is None:
-                raise
-            return handle_for(request, existing, self.kind, attempt, created=False)
+        handle = self._create_once(ml, request, name, kind=self.kind, attempt=attempt, create=invoke)
         logger.info("invoked batch endpoint %s deployment %s as job %s", target.endpoint_name, deployment, name)
-        return handle_for(request, job, self.kind, attempt, created=True)
+        return handle
 
-    def status(self, handle: RunHandle) -> RunStatus:
-        return job_status(self._connector, handle, clock=self._clock, retry=self._retry)
-
-    def cancel(self, handle: RunHandle) -> None:
-        cancel_job(self._connector, handle, clock=self._clock, retry=self._retry)

@@ -11,22 +11,19 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from amlexec.clock import Clock, SystemClock
 from amlexec.errors import Issue, PermanentError, RequestRejected
-from amlexec.launch.base import RunHandle, RunStatus, run_name
-from amlexec.launch.failures import RetryPolicy, TargetNotFound
+from amlexec.launch.base import RunHandle, run_name
+from amlexec.launch.failures import TargetNotFound
 from amlexec.launch.jobs import (
-    cancel_job,
+    WorkspaceLauncher,
     find_job,
     handle_for,
-    job_status,
     run_properties,
     run_tags,
     to_job_inputs,
     to_job_outputs,
 )
-from amlexec.launch.signature import DeclaredInput, SignatureCache, check_parameters
-from amlexec.launch.workspace import WorkspaceConnector
+from amlexec.launch.signature import DeclaredInput, check_parameters
 from amlexec.resolve import LaunchRequest, PipelineComponentTarget
 
 if TYPE_CHECKING:
@@ -48,17 +45,10 @@ def declared_inputs(component: Component) -> dict[str, DeclaredInput]:
     return declared
 
 
-class PipelineComponentLauncher:
+class PipelineComponentLauncher(WorkspaceLauncher):
     """Runs ``azureml:name:version`` / ``azureml:name@label`` components as pipeline jobs."""
 
     kind = "pipeline_component"
-
-    def __init__(self, connector: WorkspaceConnector, *, clock: Clock | None = None,
-                 retry: RetryPolicy | None = None, signature_ttl: float = 300.0) -> None:
-        self._connector = connector
-        self._clock = clock or SystemClock()
-        self._retry = retry or RetryPolicy()
-        self._components = SignatureCache(self._clock, signature_ttl)
 
     def _component(self, ml: MLClient, request: LaunchRequest, target: PipelineComponentTarget) -> Component:
         workspace = self._connector.workspace_of(request)
@@ -77,7 +67,7 @@ class PipelineComponentLauncher:
                                              "a registered pipeline component", target.reference,
                                              code="unknown_pipeline")]) from None
 
-        return self._components.get(key, load)
+        return self._signatures.get(key, load)
 
     def launch(self, request: LaunchRequest, *, attempt: int = 1) -> RunHandle:
         target = request.target
@@ -97,17 +87,9 @@ class PipelineComponentLauncher:
         def create() -> Any:
             return ml.jobs.create_or_update(job, experiment_name=request.experiment_name)
 
-        try:
-            created = self._retry.run(create, clock=self._clock, operation=f"create job {name}",
-                                      on_unknown=lambda: find_job(ml, name, clock=self._clock, retry=self._retry))
-        except PermanentError:
-            # A concurrent delivery (or our own lost submit, retried by the SDK) may have created it first.
-            existing = find_job(ml, name, clock=self._clock, retry=self._retry)
-            if existing is None:
-                raise
-            return handle_for(request, existing, self.kind, attempt, created=False)
+        handle = self._create_once(ml, request, name, kind=self.kind, attempt=attempt, create=create)
         logger.info("launched pipeline job %s from %s", name, target.reference)
-        return handle_for(request, created, self.kind, attempt, created=True)
+        return handle
 
     @staticmethod
     def _build_job(request: LaunchRequest, component: Component, name: str) -> Any:
@@ -131,11 +113,6 @@ class PipelineComponentLauncher:
             properties=run_properties(request, name),
         )
 
-    def status(self, handle: RunHandle) -> RunStatus:
-        return job_status(self._connector, handle, clock=self._clock, retry=self._retry)
-
-    def cancel(self, handle: RunHandle) -> None:
-        cancel_job(self._connector, handle, clock=self._clock, retry=self._retry)
 
 
 def _snake(name: str) -> str:

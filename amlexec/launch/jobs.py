@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from amlexec.clock import Clock
-from amlexec.errors import Issue, RequestRejected
+from amlexec.errors import Issue, PermanentError, RequestRejected
 from amlexec.launch.base import RunHandle, RunState, RunStatus, StepStatus, normalise_status
 from amlexec.launch.failures import RetryPolicy, TargetNotFound
 from amlexec.launch.workspace import WorkspaceConnector
@@ -21,6 +21,7 @@ __all__ = [
     "CONTEXT_PROPERTY",
     "RUN_NAME_PROPERTY",
     "TAG_PREFIX",
+    "WorkspaceLauncher",
     "cancel_job",
     "find_job",
     "handle_for",
@@ -82,6 +83,43 @@ def to_job_inputs(values: Mapping[str, Any]) -> dict[str, Any]:
     if issues:
         raise RequestRejected(issues)
     return inputs
+
+
+class WorkspaceLauncher:
+    """What every Azure ML adapter shares: connector, clock, retry policy, a short-lived signature cache,
+    and status and cancel through the jobs API (v1 runs appear there as jobs too)."""
+
+    def __init__(self, connector: WorkspaceConnector, *, clock: Clock | None = None,
+                 retry: RetryPolicy | None = None, signature_ttl: float = 300.0) -> None:
+        from amlexec.clock import SystemClock
+        from amlexec.launch.signature import SignatureCache
+
+        self._connector = connector
+        self._clock = clock or SystemClock()
+        self._retry = retry or RetryPolicy()
+        self._signatures = SignatureCache(self._clock, signature_ttl)
+
+    def status(self, handle: RunHandle) -> RunStatus:
+        return job_status(self._connector, handle, clock=self._clock, retry=self._retry)
+
+    def cancel(self, handle: RunHandle) -> None:
+        cancel_job(self._connector, handle, clock=self._clock, retry=self._retry)
+
+    def _create_once(self, ml: MLClient, request: LaunchRequest, name: str, *, kind: str, attempt: int,
+                     create: Callable[[], Any]) -> RunHandle:
+        """Create the job called ``name``; if it turns out to exist (our lost submit, a concurrent
+        delivery), return that one instead of failing or creating another."""
+        def find() -> Any | None:
+            return find_job(ml, name, clock=self._clock, retry=self._retry)
+
+        try:
+            job = self._retry.run(create, clock=self._clock, operation=f"create job {name}", on_unknown=find)
+        except PermanentError:
+            existing = find()
+            if existing is None:
+                raise
+            return handle_for(request, existing, kind, attempt, created=False)
+        return handle_for(request, job, kind, attempt, created=True)
 
 
 def to_job_outputs(values: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -20,14 +20,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from amlexec.clock import Clock, SystemClock
 from amlexec.errors import Issue, PermanentError, RequestRejected
 from amlexec.expressions import to_text
-from amlexec.launch.base import RunHandle, RunStatus, run_name
-from amlexec.launch.failures import RetryPolicy, TargetNotFound
-from amlexec.launch.jobs import RUN_NAME_PROPERTY, cancel_job, job_status, run_properties, run_tags
-from amlexec.launch.signature import DeclaredInput, SignatureCache, check_parameters
-from amlexec.launch.workspace import WorkspaceConnector
+from amlexec.launch.base import RunHandle, run_name
+from amlexec.launch.failures import TargetNotFound
+from amlexec.launch.jobs import RUN_NAME_PROPERTY, WorkspaceLauncher, run_properties, run_tags
+from amlexec.launch.signature import DeclaredInput, check_parameters
 from amlexec.resolve import LaunchRequest, PipelineEndpointTarget, PublishedPipelineTarget, WorkspaceInfo
 
 __all__ = ["RUN_NAME_PROPERTY", "PublishedPipelineLauncher"]
@@ -49,17 +47,10 @@ class _Signature:
         self.data_paths = data_paths
 
 
-class PublishedPipelineLauncher:
+class PublishedPipelineLauncher(WorkspaceLauncher):
     """Runs v1 published pipelines (``mlPipelineId``) and pipeline endpoints (``mlPipelineEndpointId``)."""
 
     kinds = ("published_pipeline", "pipeline_endpoint")
-
-    def __init__(self, connector: WorkspaceConnector, *, clock: Clock | None = None,
-                 retry: RetryPolicy | None = None, signature_ttl: float = 300.0) -> None:
-        self._connector = connector
-        self._clock = clock or SystemClock()
-        self._retry = retry or RetryPolicy()
-        self._signatures = SignatureCache(self._clock, signature_ttl)
 
     # ---- the v1 API's address
     def _pipelines_base(self, linked_service: str, workspace: WorkspaceInfo) -> str:
@@ -231,8 +222,3 @@ class PublishedPipelineLauncher:
                          linked_service=request.linked_service, workspace=workspace, attempt=attempt,
                          created=created, studio_url=studio)
 
-    def status(self, handle: RunHandle) -> RunStatus:
-        return job_status(self._connector, handle, clock=self._clock, retry=self._retry)
-
-    def cancel(self, handle: RunHandle) -> None:
-        cancel_job(self._connector, handle, clock=self._clock, retry=self._retry)
