@@ -42,6 +42,7 @@ __all__ = [
     "TriggerInfo",
     "TypeProperties",
     "describe_value",
+    "is_expression_object",
 ]
 
 ACTIVITY_TYPE = "AzureMLExecutePipeline"
@@ -71,7 +72,8 @@ def describe_value(value: Any, *, limit: int = 60) -> str:
     return type(value).__name__
 
 
-def _is_expression_object(value: Any) -> bool:
+def is_expression_object(value: Any) -> bool:
+    """True for Data Factory's ``{"value": ..., "type": "Expression"}`` wrapper."""
     return (
         isinstance(value, dict)
         and isinstance(value.get("type"), str)
@@ -98,16 +100,10 @@ class Dynamic:
     def is_expression(self) -> bool:
         return self.template is not None and self.template.is_expression
 
-    @property
-    def is_empty(self) -> bool:
-        """True for the UI's 'not set' values: absent text, an empty string, an empty Expression."""
-        text = self.raw["value"] if _is_expression_object(self.raw) else self.raw
-        return text is None or (isinstance(text, str) and not text.strip())
-
     @classmethod
     def parse(cls, value: Any, kind: DynamicKind) -> Dynamic:
         """Check ``value`` against ``kind``; raise PydanticCustomError with expected/got on mismatch."""
-        if _is_expression_object(value):
+        if is_expression_object(value):
             text = value["value"]
             if not isinstance(text, str):
                 raise PydanticCustomError(
@@ -165,7 +161,7 @@ def _compile_nested(value: Any, depth: int = 0) -> None:
         )
     items = value.values() if isinstance(value, dict) else value
     for item in items:
-        if _is_expression_object(item):
+        if is_expression_object(item):
             Dynamic.parse(item, "any")
         elif isinstance(item, str) and "@" in item:
             _compile(item)
@@ -252,7 +248,6 @@ class _DynamicAnnotation:
 DynStr = Annotated[Dynamic, _DynamicAnnotation("string")]
 DynBool = Annotated[Dynamic, _DynamicAnnotation("boolean")]
 DynInt = Annotated[Dynamic, _DynamicAnnotation("integer")]
-DynObject = Annotated[Dynamic, _DynamicAnnotation("object")]
 DynAny = Annotated[Dynamic, _DynamicAnnotation("any")]
 # A whole map (parameters, inputs) given as one expression; a literal map is validated entry by entry.
 DynMapExpr = Annotated[Dynamic, _DynamicAnnotation("expression")]

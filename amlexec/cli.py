@@ -76,11 +76,7 @@ def _registry(args: argparse.Namespace, settings: Settings) -> LinkedServiceRegi
     if args.linked_services:
         registry = LinkedServiceRegistry()
         for path in args.linked_services:
-            loaded = LinkedServiceRegistry.from_file(path)
-            for name in loaded.names():
-                service = loaded.get(name)
-                assert service is not None
-                registry.add(service)
+            registry.merge(LinkedServiceRegistry.from_file(path))
         return registry
     if settings.linked_services_file or settings.linked_services_json:
         return load_linked_services(settings)

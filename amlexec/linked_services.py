@@ -325,6 +325,11 @@ class LinkedServiceRegistry:
             if service is not None:
                 self.add(service)
 
+    def merge(self, other: LinkedServiceRegistry) -> None:
+        """Add every service of ``other``; a name defined in both is a ConfigurationError."""
+        for service in other._by_name.values():
+            self.add(service)
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._by_name
 

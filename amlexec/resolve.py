@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic import ValidationError as PydanticValidationError
 
-from amlexec.activity import Dynamic, TypeProperties, describe_value
+from amlexec.activity import Dynamic, TypeProperties, describe_value, is_expression_object
 from amlexec.errors import Issue, RequestRejected
 from amlexec.expressions import ExpressionError
 from amlexec.expressions import compile as compile_expression
@@ -230,7 +230,7 @@ class _Resolver:
         """Evaluate a raw JSON value: Expression objects and ``@`` strings at any depth."""
         if isinstance(raw, Dynamic):
             raw = raw.raw
-        if isinstance(raw, dict) and set(raw) == {"value", "type"} and str(raw["type"]).lower() == "expression":
+        if is_expression_object(raw):
             return self.value(str(raw["value"]), path, depth) if raw["value"] is not None else None
         if isinstance(raw, str):
             if "@" not in raw:
@@ -632,7 +632,3 @@ def _resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServ
 def _build_request(**fields: Any) -> LaunchRequest:
     return LaunchRequest(**fields)
 
-
-def utc_now() -> datetime:
-    """The current instant, aware UTC (the host's clock adapter calls this)."""
-    return datetime.now(UTC)

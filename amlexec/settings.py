@@ -146,12 +146,8 @@ def load_linked_services(settings: Settings, env: Mapping[str, str] | None = Non
     if settings.linked_services_file is not None:
         registry = LinkedServiceRegistry.from_file(settings.linked_services_file, env=env)
     if settings.linked_services_json:
-        extra = LinkedServiceRegistry.from_json(settings.linked_services_json, source="AMLEXEC_LINKED_SERVICES",
-                                                env=env)
-        for service_name in extra.names():
-            service = extra.get(service_name)
-            assert service is not None
-            registry.add(service)
+        registry.merge(LinkedServiceRegistry.from_json(settings.linked_services_json,
+                                                       source="AMLEXEC_LINKED_SERVICES", env=env))
     return registry
 
 

@@ -27,6 +27,7 @@ from amlexec.activity import (
     Envelope,
     TypeProperties,
     describe_value,
+    is_expression_object,
 )
 from amlexec.errors import Issue, RequestRejected
 
@@ -333,7 +334,7 @@ def _semantic_issues(activity: Activity, raw_type_properties: Mapping[str, Any],
 
 def _is_set(raw: Any) -> bool:
     """True unless the UI's 'not set' shapes: absent, empty text, an Expression object with empty value."""
-    if isinstance(raw, dict) and "value" in raw and str(raw.get("type", "")).lower() == "expression":
+    if is_expression_object(raw):
         raw = raw["value"]
     return raw is not None and not (isinstance(raw, str) and not raw.strip())
 

@@ -19,7 +19,7 @@ from amlexec.errors import Issue, PermanentError, RequestRejected
 from amlexec.launch.base import RunHandle, run_name
 from amlexec.launch.component import declared_inputs
 from amlexec.launch.failures import TargetNotFound
-from amlexec.launch.jobs import WorkspaceLauncher, find_job, handle_for
+from amlexec.launch.jobs import WorkspaceLauncher
 from amlexec.launch.signature import DeclaredInput, check_parameters
 from amlexec.resolve import BatchEndpointTarget, LaunchRequest
 
@@ -119,10 +119,9 @@ class BatchEndpointLauncher(WorkspaceLauncher):
             raise PermanentError(f"{type(self).__name__} cannot launch a {target.kind} target")
         ml = self._connector.ml_client(request)
         name = run_name(request, attempt)
-        existing = find_job(ml, name, clock=self._clock, retry=self._retry)
+        existing = self._existing(ml, request, name, kind=self.kind, attempt=attempt)
         if existing is not None:
-            logger.info("batch job %s already exists; not invoking again", name)
-            return handle_for(request, existing, self.kind, attempt, created=False)
+            return existing
         deployment, declared = self._deployment_and_inputs(ml, request, target)
         values = request.parameters | request.job_inputs
         if declared is not None:

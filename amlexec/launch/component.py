@@ -16,8 +16,6 @@ from amlexec.launch.base import RunHandle, run_name
 from amlexec.launch.failures import TargetNotFound
 from amlexec.launch.jobs import (
     WorkspaceLauncher,
-    find_job,
-    handle_for,
     run_properties,
     run_tags,
     to_job_inputs,
@@ -75,10 +73,9 @@ class PipelineComponentLauncher(WorkspaceLauncher):
             raise PermanentError(f"{type(self).__name__} cannot launch a {target.kind} target")
         ml = self._connector.ml_client(request)
         name = run_name(request, attempt)
-        existing = find_job(ml, name, clock=self._clock, retry=self._retry)
+        existing = self._existing(ml, request, name, kind=self.kind, attempt=attempt)
         if existing is not None:
-            logger.info("run %s already exists; not submitting again", name)
-            return handle_for(request, existing, self.kind, attempt, created=False)
+            return existing
         component = self._component(ml, request, target)
         check_parameters(request, declared_inputs(component), target=f"pipeline component {target.reference}",
                          allow_empty_strings=False)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from amlexec.clock import Clock
 from amlexec.errors import Issue, PermanentError, RequestRejected
-from amlexec.launch.base import RunHandle, RunState, RunStatus, StepStatus, normalise_status
+from amlexec.launch.base import FINAL_STATES, RunHandle, RunState, RunStatus, StepStatus, normalise_status
 from amlexec.launch.failures import RetryPolicy, TargetNotFound
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.resolve import LaunchRequest
@@ -31,6 +32,8 @@ __all__ = [
     "to_job_inputs",
     "to_job_outputs",
 ]
+
+logger = logging.getLogger(__name__)
 
 TAG_PREFIX = "amlexec."
 _MAX_TAG = 256
@@ -104,6 +107,15 @@ class WorkspaceLauncher:
 
     def cancel(self, handle: RunHandle) -> None:
         cancel_job(self._connector, handle, clock=self._clock, retry=self._retry)
+
+    def _existing(self, ml: MLClient, request: LaunchRequest, name: str, *, kind: str,
+                  attempt: int) -> RunHandle | None:
+        """The handle of the job called ``name`` if an earlier delivery already created it."""
+        job = find_job(ml, name, clock=self._clock, retry=self._retry)
+        if job is None:
+            return None
+        logger.info("run %s already exists; not submitting again", name)
+        return handle_for(request, job, kind, attempt, created=False)
 
     def _create_once(self, ml: MLClient, request: LaunchRequest, name: str, *, kind: str, attempt: int,
                      create: Callable[[], Any]) -> RunHandle:
@@ -247,6 +259,6 @@ def cancel_job(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock
     """Ask Azure ML to cancel; a job already final is left alone."""
     ml = connector.ml_client_for(handle.linked_service, handle.workspace)
     job = retry.run(lambda: ml.jobs.get(handle.run_id), clock=clock, operation=f"get job {handle.run_id}")
-    if normalise_status(status_text(job.status)) in (RunState.COMPLETED, RunState.FAILED, RunState.CANCELED):
+    if normalise_status(status_text(job.status)) in FINAL_STATES:
         return
     retry.run(lambda: ml.jobs.begin_cancel(handle.run_id), clock=clock, operation=f"cancel job {handle.run_id}")
