@@ -1,21 +1,29 @@
-"""Error types for amlexec, each saying whether a retry can help.
+"""Error types for amlexec, each saying whether a retry can help, and the one rule that maps them to outcomes.
 
 Operators: a ``retryable`` error is transient (throttling, a timeout, a 5xx); the message is left for a
-redelivery. Anything else is final: the request is rejected with the reasons attached and never retried.
+redelivery. Anything else amlexec raised on purpose is final: the request is rejected with the reasons
+attached (a 403 names the role to grant, a configuration error the setting to fix) and never retried.
+An exception amlexec did not raise on purpose is a bug: it is redelivered, so nothing is lost, and the
+queue dead-letters it after its max delivery count.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
     "AmlexecError",
     "ConfigurationError",
+    "IdempotencyConflict",
     "Issue",
+    "Outcome",
     "PermanentError",
     "RequestRejected",
     "TransientError",
+    "outcome_of",
+    "rejection_for",
 ]
 
 
@@ -23,12 +31,15 @@ class AmlexecError(Exception):
     """Base of every error amlexec raises on purpose."""
 
     retryable: bool = False
+    # A stable, machine-readable name for events, HTTP bodies and rejection reasons.
+    code: str = "failed"
 
 
 class TransientError(AmlexecError):
     """A failure a later attempt may not meet (throttling, timeouts, 5xx, lost connections)."""
 
     retryable = True
+    code = "transient"
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -38,9 +49,13 @@ class TransientError(AmlexecError):
 class PermanentError(AmlexecError):
     """A failure that repeats on every attempt; retrying only wastes quota."""
 
+    code = "permanent_failure"
+
 
 class ConfigurationError(PermanentError):
     """The app's own configuration is missing or wrong; an operator must fix a setting or a file."""
+
+    code = "configuration_error"
 
 
 @dataclass(frozen=True)
@@ -82,5 +97,52 @@ class RequestRejected(PermanentError):
         more = f" (+{len(self.issues) - 3} more)" if len(self.issues) > 3 else ""
         super().__init__(f"request rejected: {head}{more}")
 
+    code = "rejected"
+
     def to_dict(self) -> dict[str, Any]:
         return {"error": "RequestRejected", "issues": [i.to_dict() for i in self.issues]}
+
+
+class IdempotencyConflict(RequestRejected):
+    """The request identity (message id, Idempotency-Key) already launched a different payload.
+
+    The caller's mistake, not the run's: the run started by the first payload carries on untouched.
+    """
+
+    code = "idempotency_conflict"
+
+    def __init__(self, request_id: str, run_id: str, payload_digest: str | None = None) -> None:
+        super().__init__([Issue("$", f"request id {request_id!r} was already used for a different payload "
+                                     f"(run {run_id})", "a new request id for a new payload, or the same payload "
+                                     "to retry", "a different payload", code=self.code)])
+        self.request_id = request_id
+        self.run_id = run_id
+        self.payload_digest = payload_digest
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": "IdempotencyConflict", "issues": [i.to_dict() for i in self.issues]}
+
+
+class Outcome(StrEnum):
+    """What becomes of a request whose handling failed."""
+
+    RETRY = "retry"    # leave it for a redelivery (Service Bus) or answer 503 with Retry-After (HTTP)
+    REJECT = "reject"  # settle it: the body goes to the rejected queue with every reason; a `rejected` event
+
+
+def outcome_of(error: BaseException) -> Outcome:
+    """The one rule every trigger and the local host follow: ``retryable`` decides.
+
+    Errors amlexec did not raise on purpose are retried: a bug fixed by a deployment can still run the
+    request, and Service Bus dead-letters it after the max delivery count, so it is never lost.
+    """
+    if isinstance(error, AmlexecError) and not error.retryable:
+        return Outcome.REJECT
+    return Outcome.RETRY
+
+
+def rejection_for(error: AmlexecError) -> RequestRejected:
+    """The reasons of a permanent failure in the form a rejection carries (every issue, or one from the error)."""
+    if isinstance(error, RequestRejected):
+        return error
+    return RequestRejected([Issue("$", str(error), code=error.code)])

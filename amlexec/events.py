@@ -30,6 +30,7 @@ __all__ = [
     "CloudEvent",
     "EventContext",
     "EventKind",
+    "conflict_event_id",
     "event_message",
     "rejected_event",
     "run_event",
@@ -124,6 +125,12 @@ def terminal_event_id(request_id: str) -> str:
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"terminal|{request_id}"))
 
 
+def conflict_event_id(request_id: str, payload_digest: str) -> str:
+    """The id of the rejection of a payload that reused a request id: never the request's terminal id, so
+    the first payload's own terminal event still goes through the topic's duplicate detection."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"conflict|{request_id}|{payload_digest}"))
+
+
 def _event_id(kind: EventKind, context: EventContext, attempt: int) -> str:
     if kind.terminal:
         return terminal_event_id(context.request_id)
@@ -180,9 +187,14 @@ def run_event(kind: EventKind, request: LaunchRequest | EventContext, handle: Ru
 
 
 def rejected_event(request_id: str, correlation_id: str | None, issues: list[Issue], *, time: datetime,
-                   activity_name: str | None = None, traceparent: str | None = None) -> CloudEvent:
-    """The event telling a sender why its request will never run, with every issue found."""
-    return CloudEvent(id=terminal_event_id(request_id), source=f"{EVENT_SOURCE}:requests",
+                   activity_name: str | None = None, traceparent: str | None = None,
+                   event_id: str | None = None) -> CloudEvent:
+    """The event telling a sender why its request will never run, with every issue found.
+
+    ``event_id`` defaults to the request's terminal event id; a rejection that must not take that id (a
+    conflicting duplicate of a request that did launch) passes its own.
+    """
+    return CloudEvent(id=event_id or terminal_event_id(request_id), source=f"{EVENT_SOURCE}:requests",
                       type=EventKind.REJECTED.type, subject=request_id, time=time, correlationid=correlation_id,
                       traceparent=traceparent,
                       data={"status": EventKind.REJECTED.value, "requestId": request_id,

@@ -14,6 +14,7 @@ redelivered and, after the queue's max delivery count, dead-lettered — never l
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -24,16 +25,25 @@ from typing import Any
 
 from amlexec.bus.base import Bus, Destination, OutgoingMessage
 from amlexec.clock import Clock, SystemClock
-from amlexec.errors import Issue, RequestRejected
+from amlexec.errors import (
+    AmlexecError,
+    IdempotencyConflict,
+    Issue,
+    Outcome,
+    RequestRejected,
+    outcome_of,
+    rejection_for,
+)
 from amlexec.events import (
     CloudEvent,
     EventContext,
     EventKind,
+    conflict_event_id,
     event_message,
     rejected_event,
     run_event,
 )
-from amlexec.launch.base import RunHandle, RunState, RunStatus
+from amlexec.launch.base import RunHandle, RunState, RunStatus, normalise_status, run_name
 from amlexec.launch.jobs import CONTEXT_PROPERTY, RUN_NAME_PROPERTY
 from amlexec.launch.router import Launchers
 from amlexec.launch.workspace import WorkspaceConnector
@@ -42,11 +52,12 @@ from amlexec.resolve import LaunchRequest, RequestContext, dotnet_timestamp, pre
 from amlexec.schedules import Schedule, due_occurrences, load_schedules, request_id_for
 from amlexec.settings import Settings, load_linked_services
 from amlexec.telemetry import span
-from amlexec.tracking import CheckMessage, Decision, TrackingPolicy, decide
+from amlexec.tracking import CheckMessage, Decision, TrackingPolicy, decide, decide_after_failure
 from amlexec.validation import validate_payload
 
 __all__ = [
     "Launched",
+    "Rejected",
     "ValidationReport",
     "Worker",
     "final_event",
@@ -55,6 +66,8 @@ __all__ = [
     "handle_run_notification",
     "handle_tick",
     "linked_services_for",
+    "payload_digest",
+    "process_request",
     "reject_request",
     "validate_request",
 ]
@@ -177,6 +190,19 @@ def _start_tracking(request: LaunchRequest, handle: RunHandle, worker: Worker, *
     return started
 
 
+def payload_digest(body: bytes | str) -> str:
+    """A fingerprint of a payload that ignores how its JSON was spaced or its keys ordered.
+
+    Stored on every run, so a request id reused for another payload is told apart from a redelivery.
+    """
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        raw = canonical.encode("utf-8", "surrogatepass")
+    except (ValueError, TypeError, RecursionError):
+        raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
 def handle_request(body: bytes | str, context: RequestContext, worker: Worker, *, attempt: int = 1,
                    traceparent: str | None = None) -> Launched:
     """Validate, resolve and launch one request exactly once for its identity, then start tracking it."""
@@ -186,11 +212,37 @@ def handle_request(body: bytes | str, context: RequestContext, worker: Worker, *
             logger.info("request %s: %s", context.request_id, warning)
         request = resolve(payload, context, worker.registry,
                           default_linked_service=worker.settings.default_linked_service)
+        request = request.model_copy(update={"payload_digest": payload_digest(body)})
         handle = worker.launchers.launch(request, attempt=attempt)
         logger.info("request %s (correlation %s): %s run %s %s", request.request_id, request.correlation_id,
                     request.target.kind, handle.run_id, "launched" if handle.created else "already launched")
         started = _start_tracking(request, handle, worker, attempt=attempt, traceparent=trace)
         return Launched(request, handle, started)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A request that failed for good: the error, the reasons it was kept with, and the event sent."""
+
+    error: AmlexecError
+    rejection: RequestRejected
+    event: CloudEvent
+
+
+def process_request(body: bytes, context: RequestContext, worker: Worker, *,
+                    traceparent: str | None = None) -> Launched | Rejected:
+    """Handle a request and settle its failures by the one rule (:func:`amlexec.errors.outcome_of`).
+
+    Launched, or rejected for good (the body kept on the rejected queue with every reason and a
+    ``rejected`` event sent); a failure a retry may cure is raised for the host to redeliver.
+    """
+    try:
+        return handle_request(body, context, worker, traceparent=traceparent)
+    except Exception as error:
+        if outcome_of(error) is Outcome.RETRY or not isinstance(error, AmlexecError):
+            raise
+        rejection = rejection_for(error)
+        return Rejected(error, rejection, reject_request(body, context, rejection, worker, traceparent=traceparent))
 
 
 def _summary(issues: list[Issue]) -> str:
@@ -202,8 +254,14 @@ def reject_request(body: bytes, context: RequestContext, rejected: RequestReject
                    traceparent: str | None = None, activity_name: str | None = None) -> CloudEvent:
     """Keep the original body on the rejected queue with every reason, and tell the sender why."""
     issues_json = json.dumps([i.to_dict() for i in rejected.issues])
+    event_id = message_id = None
+    if isinstance(rejected, IdempotencyConflict):
+        # The request id belongs to the payload that launched: this rejection must not use its terminal id.
+        digest = payload_digest(body)
+        event_id = conflict_event_id(context.request_id, digest)
+        message_id = f"rejected|{digest}|{context.request_id}"[:128]
     original = OutgoingMessage(
-        body=body, message_id=f"rejected|{context.request_id}"[:128], content_type="application/json",
+        body=body, message_id=message_id or f"rejected|{context.request_id}"[:128], content_type="application/json",
         correlation_id=context.correlation_id, subject="amlexec.rejected",
         application_properties={
             "amlexec.originalMessageId": context.request_id[:256],
@@ -214,7 +272,7 @@ def reject_request(body: bytes, context: RequestContext, rejected: RequestReject
             "amlexec.issues": issues_json if len(issues_json) <= 16_384 else issues_json[:16_000] + "…",
         })
     event = rejected_event(context.request_id, context.correlation_id, rejected.issues, time=worker.clock.now(),
-                           activity_name=activity_name, traceparent=traceparent)
+                           activity_name=activity_name, traceparent=traceparent, event_id=event_id)
     worker.bus.send(Destination.REJECTED, [original])
     worker.bus.send(Destination.EVENTS, [event_message(event)])
     logger.warning("request %s rejected: %s", context.request_id, _summary(rejected.issues))
@@ -234,70 +292,136 @@ def final_event(request: LaunchRequest | EventContext, handle: RunHandle, status
 
 
 def handle_check(body: bytes | str, worker: Worker) -> Decision:
-    """Look at one run in flight and do what tracking decides (idempotent: a redelivery decides again)."""
+    """Look at one run in flight and do what tracking decides (idempotent: a redelivery decides again).
+
+    A failure a retry may cure is raised, so the host redelivers the check. One it cannot cure (a revoked
+    role, a removed linked service, a retry whose pipeline was deleted) is tried again at the longest poll
+    interval and, if it persists, ends the request with a ``failed`` event naming the cause.
+    """
     check = CheckMessage.model_validate_json(body)
     now = worker.clock.now()
     with span("amlexec.check", check.traceparent, {"amlexec.request_id": check.request.request_id}) as trace:
-        if check.action == "launch":
-            handle = worker.launchers.launch(check.request, attempt=check.attempt)
-            logger.info("request %s: attempt %d launched as %s", check.request.request_id, check.attempt,
-                        handle.run_id)
-            _start_tracking(check.request, handle, worker, attempt=check.attempt, traceparent=check.traceparent)
-            return Decision(reason=f"attempt {check.attempt} launched")
-        assert check.handle is not None, "a status check always carries its run"
-        status = worker.launchers.status(check.handle)
-        decision = decide(check, status, now, worker.tracking)
+        try:
+            if check.action == "launch":
+                return _launch_retry(check, worker)
+            assert check.handle is not None, "a status check always carries its run"
+            status = worker.launchers.status(check.handle)
+        except Exception as error:
+            if outcome_of(error) is Outcome.RETRY or not isinstance(error, AmlexecError):
+                raise
+            return _after_check_failure(check, error, worker, now, trace)
+        if status.run_id and status.run_id != check.handle.run_id:
+            # The run was a duplicate of a race between instances; from now on follow the one kept.
+            followed = check.handle.model_copy(update={"run_id": status.run_id, "studio_url": status.studio_url})
+            check = check.model_copy(update={"handle": followed})
+        assert check.handle is not None
+        decision = decide(check.model_copy(update={"failures": 0}), status, now, worker.tracking)
         logger.info("request %s run %s: %s", check.request.request_id, check.handle.run_id, decision.reason)
-        # Record the intent before acting on it: if the worker dies after scheduling the next check, the
-        # redelivered check decides the same again (the repeat is dropped by id); acting first could lose
-        # the fact that amlexec itself canceled the run.
-        if decision.next_check is not None and decision.check_after is not None:
-            worker.bus.send(Destination.STATUS, [_check_message(decision.next_check, now + decision.check_after)])
-        if decision.relaunch_after is not None:
-            relaunch = CheckMessage(action="launch", request=check.request, attempt=check.attempt + 1,
-                                    attempt_started_at=now + decision.relaunch_after, traceparent=check.traceparent)
-            worker.bus.send(Destination.STATUS, [_check_message(relaunch, now + decision.relaunch_after)])
-        if decision.cancel:
-            worker.launchers.cancel(check.handle)
-        if decision.finish is not None:
-            event = final_event(check.request, check.handle, status, worker, decision.finish, traceparent=trace)
-            worker.bus.send(Destination.EVENTS, [event_message(event)])
+        _act(check, check.handle, status, decision, worker, now=now, trace=trace)
         return decision
+
+
+def _launch_retry(check: CheckMessage, worker: Worker) -> Decision:
+    handle = worker.launchers.launch(check.request, attempt=check.attempt)
+    logger.info("request %s: attempt %d launched as %s", check.request.request_id, check.attempt, handle.run_id)
+    _start_tracking(check.request, handle, worker, attempt=check.attempt, traceparent=check.traceparent)
+    return Decision(reason=f"attempt {check.attempt} launched")
+
+
+def _after_check_failure(check: CheckMessage, error: AmlexecError, worker: Worker, now: datetime,
+                         trace: str | None) -> Decision:
+    decision = decide_after_failure(check, f"{error.code}: {error}", worker.tracking)
+    logger.error("request %s attempt %d: %s", check.request.request_id, check.attempt, decision.reason)
+    handle = check.handle or RunHandle(
+        target_kind=check.request.target.kind, run_id=run_name(check.request, check.attempt),
+        experiment_name=check.request.experiment_name, linked_service=check.request.linked_service,
+        workspace=check.request.workspace, attempt=check.attempt)
+    status = RunStatus(state=RunState.FAILED, raw_status="Unknown", error_code=error.code,
+                       error_message=str(error)[:2000])
+    _act(check, handle, status, decision, worker, now=now, trace=trace)
+    return decision
+
+
+def _act(check: CheckMessage, handle: RunHandle, status: RunStatus, decision: Decision, worker: Worker, *,
+         now: datetime, trace: str | None) -> None:
+    # Record the intent before acting on it: if the worker dies after scheduling the next check, the
+    # redelivered check decides the same again (the repeat is dropped by id); acting first could lose
+    # the fact that amlexec itself canceled the run.
+    if decision.next_check is not None and decision.check_after is not None:
+        worker.bus.send(Destination.STATUS, [_check_message(decision.next_check, now + decision.check_after)])
+    if decision.relaunch_after is not None:
+        relaunch = CheckMessage(action="launch", request=check.request, attempt=check.attempt + 1,
+                                attempt_started_at=now + decision.relaunch_after, traceparent=check.traceparent)
+        worker.bus.send(Destination.STATUS, [_check_message(relaunch, now + decision.relaunch_after)])
+    if decision.cancel:
+        worker.launchers.cancel(handle)
+    if decision.finish is not None:
+        event = final_event(check.request, handle, status, worker, decision.finish, traceparent=trace)
+        worker.bus.send(Destination.EVENTS, [event_message(event)])
 
 
 # -------------------------------------------------------------------------------------------- Event Grid
 
 
-def handle_run_notification(event_type: str, data: dict[str, Any], worker: Worker) -> CloudEvent | None:
+def _field(data: dict[str, Any], name: str) -> Any:
+    """A field of an Event Grid payload, whatever its casing.
+
+    Microsoft's documentation shows both ``runStatus`` (today's schema) and ``RunStatus`` (older examples);
+    the Event Grid SDK models use camelCase. Reading keys case-insensitively accepts either.
+    """
+    if name in data:
+        return data[name]
+    wanted = name.lower()
+    return next((value for key, value in data.items() if isinstance(key, str) and key.lower() == wanted), None)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def handle_run_notification(event_type: str, data: Any, worker: Worker) -> CloudEvent | None:
     """An Azure ML run event: publish the terminal event at once if it is a run we launched that has ended.
 
     Only outcomes that are certainly final are taken here: a completed run, and a failed run on its last
     attempt. Cancellations and retryable failures are left to the status checks, which know whether
     amlexec itself canceled the run (a timeout) and whether another attempt follows.
+
+    Events that are not ours (other runs, pipeline steps, malformed data) are ignored: raising would make
+    Event Grid retry and then dead-letter them, and the status checks end every run anyway.
     """
-    if not event_type.endswith(("RunStatusChanged", "RunCompleted")):
+    if not isinstance(event_type, str) or not event_type.endswith(("RunStatusChanged", "RunCompleted")):
         return None
-    properties = data.get("runProperties") or {}
-    packed = properties.get(CONTEXT_PROPERTY)
-    run_name = properties.get(RUN_NAME_PROPERTY)
+    if not isinstance(data, dict):
+        logger.warning("Azure ML %s event without a JSON object as data; ignored", event_type)
+        return None
+    properties = _field(data, "runProperties")
+    if not isinstance(properties, dict):
+        return None  # no properties (or not an object): not a run amlexec launched
+    packed, run_name = _text(_field(properties, CONTEXT_PROPERTY)), _text(_field(properties, RUN_NAME_PROPERTY))
+    run_id = _text(_field(data, "runId"))
     if not packed or not run_name:
         return None  # not launched by amlexec (or a pipeline step, which carries no amlexec properties)
-    status_word = str(data.get("runStatus") or ("Completed" if event_type.endswith("RunCompleted") else ""))
+    if run_id is None:
+        logger.warning("Azure ML %s event for %s carries no runId; ignored", event_type, run_name)
+        return None
+    status_word = _text(_field(data, "runStatus")) or ("Completed" if event_type.endswith("RunCompleted") else "")
     try:
         context = EventContext.unpack(packed)
     except ValueError:
-        logger.warning("run %s carries an unreadable %s property; ignored", data.get("runId"), CONTEXT_PROPERTY)
+        logger.warning("run %s carries an unreadable %s property; ignored", run_id, CONTEXT_PROPERTY)
         return None
     match = _ATTEMPT_SUFFIX.search(run_name)
     attempt = int(match.group(1)) if match else 1
-    if status_word == "Completed":
+    # The documented example says "failed"; the service's own status words are capitalised.
+    state = normalise_status(status_word)
+    if state is RunState.COMPLETED:
         kind = EventKind.COMPLETED
-    elif status_word == "Failed" and attempt >= context.max_attempts:
+    elif state is RunState.FAILED and attempt >= context.max_attempts:
         kind = EventKind.FAILED
     else:
         return None
-    handle = RunHandle(target_kind=str(context.target.get("kind")), run_id=str(data.get("runId")),
-                       experiment_name=str(data.get("experimentName") or context.experiment_name),
+    handle = RunHandle(target_kind=str(context.target.get("kind")), run_id=run_id,
+                       experiment_name=_text(_field(data, "experimentName")) or context.experiment_name,
                        linked_service=context.linked_service, workspace=context.workspace, attempt=attempt)
     status = worker.launchers.status(handle)
     if not status.is_final:

@@ -1,8 +1,9 @@
 """Run the Function App's flow in one process: the in-memory bus delivers what Service Bus would.
 
-The same handlers the triggers call, with the same error mapping (a rejected request is kept with its
-reasons; anything else would be redelivered), driven by a loop that hands each due message over. Used by
-``make demo`` and ``amlexec run``; nothing here is used when the app runs in Azure.
+The same handlers the triggers call, with the same error rule (``amlexec.errors.outcome_of``: a failure a
+retry cannot cure is settled with its reasons; anything else is delivered again after a pause, as Service
+Bus redelivers), driven by a loop that hands each due message over. Used by ``make demo`` and
+``amlexec run``; nothing here is used when the app runs in Azure.
 """
 
 from __future__ import annotations
@@ -11,19 +12,32 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from amlexec.bus.base import Destination, OutgoingMessage
 from amlexec.bus.memory import MemoryBus
-from amlexec.errors import RequestRejected
-from amlexec.handlers import Worker, handle_check, handle_request, reject_request
+from amlexec.errors import Outcome, outcome_of
+from amlexec.handlers import Worker, handle_check, process_request
 from amlexec.resolve import RequestContext
 
 __all__ = ["LocalHost"]
 
 logger = logging.getLogger(__name__)
+
+
+# As Service Bus does: a failed delivery comes back after the lock expires, up to the max delivery count.
+REDELIVERY_DELAY = timedelta(seconds=5)
+MAX_DELIVERIES = 10
+
+
+@dataclass
+class _Redelivery:
+    due: datetime
+    destination: Destination
+    message: OutgoingMessage
+    deliveries: int
 
 
 @dataclass
@@ -32,6 +46,8 @@ class LocalHost:
 
     worker: Worker
     on_event: Callable[[dict[str, Any]], None] | None = None
+    dead_letters: list[OutgoingMessage] = field(default_factory=list)
+    _retries: list[_Redelivery] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.worker.bus, MemoryBus):
@@ -51,10 +67,7 @@ class LocalHost:
                                  trigger_type="ServiceBus", trigger_name=self.worker.settings.request_queue,
                                  correlation_id=message.correlation_id,
                                  data_factory=self.worker.settings.data_factory_name)
-        try:
-            handle_request(message.body, context, self.worker)
-        except RequestRejected as rejected:
-            reject_request(message.body, context, rejected, self.worker)
+        process_request(message.body, context, self.worker)
 
     def _flush_events(self) -> None:
         while self._seen_events < len(self.bus.published):
@@ -63,18 +76,40 @@ class LocalHost:
             if self.on_event is not None:
                 self.on_event(event)
 
+    def _deliver(self, destination: Destination, message: OutgoingMessage, deliveries: int = 1) -> None:
+        try:
+            if destination is Destination.REQUESTS:
+                self._deliver_request(message)
+            else:
+                handle_check(message.body, self.worker)
+        except Exception as error:
+            if outcome_of(error) is not Outcome.RETRY:
+                raise  # the handlers settle every permanent failure themselves; this is a bug
+            if deliveries >= MAX_DELIVERIES:
+                logger.error("message %s failed %d times; dead-lettered: %s", message.message_id, deliveries, error)
+                self.dead_letters.append(message)
+                return
+            logger.warning("message %s failed (delivery %d), delivering again in %s: %s", message.message_id,
+                           deliveries, REDELIVERY_DELAY, error)
+            self._retries.append(_Redelivery(self.worker.clock.now() + REDELIVERY_DELAY, destination, message,
+                                             deliveries + 1))
+
     def run_until_idle(self, *, max_wait: timedelta | None = None) -> list[dict[str, Any]]:
         """Deliver messages until none is left (or ``max_wait`` passes); return the events published."""
         clock = self.worker.clock
         deadline = clock.now() + max_wait if max_wait is not None else None
         while True:
             for message in self.bus.due(Destination.REQUESTS):
-                self._deliver_request(message)
+                self._deliver(Destination.REQUESTS, message)
             for message in self.bus.due(Destination.STATUS):
-                handle_check(message.body, self.worker)
+                self._deliver(Destination.STATUS, message)
+            now = clock.now()
+            for retry in [r for r in self._retries if r.due <= now]:
+                self._retries.remove(retry)
+                self._deliver(retry.destination, retry.message, retry.deliveries)
             self._flush_events()
             upcoming = [t for t in (self.bus.next_due(Destination.REQUESTS), self.bus.next_due(Destination.STATUS))
-                        if t is not None]
+                        if t is not None] + [r.due for r in self._retries]
             if not upcoming:
                 return [json.loads(m.body) for m in self.bus.published]
             wait = (min(upcoming) - clock.now()).total_seconds()

@@ -30,6 +30,12 @@ _ISSUE = {
 _REJECTION = {"type": "object", "properties": {
     "valid": {"const": False}, "error": {"type": "string"},
     "issues": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}}}}
+_CONFLICT = {"type": "object", "required": ["error", "issues"], "properties": {
+    "error": {"const": "IdempotencyConflict"},
+    "issues": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}}}}
+_ERROR = {"type": "object", "required": ["error", "message"], "properties": {
+    "error": {"type": "string", "description": "ServiceUnavailable, access_denied, configuration_error, InternalError"},
+    "message": {"type": "string", "description": "what failed and, for the app's own setup, what to grant or set"}}}
 _RUN_STATUS = {
     "type": "object",
     "required": ["runId", "status", "isTerminal"],
@@ -61,7 +67,8 @@ def openapi_document() -> dict[str, Any]:
     payload = payload_schema()
     schemas = _rebase(payload.pop("$defs"))
     schemas["Payload"] = _rebase({"anyOf": payload["anyOf"], "description": payload["description"]})
-    schemas.update({"Issue": _ISSUE, "Rejection": _REJECTION, "RunStatus": _RUN_STATUS, "Submitted": _SUBMITTED})
+    schemas.update({"Issue": _ISSUE, "Rejection": _REJECTION, "Conflict": _CONFLICT, "Error": _ERROR,
+                    "RunStatus": _RUN_STATUS, "Submitted": _SUBMITTED})
 
     def json_body(ref: str) -> dict[str, Any]:
         return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
@@ -84,7 +91,13 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": {"required": True, **json_body("Payload")},
                 "responses": {"202": {"description": "launched (or found)", **json_body("Submitted")},
                               "400": {"description": "rejected, with every issue", **json_body("Rejection")},
-                              "503": {"description": "Azure ML is throttling or unavailable; retry after"}},
+                              "409": {"description": "the Idempotency-Key already launched a different payload; "
+                                                     "the first run is untouched", **json_body("Conflict")},
+                              "500": {"description": "the app cannot launch (a missing role or setting, named in "
+                                                     "the message)", **json_body("Error")},
+                              "503": {"description": "Azure ML is throttling or unavailable; retry after",
+                                      "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                                      **json_body("Error")}},
             }},
             "/runs/{runId}": {"get": {
                 "operationId": "getRun", "summary": "Where a run stands",

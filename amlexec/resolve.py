@@ -179,6 +179,8 @@ class LaunchRequest(_Frozen):
     pipeline_run_id: str
     pipeline_name: str
     trigger_time: datetime
+    payload_digest: str | None = Field(default=None, description="hash of the payload as sent: a request id "
+                                                                 "reused for another payload is a conflict")
 
     def public_view(self) -> dict[str, Any]:
         """A JSON-ready dict safe to log or print: inputs are redacted when ``policy.secureInput`` is set."""

@@ -76,8 +76,8 @@ def request_id_for(schedule: Schedule, occurrence: datetime) -> str:
 def due_occurrences(schedules: list[Schedule], *, now: datetime, last_tick: datetime | None,
                     tick_period: timedelta = timedelta(minutes=1)) -> list[tuple[Schedule, datetime]]:
     """Per schedule, the latest occurrence since the previous tick (none if nothing fell due)."""
-    since = (last_tick if last_tick is not None else now - tick_period) - TICK_OVERLAP
-    since = max(since, now - MAX_CATCH_UP)
+    # Clamp before subtracting: a timer with no stored status reports year 1 as its last tick.
+    since = max(last_tick if last_tick is not None else now - tick_period, now - MAX_CATCH_UP) - TICK_OVERLAP
     due = []
     for schedule in schedules:
         occurrences = schedule.occurrences(since, now)

@@ -21,7 +21,7 @@ from amlexec.events import EventKind
 from amlexec.launch.base import RunHandle, RunState, RunStatus
 from amlexec.resolve import LaunchRequest
 
-__all__ = ["CheckMessage", "Decision", "TrackingPolicy", "decide", "next_delay"]
+__all__ = ["CheckMessage", "Decision", "TrackingPolicy", "decide", "decide_after_failure", "next_delay"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class TrackingPolicy:
     not_responding_grace: timedelta = timedelta(minutes=15)
     cancel_grace: timedelta = timedelta(minutes=10)
     cancel_recheck: timedelta = timedelta(seconds=30)
+    # A check that fails for a reason a retry cannot fix (a revoked role, a removed linked service) is tried
+    # again at max_delay this many times, giving an operator time to fix it, before the request ends failed.
+    max_check_failures: int = 12
 
 
 class CheckMessage(BaseModel):
@@ -51,6 +54,7 @@ class CheckMessage(BaseModel):
     not_responding_since: datetime | None = None
     cancel_requested_at: datetime | None = None
     cancel_reason: Literal["timeout", "not_responding"] | None = None
+    failures: int = 0
     traceparent: str | None = None
 
     @property
@@ -79,8 +83,10 @@ class Decision:
 
 def next_delay(check_number: int, policy: TrackingPolicy) -> timedelta:
     """Exponential spacing between checks: quick at first, then at most ``max_delay``."""
-    seconds = policy.initial_delay.total_seconds() * (policy.backoff_factor ** check_number)
-    return min(policy.max_delay, timedelta(seconds=seconds))
+    # Cap the exponent: a run tracked for days reaches check numbers whose power overflows a float or a
+    # timedelta (1.5 ** 73 checks already exceeds timedelta's range); 60 doublings pass any real max_delay.
+    seconds = policy.initial_delay.total_seconds() * (policy.backoff_factor ** min(check_number, 60))
+    return min(policy.max_delay, timedelta(seconds=min(seconds, policy.max_delay.total_seconds())))
 
 
 def _retry_or_finish(check: CheckMessage, kind: EventKind, reason: str) -> Decision:
@@ -148,3 +154,18 @@ def _again(check: CheckMessage, now: datetime, delay: timedelta, reason: str) ->
     del now
     return Decision(check_after=delay, next_check=check.model_copy(update={"check_number": check.check_number + 1}),
                     reason=reason)
+
+
+def decide_after_failure(check: CheckMessage, reason: str, policy: TrackingPolicy) -> Decision:
+    """A check (or the launch of a retry) failed in a way a redelivery cannot fix: try again slowly, then end.
+
+    The run may be fine, amlexec just cannot see or start it; an operator can fix the cause (grant the
+    role, restore the linked service) while the checks wait at ``max_delay``. After ``max_check_failures``
+    consecutive failures the request ends with a ``failed`` event carrying the reason.
+    """
+    failures = check.failures + 1
+    if failures >= policy.max_check_failures:
+        return Decision(finish=EventKind.FAILED, reason=f"{reason}; giving up after {failures} failed checks")
+    return Decision(check_after=policy.max_delay,
+                    next_check=check.model_copy(update={"failures": failures, "check_number": check.check_number + 1}),
+                    reason=f"{reason}; check {failures} of {policy.max_check_failures} failed, trying again later")

@@ -4,9 +4,11 @@ This module and ``function_app.py`` are the only ones that import ``azure.functi
 takes its entity names from app settings (``%Setting%``) and reaches Service Bus with the identity-based
 connection ``ServiceBusConnection`` (``ServiceBusConnection__fullyQualifiedNamespace``).
 
-Error mapping: a RequestRejected request is settled (its body is kept on the rejected queue with the
-reasons, and a ``rejected`` event is published); anything else is raised, so the host abandons the message
-and Service Bus redelivers it, dead-lettering it after the queue's max delivery count.
+Error mapping, one rule for every trigger (``amlexec.errors.outcome_of``): a failure a retry cannot cure
+(an invalid payload, a 403, a configuration error) is settled, its body kept on the rejected queue with the
+reasons and a ``rejected`` event published; anything else is raised, so the host abandons the message and
+Service Bus redelivers it, dead-lettering it after the queue's max delivery count. HTTP answers the same
+split with 4xx/5xx for the permanent failures and 503 + ``Retry-After`` for the transient ones.
 """
 
 from __future__ import annotations
@@ -21,15 +23,23 @@ from typing import Any
 import azure.functions as func  # noqa: TID251 - the one module allowed to
 
 from amlexec import telemetry
-from amlexec.errors import ConfigurationError, RequestRejected, TransientError
+from amlexec.errors import (
+    AmlexecError,
+    ConfigurationError,
+    IdempotencyConflict,
+    Outcome,
+    RequestRejected,
+    TransientError,
+    outcome_of,
+)
 from amlexec.handlers import (
+    Rejected,
     Worker,
     default_worker,
     handle_check,
-    handle_request,
     handle_run_notification,
     handle_tick,
-    reject_request,
+    process_request,
     validate_request,
 )
 from amlexec.launch.base import RunState
@@ -72,10 +82,7 @@ def _handle_request_message(msg: func.ServiceBusMessage, trigger_name: str) -> N
     traceparent = telemetry.traceparent_of(msg.application_properties)
     logger.info("request %s (correlation %s, delivery %s) from %s", context.request_id, context.correlation_id,
                 msg.delivery_count, trigger_name)
-    try:
-        handle_request(body, context, worker, traceparent=traceparent)
-    except RequestRejected as rejected:
-        reject_request(body, context, rejected, worker, traceparent=traceparent)
+    process_request(body, context, worker, traceparent=traceparent)
 
 
 @blueprint.function_name("requests")
@@ -113,13 +120,29 @@ def scheduler(timer: func.TimerRequest) -> None:
     worker = _worker()
     status = getattr(timer, "schedule_status", None) or {}
     last = status.get("Last") if isinstance(status, dict) else None
-    last_tick = None
-    if isinstance(last, str) and last:
-        parsed = datetime.fromisoformat(last.replace("Z", "+00:00"))
-        last_tick = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if timer.past_due:
+    last_tick = _last_tick(last)
+    if last_tick is None and last:
+        logger.info("scheduler: no previous tick recorded (Last=%s); looking back one tick", last)
+    if timer.past_due and last_tick is not None:
         logger.warning("scheduler tick is past due (last tick %s): launching the latest missed occurrences", last)
     handle_tick(worker, last_tick=last_tick)
+
+
+# The timer extension reports this as the last tick when it has none stored (the first tick after deploy).
+_NEVER = datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def _last_tick(value: object) -> datetime | None:
+    """The previous tick from the timer's ``ScheduleStatus.Last``; None when there is none (or it is unreadable)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        logger.warning("scheduler: unreadable ScheduleStatus.Last %r; looking back one tick", value)
+        return None
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None if parsed < _NEVER else parsed
 
 
 # ---------------------------------------------------------------------------------------------------- HTTP
@@ -133,14 +156,20 @@ def _json_response(body: Any, status: int, headers: dict[str, str] | None = None
 
 
 def _error_response(exc: Exception) -> func.HttpResponse:
+    """The HTTP answer for a failure: 4xx for the caller's faults, 503 when a retry may help, 500 otherwise."""
+    if isinstance(exc, IdempotencyConflict):
+        return _json_response(exc.to_dict(), 409)
     if isinstance(exc, RequestRejected):
         return _json_response({"valid": False, **exc.to_dict()}, 400)
-    if isinstance(exc, TransientError):
-        retry = str(int(exc.retry_after or 30))
+    if outcome_of(exc) is Outcome.RETRY and isinstance(exc, TransientError):
+        retry = str(max(1, int(exc.retry_after or 30)))
         return _json_response({"error": "ServiceUnavailable", "message": str(exc)}, 503, {"Retry-After": retry})
-    logger.error("request failed: %s", exc)
-    code = "ConfigurationError" if isinstance(exc, ConfigurationError) else "InternalError"
-    return _json_response({"error": code, "message": str(exc)}, 500)
+    if isinstance(exc, AmlexecError) and outcome_of(exc) is Outcome.REJECT:
+        # The app's own setup (a missing role, a setting): the message says what to grant or set.
+        logger.error("request failed: %s", exc)
+        return _json_response({"error": exc.code, "message": str(exc)}, 500)
+    logger.exception("request failed unexpectedly")
+    return _json_response({"error": "InternalError", "message": "unexpected error; see the app's logs"}, 500)
 
 
 @blueprint.function_name("runs_submit")
@@ -159,12 +188,11 @@ def runs_submit(req: func.HttpRequest) -> func.HttpResponse:
                              data_factory=worker.settings.data_factory_name)
     body = req.get_body()
     try:
-        launched = handle_request(body, context, worker, traceparent=req.headers.get("traceparent"))
-    except RequestRejected as rejected:
-        reject_request(body, context, rejected, worker, traceparent=req.headers.get("traceparent"))
-        return _error_response(rejected)
+        launched = process_request(body, context, worker, traceparent=req.headers.get("traceparent"))
     except Exception as exc:  # every failure becomes a precise HTTP answer
         return _error_response(exc)
+    if isinstance(launched, Rejected):
+        return _error_response(launched.error)
     ref = encode_run_ref(launched.handle)
     status_url = f"/api/runs/{ref}"
     return _json_response({"runId": ref, "runName": launched.handle.run_id, "status": "Queued",
@@ -185,7 +213,8 @@ def runs_status(req: func.HttpRequest) -> func.HttpResponse:
     except Exception as exc:  # every failure becomes a precise HTTP answer
         return _error_response(exc)
     body: dict[str, Any] = {
-        "runId": req.route_params.get("run_id"), "runName": handle.run_id, "status": _ADF_STATUS[status.state],
+        "runId": req.route_params.get("run_id"), "runName": status.run_id or handle.run_id,
+        "status": _ADF_STATUS[status.state],
         "isTerminal": status.is_final, "serviceStatus": status.raw_status,
         "startedAt": status.started_at.isoformat() if status.started_at else None,
         "endedAt": status.ended_at.isoformat() if status.ended_at else None,
@@ -227,5 +256,14 @@ def openapi(req: func.HttpRequest) -> func.HttpResponse:
 def run_events(event: func.EventGridEvent) -> None:
     """Azure ML run events: a run amlexec launched that ended gets its terminal event at once."""
     data = event.get_json()
-    if isinstance(data, dict):
+    if isinstance(data, str | bytes):  # data published as a JSON string rather than an object
+        try:
+            data = json.loads(data)
+        except ValueError:
+            data = None
+    try:
         handle_run_notification(event.event_type, data, _worker())
+    except Exception as exc:
+        if outcome_of(exc) is Outcome.RETRY:
+            raise  # Event Grid retries with backoff; the status checks end the run in any case
+        logger.error("Event Grid event %s for %s: %s; left to the status checks", event.id, event.subject, exc)

@@ -68,6 +68,8 @@ class RunStatus(_Frozen):
     steps: list[StepStatus] = Field(default_factory=list)
     studio_url: str | None = None
     outputs: dict[str, str] = Field(default_factory=dict)
+    run_id: str | None = Field(default=None, description="set when this status is of another run than the handle's: "
+                                                         "the one amlexec settled on after finding duplicates")
 
     @property
     def is_final(self) -> bool:
@@ -86,6 +88,8 @@ class RunHandle(_Frozen):
     created: bool = Field(default=True, description="False when launch found the run already submitted")
     studio_url: str | None = None
     location: str | None = Field(default=None, description="adapter-specific locator (e.g. a local run folder)")
+    run_name: str | None = Field(default=None, description="amlexec's deterministic name for the attempt, where the "
+                                                           "service chose the run id (v1)")
 
 
 class Launcher(Protocol):

@@ -42,9 +42,13 @@ ROLE_HINT = (
 class TargetNotFound(PermanentError):
     """The pipeline, endpoint, deployment or component named by the request does not exist."""
 
+    code = "not_found"
+
 
 class AccessDenied(PermanentError):
     """The service refused the app's identity; the message says which role to grant."""
+
+    code = "access_denied"
 
 
 class SubmitOutcomeUnknown(TransientError):

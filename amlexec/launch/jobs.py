@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from amlexec.clock import Clock
-from amlexec.errors import Issue, PermanentError, RequestRejected
+from amlexec.errors import IdempotencyConflict, Issue, PermanentError, RequestRejected
 from amlexec.launch.base import FINAL_STATES, RunHandle, RunState, RunStatus, StepStatus, normalise_status
 from amlexec.launch.failures import RetryPolicy, TargetNotFound
 from amlexec.launch.workspace import WorkspaceConnector
@@ -20,10 +20,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTEXT_PROPERTY",
+    "DIGEST_PROPERTY",
     "RUN_NAME_PROPERTY",
     "TAG_PREFIX",
     "WorkspaceLauncher",
     "cancel_job",
+    "ensure_same_payload",
     "find_job",
     "handle_for",
     "job_status",
@@ -57,14 +59,31 @@ def run_tags(request: LaunchRequest) -> dict[str, str]:
 
 RUN_NAME_PROPERTY = f"{TAG_PREFIX}runName"
 CONTEXT_PROPERTY = f"{TAG_PREFIX}context"
+DIGEST_PROPERTY = f"{TAG_PREFIX}payloadDigest"
 
 
 def run_properties(request: LaunchRequest, name: str) -> dict[str, str]:
-    """Properties on every run: its amlexec name (for look-ups) and the event context (for Event Grid)."""
+    """Properties on every run: its amlexec name (for look-ups), the event context (for Event Grid) and the
+    payload's digest (to tell a redelivery from a request id reused for another payload)."""
     from amlexec.events import EventContext
 
-    return {RUN_NAME_PROPERTY: name, f"{TAG_PREFIX}requestId": request.request_id,
-            f"{TAG_PREFIX}correlationId": request.correlation_id, CONTEXT_PROPERTY: EventContext.of(request).pack()}
+    properties = {RUN_NAME_PROPERTY: name, f"{TAG_PREFIX}requestId": request.request_id,
+                  f"{TAG_PREFIX}correlationId": request.correlation_id,
+                  CONTEXT_PROPERTY: EventContext.of(request).pack()}
+    if request.payload_digest:
+        properties[DIGEST_PROPERTY] = request.payload_digest
+    return properties
+
+
+def ensure_same_payload(request: LaunchRequest, run_id: str, properties: Mapping[str, Any] | None) -> None:
+    """Refuse to adopt a run that an earlier, different payload started under the same request id.
+
+    Runs without the digest (started before amlexec recorded it, or by a target that takes no properties)
+    are adopted as before.
+    """
+    recorded = (properties or {}).get(DIGEST_PROPERTY)
+    if recorded and request.payload_digest and recorded != request.payload_digest:
+        raise IdempotencyConflict(request.request_id, run_id, request.payload_digest)
 
 
 def to_job_inputs(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,6 +133,7 @@ class WorkspaceLauncher:
         job = find_job(ml, name, clock=self._clock, retry=self._retry)
         if job is None:
             return None
+        ensure_same_payload(request, name, getattr(job, "properties", None))
         logger.info("run %s already exists; not submitting again", name)
         return handle_for(request, job, kind, attempt, created=False)
 
@@ -130,6 +150,7 @@ class WorkspaceLauncher:
             existing = find()
             if existing is None:
                 raise
+            ensure_same_payload(request, name, getattr(existing, "properties", None))
             return handle_for(request, existing, kind, attempt, created=False)
         return handle_for(request, job, kind, attempt, created=True)
 

@@ -10,21 +10,42 @@ PipelineClient with the linked service's credential and azure-core's retry polic
 
 A v1 run id is chosen by the service, not by us. Exactly-once therefore rests on a property: every run is
 submitted with ``Properties["amlexec.runName"] = run_name(request, attempt)`` and, before submitting (and
-after any submit whose answer was lost), the workspace's jobs are listed with
-``properties=amlexec.runName=<name>``. Status, steps and cancel then use the v2 jobs API, where v1 runs
-appear as jobs under their run id.
+after any submit whose answer was lost), the run is looked up by that property in run history, where v1
+pipeline runs live: ``POST /history/v1.0/.../experiments/{experiment}/runs:query`` with the filter
+``Properties/amlexec.runName eq "<name>"`` (the documented run-history query; what azureml-core's
+``Experiment.get_runs(properties=...)`` calls). Only if run history finds nothing are the workspace's jobs
+listed with ``properties=amlexec.runName=<name>`` as well, because whether submit properties reach either
+index is not documented: either answer is enough.
+
+Two instances can still submit the same name at once (an HTTP retry landing elsewhere, a Service Bus lock
+that expired during a slow launch): there is no lock across instances and the v1 API cannot refuse a
+duplicate. So after every submit, and whenever a tracked run turns out canceled, the runs carrying the
+name are listed again and amlexec settles on the earliest (creation time, then run id): the others are
+canceled and every instance, whatever it saw first, tracks and reports the same run.
+
+Status, steps and cancel then use the v2 jobs API, where v1 runs appear as jobs under their run id.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from amlexec.errors import Issue, PermanentError, RequestRejected
 from amlexec.expressions import to_text
-from amlexec.launch.base import RunHandle, run_name
+from amlexec.launch.base import FINAL_STATES, RunHandle, RunState, RunStatus, normalise_status, run_name
 from amlexec.launch.failures import TargetNotFound
-from amlexec.launch.jobs import RUN_NAME_PROPERTY, WorkspaceLauncher, run_properties, run_tags
+from amlexec.launch.jobs import (
+    RUN_NAME_PROPERTY,
+    WorkspaceLauncher,
+    ensure_same_payload,
+    job_status,
+    run_properties,
+    run_tags,
+)
 from amlexec.launch.signature import DeclaredInput, check_parameters
 from amlexec.resolve import LaunchRequest, PipelineEndpointTarget, PublishedPipelineTarget, WorkspaceInfo
 
@@ -34,6 +55,30 @@ logger = logging.getLogger(__name__)
 
 JOBS_API_VERSION = "2024-10-01"
 RUN_SOURCE = "amlexec"
+# Pages of a run-history query to follow: a name is carried by one run, a few after a race.
+_MAX_QUERY_PAGES = 5
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, order=True)
+class _V1Run:
+    """A run found by its amlexec name; ordered oldest first, run id breaking ties, so every instance that
+    sees the same runs picks the same one."""
+
+    created: datetime
+    run_id: str
+    status: str = field(compare=False)
+    properties: dict[str, Any] = field(compare=False)
+
+
+def _created(value: Any) -> datetime:
+    if isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return _EPOCH
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return _EPOCH
 
 
 class _Signature:
@@ -123,16 +168,77 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
         return versions[version]
 
     # ---- exactly once
-    def _find_run(self, request: LaunchRequest, name: str) -> str | None:
-        url = f"{self._connector.workspace_url(self._connector.workspace_of(request))}/jobs"
-        listing = self._get(request.linked_service, url, {"api-version": JOBS_API_VERSION,
+    def _runs_named(self, where: RunHandle, name: str) -> list[_V1Run]:
+        """Every run carrying ``amlexec.runName = name`` in the experiment and workspace of ``where``, oldest
+        first (run history; the jobs list only if run history has none)."""
+        runs = self._history_runs(where, name) or self._listed_jobs(where, name)
+        return sorted(runs)
+
+    def _history_runs(self, where: RunHandle, name: str) -> list[_V1Run]:
+        workspace = where.workspace
+        if workspace is None:
+            return []
+        host = self._retry.run(lambda: self._connector.api_host(where.linked_service, workspace),
+                               clock=self._clock, operation=f"discover the services of workspace {workspace.name}")
+        url = (f"{host}/history/v1.0{self._connector.workspace_path(workspace)}/experiments/"
+               f"{quote(where.experiment_name, safe='')}/runs:query")
+        # Run names are [a-z0-9_]: nothing in them needs quoting inside the filter's string literal.
+        query: dict[str, Any] = {"filter": f'(Properties/{RUN_NAME_PROPERTY} eq "{name}")', "top": 50}
+        found: list[_V1Run] = []
+
+        def query_page() -> Any:
+            return self._connector.send_json(where.linked_service, "POST", url, body=dict(query))
+
+        for _ in range(_MAX_QUERY_PAGES):
+            try:
+                page = self._retry.run(query_page, clock=self._clock, operation=f"look up run {name}")
+            except TargetNotFound:
+                return found  # the experiment does not exist yet: nothing was submitted to it
+            for run in (page or {}).get("value") or []:
+                properties = run.get("properties") or {}
+                if properties.get(RUN_NAME_PROPERTY) == name and run.get("runId"):
+                    found.append(_V1Run(_created(run.get("createdUtc") or run.get("startTimeUtc")),
+                                        str(run["runId"]), str(run.get("status") or "Unknown"), properties))
+            token = (page or {}).get("continuationToken")
+            if not token or token == query.get("continuationToken"):
+                break
+            query["continuationToken"] = token
+        return found
+
+    def _listed_jobs(self, where: RunHandle, name: str) -> list[_V1Run]:
+        if where.workspace is None:
+            return []
+        url = f"{self._connector.workspace_url(where.workspace)}/jobs"
+        listing = self._get(where.linked_service, url, {"api-version": JOBS_API_VERSION,
                                                           "properties": f"{RUN_NAME_PROPERTY}={name}",
                                                           "listViewType": "All"}, f"look up run {name}")
+        found = []
         for job in (listing or {}).get("value") or []:
             props = (job.get("properties") or {}).get("properties") or {}
-            if props.get(RUN_NAME_PROPERTY) == name:
-                return str(job["name"])
-        return None
+            if props.get(RUN_NAME_PROPERTY) == name and job.get("name"):
+                created = (job.get("systemData") or {}).get("createdAt")
+                found.append(_V1Run(_created(created), str(job["name"]),
+                                    str((job.get("properties") or {}).get("status") or "Unknown"), props))
+        return found
+
+    def _settle(self, where: RunHandle, name: str, runs: list[_V1Run]) -> _V1Run:
+        """Keep the earliest of the runs named ``name``; cancel the others (duplicates of a race)."""
+        keep = runs[0]
+        for extra in runs[1:]:
+            logger.warning("run %s is a duplicate of %s (both named %s): canceling it", extra.run_id, keep.run_id,
+                           name)
+            if normalise_status(extra.status) not in FINAL_STATES:
+                self.cancel(where.model_copy(update={"run_id": extra.run_id}))
+        return keep
+
+    def _find_run(self, request: LaunchRequest, name: str, attempt: int) -> str | None:
+        where = self._handle(request, name, attempt, created=False)
+        runs = self._runs_named(where, name)
+        if not runs:
+            return None
+        keep = self._settle(where, name, runs)
+        ensure_same_payload(request, keep.run_id, keep.properties)
+        return keep.run_id
 
     def launch(self, request: LaunchRequest, *, attempt: int = 1) -> RunHandle:
         target = request.target
@@ -140,7 +246,7 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
             raise PermanentError(f"{type(self).__name__} cannot launch a {target.kind} target")
         workspace = self._connector.workspace_of(request)
         name = run_name(request, attempt)
-        existing = self._find_run(request, name)
+        existing = self._find_run(request, name, attempt)
         if existing is not None:
             logger.info("run %s already submitted as %s; not submitting again", name, existing)
             return self._handle(request, existing, attempt, created=False)
@@ -173,16 +279,37 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
                                              retry_on_server_errors=False)
 
         answer = self._retry.run(submit, clock=self._clock, operation=f"submit {name}",
-                                 on_unknown=lambda: self._found(request, name))
+                                 on_unknown=lambda: self._found(request, name, attempt))
         run_id = answer["Id"] if isinstance(answer, dict) and "Id" in answer else answer
         if not isinstance(run_id, str):
             raise PermanentError(f"submit {name}: the service answered without a run id")
         logger.info("submitted v1 pipeline %s as run %s (%s)", pipeline_id, run_id, name)
-        return self._handle(request, run_id, attempt, created=True)
+        handle = self._handle(request, run_id, attempt, created=True)
+        # Another instance may have submitted the same name meanwhile: settle on one run now.
+        runs = self._runs_named(handle, name)
+        if len(runs) > 1:
+            keep = self._settle(handle, name, runs)
+            if keep.run_id != run_id:
+                return self._handle(request, keep.run_id, attempt, created=False)
+        return handle
 
-    def _found(self, request: LaunchRequest, name: str) -> dict[str, str] | None:
-        found = self._find_run(request, name)
+    def _found(self, request: LaunchRequest, name: str, attempt: int) -> dict[str, str] | None:
+        found = self._find_run(request, name, attempt)
         return {"Id": found} if found else None
+
+    def status(self, handle: RunHandle) -> RunStatus:
+        """The run's status; a run found canceled may have lost a race to a duplicate: follow the one kept."""
+        status = job_status(self._connector, handle, clock=self._clock, retry=self._retry)
+        if status.state is not RunState.CANCELED or not handle.run_name:
+            return status
+        runs = self._runs_named(handle, handle.run_name)
+        if not runs or runs[0].run_id == handle.run_id:
+            return status
+        kept = handle.model_copy(update={"run_id": runs[0].run_id, "studio_url": self._studio(handle, runs[0].run_id)})
+        logger.warning("run %s was canceled as a duplicate of %s (%s); following %s", handle.run_id, kept.run_id,
+                       handle.run_name, kept.run_id)
+        followed = job_status(self._connector, kept, clock=self._clock, retry=self._retry)
+        return followed.model_copy(update={"run_id": kept.run_id, "studio_url": followed.studio_url or kept.studio_url})
 
     def _check_data_paths(self, request: LaunchRequest, signature: _Signature) -> None:
         if not signature.data_paths:
@@ -214,11 +341,18 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
             body["ContinueRunOnStepFailure"] = request.continue_on_step_failure
         return body
 
+    @staticmethod
+    def _studio(handle: RunHandle, run_id: str) -> str | None:
+        workspace = handle.workspace
+        if workspace is None:
+            return None
+        return (f"https://ml.azure.com/runs/{run_id}?wsid=/subscriptions/{workspace.subscription_id}"
+                f"/resourcegroups/{workspace.resource_group}/workspaces/{workspace.name}")
+
     def _handle(self, request: LaunchRequest, run_id: str, attempt: int, *, created: bool) -> RunHandle:
         workspace = self._connector.workspace_of(request)
-        studio = (f"https://ml.azure.com/runs/{run_id}?wsid=/subscriptions/{workspace.subscription_id}"
-                  f"/resourcegroups/{workspace.resource_group}/workspaces/{workspace.name}")
-        return RunHandle(target_kind=request.target.kind, run_id=run_id, experiment_name=request.experiment_name,
-                         linked_service=request.linked_service, workspace=workspace, attempt=attempt,
-                         created=created, studio_url=studio)
+        handle = RunHandle(target_kind=request.target.kind, run_id=run_id, experiment_name=request.experiment_name,
+                           linked_service=request.linked_service, workspace=workspace, attempt=attempt,
+                           created=created, run_name=run_name(request, attempt))
+        return handle.model_copy(update={"studio_url": self._studio(handle, run_id)})
 

@@ -2,16 +2,27 @@
 
 Resources are stored as the SDK PUTs them and returned with the fields the service adds (id, name,
 systemData, status). Tests seed published pipelines, endpoints and batch endpoints directly.
+
+Job names are final, as in Azure ML: a PUT on an existing job name is an update that may change only the
+description, tags, display name, properties or archive flag; anything else is refused with the service's
+``UserError`` "A job with this name already exists". Whether the service also refuses a PUT that changes
+nothing is not documented, so ``existing_job_put="refuse"`` models the stricter answer; amlexec must be
+right under both. Every create the service processes is counted per run name in ``creates`` (v2 job PUTs,
+batch invocations, v1 submits by their ``amlexec.runName`` property), so a test can tell "found the run"
+from "created it again and the service shrugged".
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import re
 import uuid
+from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from fakes.transport import Call, Reply, Router
 
@@ -26,15 +37,42 @@ def _job_input(batch_input: dict[str, Any]) -> dict[str, Any]:
     return {"jobInputType": "uri_folder", "uri": batch_input.get("uri")}
 
 
+# What a PUT on an existing job may change (reference: Azure ML jobs REST API, "job names are final").
+MUTABLE_JOB_FIELDS = frozenset({"description", "tags", "displayName", "properties", "isArchived"})
+# Fields the service owns; a client echoing them back is not changing anything.
+_SERVER_JOB_FIELDS = frozenset({"status", "services"})
+RUN_NAME_KEY = "amlexec.runName"
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_BASE_TIME = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
 
 class FakeAzureML:
     """State of one fake workspace and the routes that serve it."""
 
-    def __init__(self, router: Router, *, region: str = "westeurope", host: str | None = None) -> None:
+    def __init__(self, router: Router, *, region: str = "westeurope", host: str | None = None,
+                 existing_job_put: str = "update", v1_runs_in_jobs_list: bool = True,
+                 run_history_query: bool = True) -> None:
+        if existing_job_put not in ("update", "refuse"):
+            raise ValueError(f"existing_job_put must be 'update' or 'refuse', got {existing_job_put!r}")
         self.router = router
+        self.existing_job_put = existing_job_put
+        # Whether v1 (PipelineSubmit) runs show up in the v2 jobs list, and whether run history answers
+        # property queries: neither is documented for PipelineSubmit's properties, so tests try each off.
+        self.v1_runs_in_jobs_list = v1_runs_in_jobs_list
+        self.run_history_query = run_history_query
+        self.created_order = itertools.count(1)
+        self.v1_run_ids: set[str] = set()
+        self.history_page_size = 100
+        # Called with the run name before a v1 submit or v2 create is processed: lets a test run another
+        # instance's delivery "at the same time" (between this one's look-up and its create).
+        self.before_create: Callable[[str], None] | None = None
+        # run name -> create requests the service processed (whether they created a run or were refused)
+        self.creates: Counter[str] = Counter()
         self.region = region
         # One base URL for every service (discovery, v1 API, batch scoring) when serving over loopback.
         self.host = host
@@ -91,12 +129,17 @@ class FakeAzureML:
         add("POST", r"/jobs", self._invoke_batch)
         add("POST", r"/inference/(?P<endpoint>[^/]+)/jobs", self._invoke_batch)
         add("GET", r"/discovery", self._discovery)
+        add("POST", r"/history/v1\.0" + WS + r"/experiments/(?P<experiment>[^/]+)/runs:query", self._query_runs)
         add("GET", r"/history/v1\.0" + WS + r"/runs/(?P<name>[^/]+)/children", self._children)
         add("GET", r"/history/v1\.0" + WS + r"/runs/(?P<name>[^/]+)", self._run_record)
         add("PUT", WS + r"/jobs/(?P<name>[^/]+)", self._put_job)
         add("GET", WS + r"/jobs/(?P<name>[^/]+)", self._get_job)
         add("GET", WS + r"/jobs", self._list_jobs)
         add("POST", WS + r"/jobs/(?P<name>[^/]+)/cancel", self._cancel_job)
+
+    def _created_at(self) -> str:
+        """Strictly increasing creation times, a millisecond apart: run order is creation order."""
+        return (_BASE_TIME + timedelta(milliseconds=next(self.created_order))).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     # ---- workspace and discovery
     @property
@@ -123,15 +166,26 @@ class FakeAzureML:
         return (f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices"
                 f"/workspaces/{ws}/jobs/{name}")
 
+    def _before_create(self, name: str) -> None:
+        hook, self.before_create = self.before_create, None  # once: the other instance's create is not hooked
+        if hook is not None and name:
+            hook(name)
+
     def _put_job(self, call: Call, sub: str, rg: str, ws: str, name: str) -> Reply:
+        self._before_create(name)
+        self.creates[name] += 1
         if name in self.jobs:
-            # Azure ML accepts a PUT that repeats an existing job unchanged and refuses one that changes it.
             existing = self.jobs[name]["properties"]
-            sent = call.body.get("properties", {})
-            if all(existing.get(k) == v for k, v in sent.items() if k not in ("status", "services")):
+            sent = (call.body or {}).get("properties", {})
+            changed = {k for k, v in sent.items() if k not in _SERVER_JOB_FIELDS and existing.get(k) != v}
+            if self.existing_job_put == "update" and changed <= MUTABLE_JOB_FIELDS:
+                for key in changed:
+                    existing[key] = copy.deepcopy(sent[key])
                 return Reply(200, self.jobs[name])
-            return Reply(400, {"error": {"code": "UserError", "message": f"Job {name} properties cannot change",
-                                         "details": [{"code": "JobPropertyImmutable"}]}})
+            return Reply(400, {"error": {
+                "code": "UserError", "message": f"A job with this name already exists: {name}",
+                "details": [{"code": "JobPropertyImmutable",
+                             "message": f"cannot change {', '.join(sorted(changed - MUTABLE_JOB_FIELDS)) or name}"}]}})
         body = copy.deepcopy(call.body)
         props = body.setdefault("properties", {})
         props["status"] = "NotStarted"
@@ -151,7 +205,7 @@ class FakeAzureML:
         return Reply(200, job)
 
     def _list_jobs(self, call: Call, **_: str) -> Reply:
-        jobs = list(self.jobs.values())
+        jobs = [j for j in self.jobs.values() if self.v1_runs_in_jobs_list or j["name"] not in self.v1_run_ids]
         wanted = (call.query.get("properties") or [None])[0]
         if wanted:
             key, _, value = wanted.partition("=")
@@ -165,6 +219,37 @@ class FakeAzureML:
         if job["properties"]["status"] not in ("Completed", "Failed", "Canceled"):
             job["properties"]["status"] = "CancelRequested"
         return Reply(202, None)
+
+    _FILTER = re.compile(r'^\(?Properties/(?P<key>[^ ]+) eq "(?P<value>[^"]*)"\)?$')
+
+    def _query_runs(self, call: Call, sub: str, rg: str, ws: str, experiment: str) -> Reply:
+        """Run history's runs:query: the property filter the v1 SDK's get_runs(properties=...) sends, paged."""
+        if not self.run_history_query:
+            return Reply(404, {"error": {"code": "UserError", "message": f"experiment {experiment} not found"}})
+        body = call.body or {}
+        match = self._FILTER.match(str(body.get("filter") or ""))
+        if match is None:
+            return Reply(400, {"error": {"code": "UserError", "message": f"unsupported filter {body.get('filter')!r}"}})
+        runs = [job for job in self.jobs.values()
+                if job["properties"].get("experimentName") == unquote(experiment)
+                and job["properties"].get("properties", {}).get(match["key"]) == match["value"]]
+        if not runs:
+            return Reply(404, {"error": {"code": "UserError", "message": f"experiment {experiment} not found"}}) \
+                if not any(j["properties"].get("experimentName") == unquote(experiment) for j in self.jobs.values()) \
+                else Reply(200, {"value": [], "continuationToken": None})
+        start = int(body.get("continuationToken") or 0)
+        top = min(int(body.get("top") or 100), self.history_page_size)
+        page = runs[start:start + top]
+        token = str(start + top) if start + top < len(runs) else None
+        return Reply(200, {"value": [self._history_record(job) for job in page], "continuationToken": token,
+                           "nextLink": None})
+
+    def _history_record(self, job: dict[str, Any]) -> dict[str, Any]:
+        props = job["properties"]
+        return {"runId": job["name"], "status": props["status"], "runType": "azureml.PipelineRun",
+                "experimentId": "exp-id", "createdUtc": job.get("systemData", {}).get("createdAt"),
+                "properties": dict(props.get("properties") or {}), "tags": dict(props.get("tags") or {}),
+                "hidden": False}
 
     def _children(self, call: Call, sub: str, rg: str, ws: str, name: str) -> Reply:
         runs = []
@@ -217,6 +302,19 @@ class FakeAzureML:
                                    for n in data_paths],
             "DataPathParameterList": [], "Ports": {}}
 
+    def publish_duplicate_of(self, run_id: str, *, created_before: bool) -> str:
+        """Another v1 run with the same properties (a second instance's submit of the same name)."""
+        original = self.jobs[run_id]
+        twin = str(uuid.UUID(int=next(self.counter)))
+        copied = copy.deepcopy(original)
+        copied.update({"id": original["id"].rsplit("/", 1)[0] + "/" + twin, "name": twin})
+        created = datetime.fromisoformat(original["systemData"]["createdAt"].replace("Z", "+00:00"))
+        shifted = created + timedelta(milliseconds=-1 if created_before else 1)
+        copied["systemData"] = {"createdAt": shifted.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+        self.jobs[twin] = copied
+        self.v1_run_ids.add(twin)
+        return twin
+
     def publish_endpoint(self, endpoint_id: str, versions: dict[str, str], default: str) -> None:
         self.v1_endpoints[endpoint_id] = {
             "Name": "ep", "DefaultVersion": default, "Id": endpoint_id, "EntityStatus": "Active",
@@ -242,11 +340,16 @@ class FakeAzureML:
     def _v1_submit(self, call: Call, sub: str, rg: str, ws: str, pid: str) -> Reply:
         if pid not in self.v1_pipelines:
             return self._v1_missing(f"Pipeline {pid}")
+        body = call.body or {}
+        key = str((body.get("Properties") or {}).get(RUN_NAME_KEY) or "")
+        self._before_create(key)
         self.v1_submits.append(call)
         run_id = str(uuid.UUID(int=next(self.counter)))
-        body = call.body or {}
+        self.v1_run_ids.add(run_id)
+        self.creates[key or run_id] += 1
         self.jobs[run_id] = {
             "id": self._job_id(sub, rg, ws, run_id), "name": run_id,
+            "systemData": {"createdAt": self._created_at()},
             "type": "Microsoft.MachineLearningServices/workspaces/jobs",
             "properties": {"jobType": "Pipeline", "status": "NotStarted", "experimentName": body.get("ExperimentName"),
                            "displayName": body.get("Description"), "properties": dict(body.get("Properties") or {}),
@@ -297,6 +400,8 @@ class FakeAzureML:
         base, endpoint = self.scoring_hosts[host]
         props = call.body["properties"]
         name = props.get("name") or f"batchjob-{next(self.counter)}"
+        self._before_create(name)
+        self.creates[name] += 1
         if name in self.jobs:
             return Reply(409, {"error": {"code": "Conflict", "message": f"Job {name} already exists"}})
         deployment = call.headers.get("azureml-model-deployment")

@@ -35,9 +35,11 @@ class World:
     transport: FakeTransport
 
 
-def make_world() -> World:
+def make_world(*, existing_job_put: str = "update") -> World:
+    """A fake workspace behind the real SDK; ``existing_job_put`` picks how a PUT on a taken job name is
+    answered (``update`` as documented, or ``refuse``: the stricter reading; see FakeAzureML)."""
     router = Router()
-    fake = FakeAzureML(router)
+    fake = FakeAzureML(router, existing_job_put=existing_job_put)
     registry = LinkedServiceRegistry.from_json(json.dumps(LINKED_SERVICES), env={})
     credential = FakeCredential()
     transport = FakeTransport(router)

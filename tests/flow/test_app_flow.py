@@ -256,3 +256,13 @@ def test_secrets_never_reach_logs_or_events(flow: Flow, caplog: pytest.LogCaptur
         flow.pump(on_check=script(flow, {1: ("Completed", None)}))
     assert secret not in caplog.text
     assert secret not in json.dumps(flow.events())
+
+
+def test_a_run_tracked_for_the_whole_default_timeout_is_checked_to_the_end(flow: Flow) -> None:
+    """Seven days of checks at the longest spacing: check numbers in the thousands must not overflow."""
+    flow.deliver_request(activity(), message_id="msg-week")
+    flow.world.fake.set_status(flow.job()["name"], "Running")
+    flow.pump(on_check=lambda step: None, max_steps=5_000)
+    (timed_out,) = flow.terminal_events()
+    assert timed_out["type"] == "com.amlexec.run.timedOut"
+    assert flow.world.clock.now() - START >= timedelta(days=7)

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fakes.workspace import BASE, World, make_world, request_for, seed_pipeline_component
 
 from amlexec.errors import RequestRejected, TransientError
-from amlexec.launch.base import RunState, run_name
+from amlexec.launch.base import RunHandle, RunState, run_name
 from amlexec.launch.component import PipelineComponentLauncher
 from amlexec.launch.failures import RetryPolicy
+from amlexec.launch.router import Launchers
 
 
-@pytest.fixture
-def world() -> World:
-    w = make_world()
+@pytest.fixture(params=["update", "refuse"])
+def world(request: pytest.FixtureRequest) -> World:
+    """Every test runs against both readings of what Azure ML answers to a PUT on a taken job name."""
+    w = make_world(existing_job_put=request.param)
     seed_pipeline_component(w.fake)
     return w
 
@@ -87,30 +91,51 @@ def test_duplicate_delivery_starts_one_run(world: World) -> None:
     again = launcher(world).launch(request)
     assert first.run_id == again.run_id
     assert (first.created, again.created) == (True, False)
-    assert len(world.router.calls_to("PUT", r"/jobs/")) == 1
+    assert world.fake.creates == {run_name(request): 1}, "the redelivery found the run instead of creating it again"
 
 
-def test_concurrent_duplicates_start_one_run(world: World) -> None:
-    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
-                                           "mlPipelineParameters": {"n": 1}})
-    handles = []
+def _race(launch: Callable[[], RunHandle], threads: int) -> tuple[list[RunHandle], list[BaseException]]:
+    """Call ``launch`` from ``threads`` threads released at the same moment."""
+    handles: list[RunHandle] = []
     errors: list[BaseException] = []
+    barrier = threading.Barrier(threads)
 
     def deliver() -> None:
+        barrier.wait()
         try:
-            handles.append(launcher(world).launch(request))
-        except BaseException as exc:  # collected for the assertion below
+            handles.append(launch())
+        except BaseException as exc:  # collected for the assertions
             errors.append(exc)
 
-    threads = [threading.Thread(target=deliver) for _ in range(6)]
-    for t in threads:
+    workers = [threading.Thread(target=deliver) for _ in range(threads)]
+    for t in workers:
         t.start()
-    for t in threads:
+    for t in workers:
         t.join(timeout=30)
-    assert len(world.fake.jobs) == 1
-    # A delivery that lost the race sees the service's conflict: it must not be a second run.
-    assert all(h.run_id == run_name(request) for h in handles)
-    assert len(handles) + len(errors) == 6
+    return handles, errors
+
+
+def test_concurrent_duplicates_in_one_worker_create_once(world: World, tmp_path: Path) -> None:
+    """What the worker's thread pool does with two deliveries of one message: one create, one run."""
+    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
+                                           "mlPipelineParameters": {"n": 1}})
+    router = Launchers(world.registry, local_runs_root=tmp_path, clock=world.clock, connector=world.connector)
+    handles, errors = _race(lambda: router.launch(request), 6)
+    assert errors == []
+    assert world.fake.creates == {run_name(request): 1}
+    assert {h.run_id for h in handles} == {run_name(request)}
+    assert sum(h.created for h in handles) == 1
+
+
+def test_concurrent_duplicates_in_separate_workers_start_one_run(world: World) -> None:
+    """Two instances share no lock: each may send its create, but the job name lets only one run exist."""
+    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
+                                           "mlPipelineParameters": {"n": 1}})
+    handles, errors = _race(lambda: launcher(world).launch(request), 6)
+    assert errors == []
+    assert list(world.fake.jobs) == [run_name(request)]
+    assert len(handles) == 6 and {h.run_id for h in handles} == {run_name(request)}
+    assert any(h.created for h in handles)
 
 
 def test_crash_after_submit_then_redelivery_starts_no_second_run(world: World) -> None:

@@ -132,7 +132,7 @@ def test_server_error_on_submit_looks_up_before_resending(world: World) -> None:
     sequence = [(c.method, c.path.rsplit("/", 1)[-1]) for c in world.router.calls
                 if c.method == "POST" or c.path.endswith("/jobs")]
     first_post = sequence.index(("POST", PIPELINE))
-    assert ("GET", "jobs") in sequence[first_post:], "looked the run up before resending"
+    assert ("POST", "runs:query") in sequence[first_post:], "looked the run up in run history before resending"
     assert handle.created
 
 
@@ -191,3 +191,63 @@ def test_concurrent_duplicates_through_the_router_submit_once(world: World, tmp_
     assert len(world.fake.v1_submits) == 1
     assert len({h.run_id for h in handles}) == 1
     assert sum(h.created for h in handles) == 1
+
+
+@pytest.mark.parametrize(("in_jobs_list", "in_run_history"), [(True, True), (False, True), (True, False)],
+                         ids=["both", "run-history-only", "jobs-list-only"])
+def test_redelivery_finds_the_run_whichever_index_has_it(in_jobs_list: bool, in_run_history: bool) -> None:
+    """Whether PipelineSubmit runs appear in the jobs list or answer run-history queries is undocumented:
+    either one is enough to find the run."""
+    world = make_world()
+    world.fake.publish(PIPELINE, {"threshold": 0.5, "region": "ALL", "dry_run": "false", "batch_size": 100})
+    world.fake.v1_runs_in_jobs_list, world.fake.run_history_query = in_jobs_list, in_run_history
+    request = request_for(world.registry, published())
+    first = launcher(world).launch(request)
+    again = launcher(world).launch(request)
+    assert again.run_id == first.run_id and again.created is False
+    assert world.fake.creates == {run_name(request): 1}
+
+
+def test_run_history_query_is_the_documented_property_filter(world: World) -> None:
+    request = request_for(world.registry, published())
+    launcher(world).launch(request)
+    query = world.router.calls_to("POST", r"/runs:query$")[0]
+    assert query.url.startswith("https://westeurope.api.azureml.ms/history/v1.0" + BASE + "/experiments/loan-scoring/")
+    assert query.body["filter"] == f'(Properties/{RUN_NAME_PROPERTY} eq "{run_name(request)}")'
+
+
+def _second_instance_submits_first(world: World, request: object) -> list[object]:
+    """Make another instance (its own launcher, no shared lock) deliver the same request in the gap between
+    this instance's look-up and its submit: the one interleaving a lock inside one worker cannot prevent."""
+    other: list[object] = []
+    world.fake.before_create = lambda _name: other.append(launcher(world).launch(request))  # type: ignore[arg-type]
+    return other
+
+
+def test_two_instances_racing_settle_on_the_earliest_run_and_cancel_the_other(world: World) -> None:
+    request = request_for(world.registry, published())
+    world.fake.history_page_size = 1  # the duplicates come back on separate pages
+    other = _second_instance_submits_first(world, request)
+    mine = launcher(world).launch(request)
+    (theirs,) = other
+    assert len(world.fake.v1_submits) == 2, "without a shared lock both instances submitted"
+    runs = sorted(world.fake.jobs)
+    earliest = theirs.run_id  # type: ignore[attr-defined]
+    assert mine.run_id == earliest and mine.created is False, "this instance adopted the earlier run"
+    (duplicate,) = [r for r in runs if r != earliest]
+    assert world.fake.jobs[duplicate]["properties"]["status"] == "CancelRequested"
+    assert world.fake.jobs[earliest]["properties"]["status"] == "NotStarted"
+
+
+def test_a_tracked_run_canceled_as_a_duplicate_is_followed_to_the_one_kept(world: World) -> None:
+    """The remaining window: an instance that did not see the other's earlier run keeps tracking its own,
+    until the other instance cancels it; its next status check then follows the kept run."""
+    request = request_for(world.registry, published())
+    mine = launcher(world).launch(request)
+    # Another instance's run of the same name, created earlier (its listing said so) and kept by it:
+    world.fake.publish_duplicate_of(mine.run_id, created_before=True)
+    kept = sorted(world.fake.jobs, key=lambda r: world.fake.jobs[r]["systemData"]["createdAt"])[0]
+    world.fake.set_status(mine.run_id, "Canceled")
+    world.fake.finish(kept, "Completed")
+    status = launcher(world).status(mine)
+    assert status.run_id == kept and status.state is RunState.COMPLETED
