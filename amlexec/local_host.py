@@ -46,7 +46,9 @@ class LocalHost:
 
     worker: Worker
     on_event: Callable[[dict[str, Any]], None] | None = None
+    max_deliveries: int = MAX_DELIVERIES
     dead_letters: list[OutgoingMessage] = field(default_factory=list)
+    last_error: BaseException | None = None
     _retries: list[_Redelivery] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -85,7 +87,8 @@ class LocalHost:
         except Exception as error:
             if outcome_of(error) is not Outcome.RETRY:
                 raise  # the handlers settle every permanent failure themselves; this is a bug
-            if deliveries >= MAX_DELIVERIES:
+            self.last_error = error
+            if deliveries >= self.max_deliveries:
                 logger.error("message %s failed %d times; dead-lettered: %s", message.message_id, deliveries, error)
                 self.dead_letters.append(message)
                 return

@@ -11,6 +11,7 @@ reported as timed out after ``cancel_grace`` whatever the service still says.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -22,6 +23,8 @@ from amlexec.launch.base import RunHandle, RunState, RunStatus
 from amlexec.resolve import LaunchRequest
 
 __all__ = ["CheckMessage", "Decision", "TrackingPolicy", "decide", "decide_after_failure", "next_delay"]
+
+_MAX_MESSAGE_ID = 128  # Service Bus's limit on a message id
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,19 @@ class CheckMessage(BaseModel):
 
     @property
     def message_id(self) -> str:
+        """Deterministic, unique per check, at most Service Bus's 128 characters.
+
+        A long request id or activity name is shortened with a digest rather than cut off: cutting would
+        drop the check number, every later check would share one id, and duplicate detection would drop
+        them all, ending the tracking after its first look.
+        """
         run = self.handle.run_id if self.handle else "pending"
-        return f"{self.action}|{self.request.request_id}|{self.request.activity_name}|{self.attempt}|{run}|" \
-               f"{self.check_number}"[:128]
+        base = f"{self.action}|{self.request.request_id}|{self.request.activity_name}|{self.attempt}|{run}"
+        suffix = f"|{self.check_number}"
+        if len(base) + len(suffix) > _MAX_MESSAGE_ID:
+            digest = hashlib.sha256(base.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+            base = f"{base[:_MAX_MESSAGE_ID - len(suffix) - len(digest) - 1]}~{digest}"
+        return base + suffix
 
 
 @dataclass(frozen=True)

@@ -266,3 +266,16 @@ def test_a_run_tracked_for_the_whole_default_timeout_is_checked_to_the_end(flow:
     (timed_out,) = flow.terminal_events()
     assert timed_out["type"] == "com.amlexec.run.timedOut"
     assert flow.world.clock.now() - START >= timedelta(days=7)
+
+
+def test_long_request_ids_and_activity_names_keep_every_check_distinct(flow: Flow) -> None:
+    """A GUID message id plus a long activity name exceed Service Bus's 128-character message id: cutting
+    the id would drop the check number and duplicate detection would swallow every later check."""
+    body = activity()
+    body["name"] = "Score the loan applications of every region, nightly"
+    flow.deliver_request(body, message_id="7c2f9d4e-5b1a-4c3d-9e8f-0a1b2c3d4e5f")
+    flow.pump(on_check=script(flow, {4: ("Completed", None)}))
+    (completed,) = flow.terminal_events()
+    assert completed["type"] == "com.amlexec.run.completed"
+    assert all(len(m.message_id) <= 128 for m in flow.bus.sent[Destination.STATUS])
+    assert len({m.message_id for m in flow.bus.sent[Destination.STATUS]}) >= 5
