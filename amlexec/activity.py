@@ -131,11 +131,13 @@ def _compile(text: str) -> Template:
     try:
         template = compile_expression(text)
     except ExpressionLimitError as exc:
+        # The length limit has its own expected/got; any other limit (nesting, size) says which in its reason.
+        too_long = len(text) > MAX_EXPRESSION_LENGTH
+        sizes = {"expected": f"at most {MAX_EXPRESSION_LENGTH} characters", "got": f"{len(text)} characters"}
         raise PydanticCustomError(
-            "expression_too_long" if len(text) > MAX_EXPRESSION_LENGTH else "expression_limit",
+            "expression_too_long" if too_long else "expression_limit",
             "expression exceeds a limit: {reason}",
-            {"reason": exc.message, "expected": f"at most {MAX_EXPRESSION_LENGTH} characters",
-             "got": f"{len(text)} characters"},
+            {"reason": exc.message, **(sizes if too_long else {})},
         ) from None
     except ExpressionError as exc:
         where = f" at position {exc.position}" if exc.position is not None else ""

@@ -200,3 +200,17 @@ def test_policy_checks() -> None:
     codes = {i.path: i.code for i in rejected(body)}
     assert codes == {"policy.timeout": "invalid_timeout", "policy.retry": "out_of_range",
                      "policy.retryIntervalInSeconds": "out_of_range"}
+
+
+def test_a_nesting_limit_is_reported_as_such_not_as_a_length() -> None:
+    """An expression nested too deeply but short: the message names the nesting limit, not the length one."""
+    deep = "@" + "concat(" * 70 + "'a'" + ")" * 70
+    payload = {"name": "x", "type": "AzureMLExecutePipeline",
+               "linkedServiceName": {"referenceName": "A", "type": "LinkedServiceReference"},
+               "typeProperties": {"mlPipelineId": "p", "mlPipelineParameters": {"a": deep}}}
+    with pytest.raises(RequestRejected) as info:
+        validate_payload(json.dumps(payload))
+    (issue,) = info.value.issues
+    assert issue.path == "typeProperties.mlPipelineParameters.a"
+    assert "nests deeper than 64 levels" in str(issue)
+    assert "8192" not in str(issue) and "characters" not in str(issue)
