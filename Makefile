@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ORACLE_VENV := .venv-oracle
 
-.PHONY: help install test lint typecheck unit demo bench oracle oracle-env schema clean lint-infra fuzz
+.PHONY: help install test lint typecheck unit demo bench oracle oracle-env schema clean lint-infra fuzz mutants
 
 help:
 	@echo "make demo    run an example payload through amlexec on the local default (no Azure)"
@@ -14,6 +14,7 @@ help:
 	@echo "make oracle  differential tests against Data Factory's own expression engine (~200 MB download)"
 	@echo "make lint-infra  checkov scan of infra/ (installs checkov into .venv-checkov on first use)"
 	@echo "make fuzz    atheris fuzzing of payloads and expressions, FUZZ_SECONDS (default 60) each"
+	@echo "make mutants break each guarantee on purpose (mutants/mutations.toml) and show its test fails"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +67,9 @@ lint-infra:
 FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) PYTHON=$(BIN)/python fuzz/run.sh
+
+mutants: $(STAMP)
+	$(BIN)/python mutants/run.py
 
 clean:
 	rm -rf $(VENV) $(ORACLE_VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -6,6 +6,11 @@ deployment is therefore always named explicitly (the endpoint's default when the
 And the SDK's repeatability id is a fresh uuid per call, so it cannot make redeliveries idempotent: the job
 name is ``run_name(request, attempt)``, looked up before invoking.
 
+A third trap: ``invoke`` writes the bearer token, the repeatability id and the deployment header into one
+dict shared by the whole process (``EndpointInvokeFields.DEFAULT_HEADER``) before it posts. Two invokes on
+worker threads at once, even on different clients, could send each other's deployment or token, so
+invokes are serialised process-wide (``_INVOKE_LOCK``); they are rare next to status checks.
+
 Batch invocations take no tags; the run is recognised by its name and its experiment.
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 from amlexec.errors import Issue, PermanentError, RequestRejected
@@ -31,6 +37,8 @@ __all__ = ["BatchEndpointLauncher"]
 logger = logging.getLogger(__name__)
 
 BATCH_API_VERSION = "2024-10-01"
+# azure-ai-ml's invoke mutates a module-level header dict; one invoke at a time per process.
+_INVOKE_LOCK = threading.Lock()
 _COMPONENT_ID = re.compile(r"/components/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$")
 _LITERAL_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
 
@@ -130,9 +138,10 @@ class BatchEndpointLauncher(WorkspaceLauncher):
         inputs = _to_batch_inputs(values)
 
         def invoke() -> Any:
-            return ml.batch_endpoints.invoke(endpoint_name=target.endpoint_name, deployment_name=deployment,
-                                             inputs=inputs or None, outputs=request.job_outputs or None,
-                                             job_name=name, experiment_name=request.experiment_name)
+            with _INVOKE_LOCK:
+                return ml.batch_endpoints.invoke(endpoint_name=target.endpoint_name, deployment_name=deployment,
+                                                 inputs=inputs or None, outputs=request.job_outputs or None,
+                                                 job_name=name, experiment_name=request.experiment_name)
 
         handle = self._create_once(ml, request, name, kind=self.kind, attempt=attempt, create=invoke)
         logger.info("invoked batch endpoint %s deployment %s as job %s", target.endpoint_name, deployment, name)

@@ -93,10 +93,15 @@ class WorkspaceConnector:
 
                 policies = [RequestIdPolicy(), HeadersPolicy(), UserAgentPolicy(USER_AGENT), sdk_retry_policy(),
                             BearerTokenCredentialPolicy(self.credential(linked_service), ARM_SCOPE)]
-                kwargs: dict[str, Any] = {"policies": policies}
-                if self._transport is not None:
-                    kwargs["transport"] = self._transport
-                client = PipelineClient(self._arm, **kwargs)
+                transport = self._transport
+                if transport is None:
+                    from azure.core.pipeline.transport import RequestsTransport
+
+                    # Opened here, under the lock: RequestsTransport creates its session lazily and without a
+                    # lock, so two worker threads' first requests could each create one.
+                    transport = RequestsTransport()
+                    transport.open()
+                client = PipelineClient(self._arm, policies=policies, transport=transport)
                 self._rest[linked_service.lower()] = client
             return client
 

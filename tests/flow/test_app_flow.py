@@ -174,10 +174,12 @@ def test_run_stuck_in_cancel_requested_still_times_out(flow: Flow) -> None:
 
 def test_rejected_request_keeps_its_body_and_tells_why(flow: Flow) -> None:
     body = activity(mlPipelineId=5, experimentName={"value": "@concat(", "type": "Expression"})
-    flow.deliver_request(body, message_id="msg-bad", correlation_id="corr-bad")
+    # As a sender might write it: indented, keys in its own order, a non-ASCII character left unescaped.
+    raw = json.dumps({**body, "description": "Prüfung"}, indent=3, ensure_ascii=False).encode() + b"\r\n"
+    flow.deliver_request(raw, message_id="msg-bad", correlation_id="corr-bad")
     assert flow.world.fake.jobs == {}
     (kept,) = flow.bus.sent[Destination.REJECTED]
-    assert json.loads(kept.body) == body, "the original body is preserved byte for byte"
+    assert kept.body == raw, "the original body is preserved byte for byte"
     assert kept.correlation_id == "corr-bad"
     assert kept.application_properties["amlexec.originalMessageId"] == "msg-bad"
     assert kept.application_properties["amlexec.issueCount"] == 2

@@ -104,3 +104,43 @@ def test_status_of_a_batch_job(world: World) -> None:
     handle = launcher.launch(request_for(world.registry, props(n=1)))
     world.fake.set_status(handle.run_id, "Completed")
     assert launcher.status(handle).state is RunState.COMPLETED
+
+
+def test_invokes_never_overlap_because_the_sdk_shares_one_header_dict(world: World,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """azure-ai-ml writes each invoke's token and deployment into one process-wide dict before posting; two
+    invokes on worker threads at once could swap them. amlexec serialises invokes: measure the overlap."""
+    import threading
+    import time
+
+    from azure.ai.ml.operations import BatchEndpointOperations
+
+    real_invoke = BatchEndpointOperations.invoke
+    inside, most = [0], [0]
+    gate = threading.Lock()
+
+    def spy(self: object, *args: object, **kwargs: object) -> object:
+        with gate:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)  # long enough for another thread to get in, were it allowed to
+        try:
+            return real_invoke(self, *args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            with gate:
+                inside[0] -= 1
+
+    monkeypatch.setattr(BatchEndpointOperations, "invoke", spy)
+    requests = [request_for(world.registry, props(deployment=d, n=i), request_id=f"msg-{i}")
+                for i, d in enumerate(["blue", "green", "blue", "green"])]
+    threads = [threading.Thread(target=BatchEndpointLauncher(world.connector, clock=world.clock).launch, args=(r,))
+               for r in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(world.fake.batch_invocations) == 4
+    assert most[0] == 1, f"{most[0]} invokes ran at once"
+    sent = {call.body["properties"]["name"]: call.headers.get("azureml-model-deployment")
+            for call in world.fake.batch_invocations}
+    assert sent == {run_name(r): d for r, d in zip(requests, ["blue", "green", "blue", "green"], strict=True)}
