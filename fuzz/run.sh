@@ -8,7 +8,7 @@
 # findings (crash-*, timeout-*, oom-*) to build/fuzz/<name>/. Knobs: FUZZ_SECONDS, FUZZ_TIME_BOUND (per
 # input, default 1 s, checked inside the harness), FUZZ_RSS_MB (default 2048), FUZZ_JOBS (parallel
 # workers, default 1), FUZZ_KEEP_GOING=1 (do not stop at the first finding: collect them all, fork mode),
-# FUZZ_STRICT_MASKED=1 (also report internal errors the evaluator's safety net turns into ExpressionError),
+# FUZZ_STRICT_MASKED=1 (strict expressions: report internal errors the safety net would mask),
 # FUZZ_MAX_LEN (libFuzzer's input size cap; its default, 4096 or the largest seed, keeps size bombs out of
 # reach), PYTHON (default .venv/bin/python). Exits 1 when a run adds a finding.
 set -euo pipefail

@@ -18,12 +18,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from amlexec.expressions import InternalExpressionError
 from fuzz.targets import check_expression, check_payload
 
 CHECKS = {"payload": check_payload, "expressions": check_expression}
 
 
 def _signature(error: BaseException) -> str:
+    if isinstance(error, InternalExpressionError) and error.__cause__ is not None:
+        # Strict mode's wrapper is raised in one place for every bug; group by the bug itself.
+        error = error.__cause__
     frames = [f for f in traceback.extract_tb(error.__traceback__) if "/amlexec/" in f.filename]
     where = f"{Path(frames[-1].filename).name}:{frames[-1].name}" if frames else "?"
     shape = re.sub(r"\d+", "N", str(error).split("\n")[0])[:90]

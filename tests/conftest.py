@@ -10,6 +10,12 @@ from typing import Any
 
 import pytest
 
+# Strict expressions: a bug inside the expression engine raises InternalExpressionError instead of being
+# masked as an ExpressionError, so tests that accept "any ExpressionError" cannot hide it. Set before the
+# first amlexec import, since the evaluator reads it once; `make test` sets it too, and an explicit
+# AMLEXEC_EXPRESSIONS_STRICT=0 still runs the suite the way production behaves.
+os.environ.setdefault("AMLEXEC_EXPRESSIONS_STRICT", "1")
+
 from amlexec.linked_services import LinkedServiceRegistry
 from amlexec.resolve import RequestContext
 

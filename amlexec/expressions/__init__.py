@@ -4,7 +4,9 @@
 unchanged, ``@expr`` keeps the JSON type of its result, ``...@{expr}...`` always yields a string.
 ``compile(text)`` parses once (cached) and reports syntax errors, unknown functions and wrong argument
 counts up front, with the names of the context the template needs. Every failure is an
-``ExpressionError`` subclass. ``to_text`` is the .NET-style text conversion used by ``string()``.
+``ExpressionError`` subclass whose ``kind`` (syntax, evaluation, limit) and ``function`` say what failed;
+only a bug in amlexec itself, in strict mode (``set_strict``, ``AMLEXEC_EXPRESSIONS_STRICT=1``), is an
+``InternalExpressionError`` instead. ``to_text`` is the .NET-style text conversion used by ``string()``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from amlexec.expressions.errors import (
     ExpressionEvaluationError,
     ExpressionLimitError,
     ExpressionSyntaxError,
+    InternalExpressionError,
 )
-from amlexec.expressions.evaluator import Template, compile_template
+from amlexec.expressions.evaluator import Template, compile_template, is_strict, set_strict
 from amlexec.expressions.evaluator import evaluate as _evaluate
 from amlexec.expressions.limits import LIMITS, Limits
 from amlexec.expressions.values import to_text
@@ -29,10 +32,13 @@ __all__ = [
     "ExpressionEvaluationError",
     "ExpressionLimitError",
     "ExpressionSyntaxError",
+    "InternalExpressionError",
     "Limits",
     "Template",
     "compile",
     "evaluate",
+    "is_strict",
+    "set_strict",
     "to_text",
 ]
 

@@ -9,6 +9,7 @@ format with seven fractional digits. Every failure is an ``ExpressionEvaluationE
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -109,6 +110,8 @@ def _shifted(function: str, value: DotNetDateTime, step: Callable[[DotNetDateTim
 # Units of addToTime & co. are the engine's recurrence-frequency enum; like any .NET enum parse the
 # names are case-insensitive, trimmed, may be given by number, and a comma list ORs the values.
 _UNITS = {"second": 1, "minute": 2, "hour": 3, "day": 4, "week": 5, "month": 6, "year": 7}
+# ASCII digits only: str.isdigit() also accepts '²' or '١', which .NET's enum parse does not read as numbers.
+_ENUM_NUMBER = re.compile(r"[+-]?[0-9]+")
 _FIXED_UNIT_TICKS = {1: TICKS_PER_SECOND, 2: TICKS_PER_MINUTE, 3: TICKS_PER_HOUR, 4: TICKS_PER_DAY,
                      5: 7 * TICKS_PER_DAY}
 
@@ -123,8 +126,10 @@ def _unit_arg(function: str, args: Sequence[Any], index: int) -> int:
         name = part.strip()
         if name.lower() in _UNITS:
             combined |= _UNITS[name.lower()]
-        elif name.isdigit() or (name[:1] in "+-" and name[1:].isdigit()):
-            combined |= int(name) if int(name) >= 0 else -1
+        elif _ENUM_NUMBER.fullmatch(name):
+            # Beyond 32 bits .NET's enum parse overflows; int() would also refuse thousands of digits.
+            number = int(name) if len(name.lstrip("+-").lstrip("0")) <= 10 else -1
+            combined |= number if 0 <= number <= 2**31 - 1 else -1
         else:
             combined = -1
             break

@@ -79,7 +79,7 @@ class DotNetDateTime:
             raise ExpressionEvaluationError("The date/time fields are out of range.")
         try:
             ordinal = date(year, month, day).toordinal()
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:  # a day beyond a C int overflows rather than being invalid
             raise ExpressionEvaluationError("The date/time fields are out of range.") from exc
         ticks = ((ordinal - 1) * TICKS_PER_DAY + hour * TICKS_PER_HOUR + minute * TICKS_PER_MINUTE
                  + second * TICKS_PER_SECOND + fraction_ticks)
@@ -436,8 +436,18 @@ def _day_from_name(word: str) -> int | None:
     return None
 
 
+# A run of digits longer than this is never a valid date part; such runs read as an impossible value.
+_MAX_FIELD_DIGITS = 100
+_IMPOSSIBLE = 10**_MAX_FIELD_DIGITS
+
+
+def _number(text: str) -> int:
+    # int() refuses text of more than 4300 digits with a ValueError; a date part that long fails anyway.
+    return int(text) if len(text) <= _MAX_FIELD_DIGITS else _IMPOSSIBLE
+
+
 def _expand_year(text: str, culture: Culture) -> int:
-    year = int(text)
+    year = _number(text)
     if len(text) <= 2:
         # Two-digit years fall in the century window ending at the culture's TwoDigitYearMax.
         top = culture.two_digit_year_max
@@ -508,7 +518,7 @@ def _parse_iso(text: str) -> _Parsed | None:
     match = _ISO.fullmatch(text)
     if match is None:
         return None
-    result = _Parsed(year=int(match["year"]), month=int(match["month"]), day=int(match["day"]))
+    result = _Parsed(year=_number(match["year"]), month=_number(match["month"]), day=_number(match["day"]))
     if match["ihour"] is not None:
         result.hour = int(match["ihour"])
         result.minute = int(match["imin"])
@@ -588,16 +598,16 @@ def _parse_date_tokens(tokens: list[str], result: _Parsed, culture: Culture) -> 
         result.month = month
         if len(before) == 1 and len(after) == 1:
             if len(before[0]) >= 3:
-                result.year, result.day = int(before[0]), int(after[0])
+                result.year, result.day = _number(before[0]), _number(after[0])
             else:
-                result.day, result.year = int(before[0]), _expand_year(after[0], culture)
+                result.day, result.year = _number(before[0]), _expand_year(after[0], culture)
         elif not before and len(after) == 2:
-            result.day, result.year = int(after[0]), _expand_year(after[1], culture)
+            result.day, result.year = _number(after[0]), _expand_year(after[1], culture)
         elif not before and len(after) == 1:
             if len(after[0]) >= 3:
-                result.year, result.day = int(after[0]), 1
+                result.year, result.day = _number(after[0]), 1
             else:
-                result.day = int(after[0])
+                result.day = _number(after[0])
         elif len(before) == 1 and not after:
             # The engine reads '2 January' as January of year 2002.
             result.year, result.day = _expand_year(before[0], culture), 1
@@ -610,18 +620,18 @@ def _parse_date_tokens(tokens: list[str], result: _Parsed, culture: Culture) -> 
         return False
     if len(numbers) == 3:
         if len(numbers[0]) >= 3:
-            result.year, result.month, result.day = int(numbers[0]), int(numbers[1]), int(numbers[2])
+            result.year, result.month, result.day = _number(numbers[0]), _number(numbers[1]), _number(numbers[2])
         else:
-            result.month, result.day = int(numbers[0]), int(numbers[1])
+            result.month, result.day = _number(numbers[0]), _number(numbers[1])
             result.year = _expand_year(numbers[2], culture)
         return True
     if len(numbers) == 2:
         if len(numbers[0]) >= 3:
-            result.year, result.month, result.day = int(numbers[0]), int(numbers[1]), 1
+            result.year, result.month, result.day = _number(numbers[0]), _number(numbers[1]), 1
         elif len(numbers[1]) >= 3:
-            result.month, result.year, result.day = int(numbers[0]), int(numbers[1]), 1
+            result.month, result.year, result.day = _number(numbers[0]), _number(numbers[1]), 1
         else:
-            result.month, result.day = int(numbers[0]), int(numbers[1])
+            result.month, result.day = _number(numbers[0]), _number(numbers[1])
         return True
     return False
 
@@ -665,7 +675,8 @@ def _apply_zone(value: DotNetDateTime, zone: str | None) -> DotNetDateTime | Non
 
 def parse_exact(text: str, fmt: str, today: DotNetDateTime, culture: Culture) -> DotNetDateTime | None:
     """``DateTime.ParseExact(text, fmt, culture, RoundtripKind)``; None when the text does not match."""
-    if fmt == "":
+    if fmt == "" or text == "":
+        # .NET refuses empty text outright, even for a format of optional parts only ('FFFFFFF').
         return None
     if len(fmt) == 1:
         found = _standard_pattern(fmt, culture)
@@ -691,11 +702,13 @@ class _ExactParser:
 
     def _digits(self, minimum: int, maximum: int) -> int | None:
         start = self.pos
-        while self.pos < len(self.text) and self.pos - start < maximum and self.text[self.pos].isdigit():
+        # ASCII digits only, as .NET reads them: str.isdigit() also takes '²', which int() then refuses.
+        while self.pos < len(self.text) and self.pos - start < maximum and "0" <= self.text[self.pos] <= "9":
             self.pos += 1
         if self.pos - start < minimum:
             return None
-        return int(self.text[start:self.pos])
+        # An optional field ('F') may match no digits at all.
+        return _number(self.text[start:self.pos]) if self.pos > start else 0
 
     def _name(self, names: tuple[str, ...]) -> int | None:
         # Longest match first, case-insensitively, as .NET does.

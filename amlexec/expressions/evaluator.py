@@ -4,13 +4,24 @@ Each syntax tree is compiled once into nested Python closures, so evaluating a c
 handful of function calls. ``if``, ``and``, ``or`` and ``coalesce`` evaluate their arguments lazily, as the
 engine does (``if(true, 1, div(1, 0))`` is ``1``). Work is metered: every string or array a function
 builds is charged against ``Limits.max_total_work``.
+
+Safety nets: an unexpected Python exception while parsing or evaluating (a bug in amlexec) reaches the
+caller as an ``ExpressionError``, so one bad template fails one request rather than the host, and is logged
+once at WARNING with the expression text (never the values it ran on) so operators can report it. In
+strict mode (``AMLEXEC_EXPRESSIONS_STRICT=1`` when this module is imported, or ``set_strict(True)``) it is
+raised as ``InternalExpressionError`` instead, which no ``except ExpressionError`` swallows; the test suite
+and the fuzzers run that way, so their "never crashes" checks can see such a bug.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path as FilePath
 from threading import Lock
 from typing import Any
 
@@ -20,15 +31,70 @@ from amlexec.expressions.errors import (
     ExpressionEvaluationError,
     ExpressionLimitError,
     ExpressionSyntaxError,
+    InternalExpressionError,
 )
 from amlexec.expressions.functions import CONTEXT_FUNCTIONS, FUNCTIONS, NONDETERMINISTIC_FUNCTIONS
 from amlexec.expressions.limits import LIMITS
 from amlexec.expressions.parser import ParsedTemplate, parse_template
 from amlexec.expressions.values import to_text, type_name
 
-__all__ = ["Evaluation", "Template", "compile_template", "evaluate"]
+__all__ = ["Evaluation", "Template", "compile_template", "evaluate", "is_strict", "set_strict"]
 
 Compiled = Callable[["Evaluation"], Any]
+
+logger = logging.getLogger(__name__)
+
+STRICT_ENV = "AMLEXEC_EXPRESSIONS_STRICT"
+# Read once: the check sits on the error path only, but an environment lookup per failure is still waste.
+_strict = os.environ.get(STRICT_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def is_strict() -> bool:
+    """True when internal errors are raised as ``InternalExpressionError`` instead of being masked."""
+    return _strict
+
+
+def set_strict(enabled: bool) -> bool:
+    """Turn strict mode on or off (tests, fuzzers); returns the previous setting."""
+    global _strict
+    previous, _strict = _strict, enabled
+    return previous
+
+
+# Expressions whose masked internal error was already logged: one warning per bug and template is enough,
+# and a hostile stream of one failing expression must not flood the log. Bounded; cleared when full.
+_LOGGED: set[tuple[str, str, str]] = set()
+_LOGGED_LIMIT = 1024
+_LOGGED_LOCK = Lock()
+
+
+def _innermost_frame(error: BaseException) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "?"
+    frame = frames[-1]
+    return f"{FilePath(frame.filename).name}:{frame.lineno} in {frame.name}"
+
+
+def _mask(stage: str, text: str, error: Exception) -> None:
+    """Raise ``InternalExpressionError`` in strict mode; otherwise log the bug once and return."""
+    shown = text[:200]
+    if _strict:
+        raise InternalExpressionError(stage, shown, error) from error
+    where = _innermost_frame(error)
+    key = (shown, type(error).__name__, where)
+    with _LOGGED_LOCK:
+        if key in _LOGGED:
+            return
+        if len(_LOGGED) >= _LOGGED_LIMIT:
+            _LOGGED.clear()
+        _LOGGED.add(key)
+    # Neither the exception's message nor its traceback: either can quote the values the expression ran on,
+    # which may be secureInput parameters. The type and the innermost frame are enough to find the bug.
+    logger.warning(
+        "internal error (%s at %s) while %s the expression %r; the caller got an ExpressionError",
+        type(error).__name__, where, stage, shown,
+    )
 
 
 class Evaluation:
@@ -94,18 +160,36 @@ def _compile_call(node: Call) -> Compiled:
     if node.name == "coalesce":
         return _compile_coalesce(arg_fns)
     impl = spec.impl
+    key = node.name
     if len(arg_fns) == 1:
         only = arg_fns[0]
 
         def call_one(evaluation: Evaluation) -> Any:
-            return _charge_result(impl((only(evaluation),), evaluation), evaluation, name)
+            value = only(evaluation)
+            try:
+                return _charge_result(impl((value,), evaluation), evaluation, name)
+            except ExpressionError as error:
+                _attribute(error, key)
+                raise
 
         return call_one
 
     def call(evaluation: Evaluation) -> Any:
-        return _charge_result(impl([fn(evaluation) for fn in arg_fns], evaluation), evaluation, name)
+        # Arguments are evaluated outside the try: their errors belong to the calls or paths inside them.
+        args = [fn(evaluation) for fn in arg_fns]
+        try:
+            return _charge_result(impl(args, evaluation), evaluation, name)
+        except ExpressionError as error:
+            _attribute(error, key)
+            raise
 
     return call
+
+
+def _attribute(error: ExpressionError, function: str) -> None:
+    # One place names the failing function, so the ~200 raise sites in the library need not.
+    if error.function is None:
+        error.function = function
 
 
 def _compile_if(arg_fns: tuple[Compiled, ...]) -> Compiled:
@@ -118,7 +202,7 @@ def _compile_if(arg_fns: tuple[Compiled, ...]) -> Compiled:
         if test is False:
             return when_false(evaluation)
         raise ExpressionEvaluationError(
-            f"function 'if' expects its first argument to be a boolean, got {type_name(test)}"
+            f"function 'if' expects its first argument to be a boolean, got {type_name(test)}", function="if"
         )
 
     return call_if
@@ -133,7 +217,8 @@ def _compile_and_or(name: str, arg_fns: tuple[Compiled, ...]) -> Compiled:
             value = fn(evaluation)
             if value is not True and value is not False:
                 raise ExpressionEvaluationError(
-                    f"function '{name}' expects booleans; argument {index + 1} is {type_name(value)}"
+                    f"function '{name}' expects booleans; argument {index + 1} is {type_name(value)}",
+                    function=name,
                 )
             if value is deciding:
                 return deciding
@@ -253,6 +338,7 @@ def _check_calls(node: Node, functions: set[str], references: dict[str, set[str]
             raise ExpressionSyntaxError(
                 f"unknown function '{current.spelling}' at position {current.position}",
                 position=current.position,
+                function=current.name,
             )
         count = len(current.args)
         if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
@@ -267,6 +353,7 @@ def _check_calls(node: Node, functions: set[str], references: dict[str, set[str]
                 f"function '{spec.name}' at position {current.position} expects {expected} "
                 f"argument{plural} but was given {count}",
                 position=current.position,
+                function=current.name,
             )
         functions.add(current.name)
         if current.name in CONTEXT_FUNCTIONS:
@@ -345,7 +432,10 @@ class Template:
         except MemoryError:
             raise ExpressionLimitError("the expression needs too much memory") from None
         except Exception as error:  # a bug or an unforeseen input must still surface as an ExpressionError
-            raise ExpressionEvaluationError(f"cannot evaluate {self.text[:200]!r}: {error}") from error
+            _mask("evaluating", self.text, error)
+            raise ExpressionEvaluationError(
+                f"cannot evaluate {self.text[:200]!r}: internal error ({type(error).__name__})"
+            ) from error
 
     def __repr__(self) -> str:
         return f"Template({self.text[:80]!r})"
@@ -371,7 +461,8 @@ def compile_template(text: str) -> Template:
     except RecursionError:
         raise ExpressionLimitError("the expression nests too deeply") from None
     except Exception as error:  # never let a parser bug escape as another exception type
-        raise ExpressionSyntaxError(f"cannot parse {text[:200]!r}: {error}") from error
+        _mask("parsing", text, error)
+        raise ExpressionSyntaxError(f"cannot parse {text[:200]!r}: internal error ({type(error).__name__})") from error
     with _CACHE_LOCK:
         _CACHE[text] = template
         if len(_CACHE) > LIMITS.template_cache_size:

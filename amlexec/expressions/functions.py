@@ -28,7 +28,7 @@ from amlexec.expressions.dates import DATE_FUNCTIONS
 from amlexec.expressions.errors import ExpressionEvaluationError, ExpressionLimitError
 from amlexec.expressions.jsontext import parse_json
 from amlexec.expressions.limits import LIMITS
-from amlexec.expressions.numformat import format_number, parse_culture_float
+from amlexec.expressions.numformat import NumberFormatError, format_number, parse_culture_float
 from amlexec.expressions.registry import CallContext, FunctionImpl, FunctionSpec
 from amlexec.expressions.values import (
     BINARY_CONTENT,
@@ -37,6 +37,7 @@ from amlexec.expressions.values import (
     is_number,
     to_text,
     type_name,
+    utf8_bytes,
     utf16_join,
     utf16_len,
     utf16_units,
@@ -70,6 +71,7 @@ def _int(name: str, args: Args, index: int) -> int:
     value = args[index]
     if type(value) is not int:
         raise _wrong_type(name, index, "an integer", value)
+    _check_int64(name, value)
     return int(value)
 
 
@@ -77,7 +79,20 @@ def _number(name: str, args: Args, index: int) -> int | float:
     value = args[index]
     if not is_number(value):
         raise _wrong_type(name, index, "a number (integer or float)", value)
+    _check_int64(name, value)
     return value  # type: ignore[no-any-return]
+
+
+def _is_big(value: Any) -> bool:
+    """An integer beyond 64 bits: only json() makes one (Newtonsoft reads it as a BigInteger)."""
+    return type(value) is int and not INT64_MIN <= value <= INT64_MAX
+
+
+def _check_int64(name: str, value: Any) -> None:
+    # The engine's functions convert their arguments through IConvertible, which BigInteger is not, so each
+    # refuses such a number. Python would compute with it, or fail converting it to a float (OverflowError).
+    if _is_big(value):
+        raise _fail(name, "cannot use an integer outside the 64-bit range (Object must implement IConvertible)")
 
 
 def _int32(value: int) -> int:
@@ -545,6 +560,8 @@ def fn_equals(args: Args, _: CallContext) -> bool:
     # Top-level numbers compare by value (1 equals 1.0); nested values compare as JSON tokens.
     left, right = args
     if is_number(left) and is_number(right):
+        _check_int64("equals", left)
+        _check_int64("equals", right)
         return _numeric_order(left, right) == 0
     return _strict_equals(left, right)
 
@@ -559,6 +576,8 @@ def _numeric_order(left: int | float, right: int | float) -> int:
 def _compare(name: str, args: Args) -> int:
     left, right = args
     if is_number(left) and is_number(right):
+        _check_int64(name, left)
+        _check_int64(name, right)
         return _numeric_order(left, right)
     if isinstance(left, str) and isinstance(right, str):
         return compare_text(left, right)
@@ -630,7 +649,7 @@ def fn_int(args: Args, _: CallContext) -> int:
         return int(value)
     if type(value) is int:
         # The engine converts through a double, so values that round to 2**63 overflow.
-        if not -(2.0**63) <= float(value) < 2.0**63:
+        if _is_big(value) or not -(2.0**63) <= float(value) < 2.0**63:
             raise _fail("int", f"cannot convert {value} to a 64-bit integer")
         return int(value)
     number: float | None = None
@@ -646,6 +665,8 @@ def fn_int(args: Args, _: CallContext) -> int:
 def fn_float(args: Args, _: CallContext) -> float:
     value = args[0]
     if is_number(value) or value is True or value is False:
+        if _is_big(value):
+            raise _fail("float", "cannot convert an integer outside the 64-bit range to a float")
         return float(value)
     if isinstance(value, str):
         number = parse_culture_float(value, "en-US")
@@ -683,6 +704,8 @@ def fn_decimal(args: Args, _: CallContext) -> float:
     # The engine keeps a .NET decimal; amlexec approximates it with a double.
     value = args[0]
     if is_number(value):
+        if _is_big(value):
+            raise _fail("decimal", "cannot convert an integer outside the 64-bit range to a decimal number")
         return float(value)
     if isinstance(value, str):
         number = parse_culture_float(value, "en-US")
@@ -705,7 +728,7 @@ def fn_base64(args: Args, _: CallContext) -> str:
     value = args[0]
     if is_binary(value):
         return str(value[BINARY_CONTENT])
-    return _b64(_encodable_text("base64", value).encode("utf-8"))
+    return _b64(utf8_bytes(_encodable_text("base64", value)))
 
 
 def _decode_b64(name: str, text: str) -> bytes:
@@ -734,7 +757,7 @@ def fn_binary(args: Args, _: CallContext) -> dict[str, str]:
         raise _fail("binary", "cannot convert null to binary")
     if is_binary(value):
         return dict(value)
-    return _binary(to_text(value).encode("utf-8"))
+    return _binary(utf8_bytes(to_text(value)))
 
 
 def fn_data_uri(args: Args, _: CallContext) -> str:
@@ -744,8 +767,8 @@ def fn_data_uri(args: Args, _: CallContext) -> str:
     if is_binary(value):
         return f"data:{value[BINARY_CONTENT_TYPE]};base64,{value[BINARY_CONTENT]}"
     if isinstance(value, str):
-        return "data:text/plain;charset=utf-8;base64," + _b64(value.encode("utf-8"))
-    return "data:application/json;charset=utf-8;base64," + _b64(to_text(value).encode("utf-8"))
+        return "data:text/plain;charset=utf-8;base64," + _b64(utf8_bytes(value))
+    return "data:application/json;charset=utf-8;base64," + _b64(utf8_bytes(to_text(value)))
 
 
 _DATA_URI = re.compile(r"^data:(?P<type>[^,]*?)(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL | re.IGNORECASE)
@@ -760,7 +783,7 @@ def _parse_data_uri(name: str, args: Args) -> tuple[str, bytes]:
     data = match.group("data")
     if match.group("b64"):
         return content_type, _decode_b64(name, data)
-    return content_type, unquote_to_bytes(data)
+    return content_type, unquote_to_bytes(utf8_bytes(data))
 
 
 def fn_data_uri_to_string(args: Args, _: CallContext) -> str:
@@ -773,8 +796,9 @@ def fn_data_uri_to_binary(args: Args, _: CallContext) -> dict[str, str]:
 
 
 def fn_uri_component(args: Args, _: CallContext) -> str:
-    # Uri.EscapeDataString: only A-Z a-z 0-9 - _ . ~ stay as they are.
-    return quote("".join(to_text(arg) for arg in args), safe="-_.~")
+    # Uri.EscapeDataString: only A-Z a-z 0-9 - _ . ~ stay as they are; since .NET Core 3.0 an unpaired
+    # surrogate is escaped as U+FFFD rather than refused.
+    return quote(utf8_bytes("".join(to_text(arg) for arg in args)), safe="-_.~")
 
 
 def fn_uri_component_to_string(args: Args, _: CallContext) -> str:
@@ -783,12 +807,15 @@ def fn_uri_component_to_string(args: Args, _: CallContext) -> str:
 
 def fn_uri_component_to_binary(args: Args, _: CallContext) -> dict[str, str]:
     text = unquote_plus(_str("uriComponentToBinary", args, 0), errors="replace")
-    return _binary(text.encode("utf-8"))
+    return _binary(utf8_bytes(text))
 
 
 def fn_is_int(args: Args, _: CallContext) -> bool:
     text = _str("isInt", args, 0).strip(_DOTNET_WHITESPACE)
     if not re.fullmatch(r"[+-]?[0-9]+", text):
+        return False
+    # More than 19 significant digits never fits, and int() refuses text over 4300 digits outright.
+    if len(text.lstrip("+-").lstrip("0")) > 19:
         return False
     return INT64_MIN <= int(text) <= INT64_MAX
 
@@ -805,7 +832,7 @@ def fn_format_number(args: Args, _: CallContext) -> str:
     culture = _str("formatNumber", args, 2) if len(args) > 2 and args[2] is not None else "en-US"
     try:
         return format_number(number, pattern, culture)
-    except ValueError as error:
+    except NumberFormatError as error:  # only the refusals format_number means: any other error is a bug
         raise _fail("formatNumber", str(error)) from None
 
 
@@ -865,6 +892,7 @@ def _extreme(name: str, args: Args, pick: Callable[[list[Any]], Any]) -> int | f
     for value in values:
         if not is_number(value):
             raise _fail(name, f"expects numbers, got {type_name(value)}")
+        _check_int64(name, value)
     result = pick(values)
     # Any float among the inputs makes the result a float, as in the engine.
     return float(result) if any(type(value) is float for value in values) else result

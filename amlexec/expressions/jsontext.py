@@ -14,10 +14,15 @@ from typing import Any
 
 from amlexec.expressions.errors import ExpressionEvaluationError, ExpressionLimitError
 from amlexec.expressions.limits import LIMITS
+from amlexec.expressions.values import utf16_join
 
 __all__ = ["parse_json"]
 
-_NUMBER = re.compile(r"-?(?:0[xX][0-9a-fA-F]+|\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)")
+# Newtonsoft reads an integer too big for 64 bits as a BigInteger, unless its text (sign included) is longer
+# than this; then it refuses it ("JSON integer ... is too large to parse"). The cap also keeps every number
+# json() returns far below the 4300 digits that Python's int() and str() accept.
+_MAX_INTEGER_TEXT = 380
+_NUMBER = re.compile(r"-?(?:0[xX][0-9a-fA-F]*|\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)")
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_$]+")
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _WORDS: dict[str, Any] = {
@@ -75,7 +80,8 @@ class _Reader:
             char = text[self.index]
             if char == quote:
                 self.index += 1
-                return "".join(out)
+                # "\ud83d\ude00" is one character to .NET (UTF-16); rejoin such pairs, keep lone halves.
+                return utf16_join("".join(out))
             if char == "\\":
                 escape = text[self.index + 1 : self.index + 2]
                 if escape == "u":
@@ -108,17 +114,29 @@ class _Reader:
             raise self.fail(f"unexpected character {char!r}")
         literal = match.group()
         self.index = match.end()
-        negative = literal.startswith("-")
-        digits = literal[1:] if negative else literal
-        if digits[:2] in ("0x", "0X"):
-            number: Any = int(digits, 16)
-        elif "." in digits or "e" in digits or "E" in digits:
+        hexadecimal = literal[1:2] in ("x", "X") or literal[2:3] in ("x", "X")
+        if not hexadecimal and ("." in literal or "e" in literal or "E" in literal):
             return float(literal)
-        elif len(digits) > 1 and digits.startswith("0") and all(c in "01234567" for c in digits):
-            number = int(digits, 8)
-        else:
-            number = int(digits)
-        return -number if negative else number
+        return self._integer(literal, hexadecimal)
+
+    def _integer(self, literal: str, hexadecimal: bool) -> int:
+        # As Newtonsoft reads them (measured on the engine): 0x... is hexadecimal and 0... octal, both as the
+        # bits of a 64-bit integer (0xFFFFFFFFFFFFFFFF is -1) and neither with a sign ('-0777' is decimal);
+        # any other integer is decimal, exact at any size up to the text cap.
+        if literal.startswith("-") and hexadecimal:
+            raise self.fail(f"{literal!r} is not a valid number")
+        if hexadecimal or (len(literal) > 1 and literal[0] == "0"):
+            digits = literal[2:] if hexadecimal else literal[1:]
+            valid = "0123456789abcdefABCDEF" if hexadecimal else "01234567"
+            if not digits or any(c not in valid for c in digits):
+                raise self.fail(f"{literal!r} is not a valid number")
+            number = int(digits, 16 if hexadecimal else 8)
+            if number >= 2**64:
+                raise self.fail(f"{literal!r} is not a valid number")
+            return number - 2**64 if number >= 2**63 else number
+        if len(literal) > _MAX_INTEGER_TEXT:
+            raise self.fail(f"the JSON integer {literal[:40]}... is too large to parse")
+        return int(literal)
 
     def key(self) -> str:
         char = self.peek()

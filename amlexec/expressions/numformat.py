@@ -15,7 +15,13 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
-__all__ = ["format_number", "parse_culture_float"]
+from amlexec.expressions.errors import ExpressionLimitError
+
+__all__ = ["NumberFormatError", "format_number", "parse_culture_float"]
+
+
+class NumberFormatError(ValueError):
+    """A format the number cannot be written with ('D' for a float, an unknown standard letter)."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,13 @@ def _culture(name: str) -> Culture:
     return _CULTURES.get(name.lower(), _CULTURES["en-us"])
 
 
-# Precision beyond this would only build huge strings; .NET allows more, amlexec refuses.
+# Precision beyond this would only build huge strings; .NET allows more, amlexec refuses (a limit error).
 _MAX_PRECISION = 1000
+
+
+def _too_precise(places: int) -> ExpressionLimitError:
+    return ExpressionLimitError(f"a format with {places} decimal places is more than the supported {_MAX_PRECISION}")
+
 
 _WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u2028\u2029\u202f\u3000"
 
@@ -99,12 +110,12 @@ def _standard(number: int | float, kind: str, precision: int | None, culture: Cu
     upper = kind.upper()
     if upper == "D":
         if not isinstance(number, int):
-            raise ValueError("format 'D' is only valid for integers")
+            raise NumberFormatError("format 'D' is only valid for integers")
         digits = str(abs(number)).rjust(precision or 0, "0")
         return sign + digits
     if upper == "X":
         if not isinstance(number, int):
-            raise ValueError("format 'X' is only valid for integers")
+            raise NumberFormatError("format 'X' is only valid for integers")
         digits = format(number & 0xFFFFFFFFFFFFFFFF if number < 0 else number, "x").rjust(precision or 0, "0")
         return digits.upper() if kind == "X" else digits
     if upper in ("F", "N", "C", "P"):
@@ -147,7 +158,7 @@ def _standard(number: int | float, kind: str, precision: int | None, culture: Cu
             text = f"{float(number):.{precision}g}"
             text = re.sub(r"e([+-])0*(\d\d)", r"E\1\2", text)
         return text.replace(".", culture.decimal) if culture.decimal != "." else text
-    raise ValueError(f"format {kind!r} is not a known standard format")
+    raise NumberFormatError(f"format {kind!r} is not a known standard format")
 
 
 def _custom(number: int | float, pattern: str, culture: Culture) -> str:
@@ -174,6 +185,9 @@ def _custom(number: int | float, pattern: str, culture: Culture) -> str:
     trailing_commas = len(integer_part) - len(integer_part.rstrip(","))
     value = value.scaleb(-3 * trailing_commas)
     places = sum(1 for c in fraction_part if c in "0#")
+    if places > _MAX_PRECISION:
+        # Rounding to that many places would overflow the decimal context below (InvalidOperation).
+        raise _too_precise(places)
     required_places = sum(1 for c in fraction_part[: len(fraction_part.rstrip("#"))] if c == "0")
     whole, fraction = _fixed(value, places)
     fraction = fraction.rstrip("0").ljust(required_places, "0") if places else ""
@@ -243,7 +257,7 @@ def format_number(number: int | float, pattern: str, culture_name: str) -> str:
     if standard:
         precision = int(standard.group(2)) if standard.group(2) else None
         if precision is not None and precision > _MAX_PRECISION:
-            raise ValueError(f"precision {precision} is larger than the supported {_MAX_PRECISION}")
+            raise _too_precise(precision)
         return _standard(number, standard.group(1), precision, culture)
     if not pattern:
         return _standard(number, "G", None, culture)

@@ -175,8 +175,10 @@ class _Lexer:
                     f"the number {literal!r} at position {start} is too large", position=start
                 )
             return Token(Tok.FLOAT, literal, start, value)
-        number = int(literal)
-        if not _INT64_MIN <= number <= _INT64_MAX:
+        # Measure before converting: int() refuses text of more than 4300 digits with a ValueError.
+        too_long = len(literal.lstrip("+-").lstrip("0")) > 19
+        number = 0 if too_long else int(literal)
+        if too_long or not _INT64_MIN <= number <= _INT64_MAX:
             raise ExpressionSyntaxError(
                 f"the integer {literal!r} at position {start} does not fit in 64 bits", position=start
             )

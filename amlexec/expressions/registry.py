@@ -26,7 +26,10 @@ class FunctionSpec:
     """A built-in function: canonical name, arity bounds (``max_args=None`` = variadic), implementation.
 
     Arguments reach ``impl`` already evaluated as JSON-like Python values (str, int, float, bool, None,
-    list, dict); ``impl`` returns such a value or raises ``ExpressionEvaluationError``.
+    list, dict); ``impl`` returns such a value or raises ``ExpressionEvaluationError`` (or, for one of
+    amlexec's own bounds, ``ExpressionLimitError``). The evaluator sets the error's ``function`` to this
+    function's lower-case name. Any other exception is a bug: strict mode raises it as
+    ``InternalExpressionError``, production masks it as an ``ExpressionEvaluationError`` and logs it.
     """
 
     name: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from typing import Any
 
 from amlexec.expressions.errors import ExpressionEvaluationError, ExpressionLimitError
@@ -27,6 +28,7 @@ __all__ = [
     "to_json_text",
     "to_text",
     "type_name",
+    "utf8_bytes",
     "utf16_len",
     "utf16_slice",
 ]
@@ -243,11 +245,26 @@ def to_text(value: Any) -> str:
     return to_json_text(value)
 
 
+def utf8_bytes(text: str) -> bytes:
+    """UTF-8 bytes as .NET's ``Encoding.UTF8`` writes them: an unpaired surrogate becomes U+FFFD.
+
+    JSON text may carry lone surrogates (``"\\ud83d"``), which Python's strict encoder refuses; the engine's
+    strings are UTF-16, so a surrogate pair held as two characters is one character to it.
+    """
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
+
+
 def utf16_len(text: str) -> int:
     """Length in UTF-16 code units, which is what the engine counts (an emoji is 2)."""
     if text.isascii():
         return len(text)
     return len(text) + sum(1 for char in text if char > "\uffff")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _to_units(text: str) -> str:
@@ -273,7 +290,7 @@ def utf16_units(text: str) -> str:
 
 def utf16_join(units: str) -> str:
     """Inverse of ``utf16_units``: recombine surrogate pairs (lone halves stay as they are)."""
-    if not any("\ud800" <= char <= "\udfff" for char in units):
+    if units.isascii() or _SURROGATE.search(units) is None:
         return units
     try:
         return _from_units(units)

@@ -39,7 +39,8 @@ CONTEXT: dict[str, Any] = {
 def test_public_api_is_curated() -> None:
     assert set(expressions.__all__) == {
         "LIMITS", "ExpressionError", "ExpressionEvaluationError", "ExpressionLimitError",
-        "ExpressionSyntaxError", "Limits", "Template", "compile", "evaluate", "to_text",
+        "ExpressionSyntaxError", "InternalExpressionError", "Limits", "Template", "compile", "evaluate",
+        "is_strict", "set_strict", "to_text",
     }
 
 

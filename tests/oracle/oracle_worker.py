@@ -41,7 +41,10 @@ def main() -> None:
             )
             answer = {"ok": True, "result": json.loads(raw)["result"]}
         except Exception as exc:  # every engine failure is an answer, not a crash
-            answer = {"ok": False, "error": type(exc).__name__, "message": str(exc)[:500]}
+            # The first line whole: for a long expression the engine quotes it before saying what failed,
+            # and classify_errors.py reads that ending. The .NET stack trace after it is cut short.
+            first, newline, rest = str(exc).partition("\n")
+            answer = {"ok": False, "error": type(exc).__name__, "message": first + newline + rest[:500]}
         sys.stdout.write(ANSWER_PREFIX + json.dumps(answer) + "\n")
         sys.stdout.flush()
 

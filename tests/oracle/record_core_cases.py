@@ -22,6 +22,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from classify_errors import classify, shorten  # noqa: E402
 from engine import Oracle, oracle_python  # noqa: E402
 
 ROOT = HERE.parents[1]
@@ -142,8 +143,9 @@ def main() -> None:
             if answer["ok"]:
                 case["result"] = answer["result"]
             else:
-                case["error"] = True
-                case["engine_message"] = answer["message"].split("\n")[0][:300]
+                message = shorten(answer["message"])
+                case["error"] = classify(expression, message)[0]
+                case["engine_message"] = message
             cases.append(case)
     finally:
         oracle.close()

@@ -20,6 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from classify_errors import classify, shorten
 from engine import Oracle, oracle_python
 
 OUT = Path(__file__).resolve().parents[1] / "expressions" / "cases" / "dates.json"
@@ -523,6 +524,17 @@ def build_cases() -> list[dict[str, Any]]:
     add("@parseDateTime('2024-01-31', 'en-US', 'yyyy-MM-dd', 'x')")
 
     _add_time_zone_cases(add)
+    # Inputs that once crashed amlexec (found with AMLEXEC_EXPRESSIONS_STRICT=1): time units and date parts
+    # of non-ASCII digits or thousands of digits, and empty text for a format of optional parts only.
+    add("@addToTime('2024-01-01T00:00:00Z', 1, '²')")
+    add("@getPastTime(1, '²', 'yyyy')")
+    for unit in ["١", "0" * 30 + "4", "99999999999", "9" * 5000]:
+        add(f"@addToTime('2024-01-01T00:00:00Z', 1, {q(unit)})")
+    for ts in ["1/99999999999999999999/2024", "1" * 5000 + "-01-01", "1/2/" + "9" * 5000]:
+        add(f"@addDays({q(ts)}, 0)")
+    for text, args in [("", "'', 'FFFFFFF'"), ("2024", "'en-US', 'yyyyFFF'"), ("2024²", "'en-US', 'yyyyF'"),
+                       ("2024-01-02 10", "'en-US', 'yyyy-MM-dd HH.FFF'")]:
+        add(f"@parseDateTime({q(text)}, {args})")
     return [dict(c) for c in cases]
 
 
@@ -717,7 +729,9 @@ def main() -> None:
             if answer["ok"]:
                 entry["result"] = answer["result"]
             else:
-                entry["error"] = True
+                message = shorten(answer["message"])
+                entry["error"] = classify(expression, message)[0]
+                entry["engine_message"] = message
             recorded.append(entry)
     finally:
         oracle.close()
