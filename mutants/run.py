@@ -54,7 +54,7 @@ def scratch_copy(into: Path) -> Path:
 def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[int, str]:
     """Run ``tests`` against ``tree``'s own amlexec (not the editable install pointing at the checkout)."""
     env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'tests'}", "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:logging",
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                "-o", "addopts=", *tests]
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=1800, check=False)
     output = (done.stdout + done.stderr).strip()

@@ -20,7 +20,7 @@ def test_the_look_back_is_capped_at_a_day_plus_the_overlap() -> None:
     hourly = Schedule("hourly", "0 0 * * * *", b"{}")
     (due,) = due_occurrences([hourly], now=NOW, last_tick=NOW - timedelta(days=30))
     assert due[1] == datetime(2026, 11, 21, 2, 0, tzinfo=UTC), "only the latest missed occurrence"
-    assert MAX_CATCH_UP == timedelta(days=1)
+    assert timedelta(days=1) == MAX_CATCH_UP
 
 
 def test_no_previous_tick_looks_back_one_period() -> None:

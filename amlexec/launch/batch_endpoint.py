@@ -37,8 +37,9 @@ __all__ = ["BatchEndpointLauncher"]
 logger = logging.getLogger(__name__)
 
 BATCH_API_VERSION = "2024-10-01"
-# azure-ai-ml's invoke mutates a module-level header dict; one invoke at a time per process.
-_INVOKE_LOCK = threading.Lock()
+# azure-ai-ml's invoke mutates a module-level header dict; one invoke at a time per process. Re-entrant: the
+# fault-injection runner simulates a second instance inside the first one's call, on the same thread.
+_INVOKE_LOCK = threading.RLock()
 _COMPONENT_ID = re.compile(r"/components/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$")
 _LITERAL_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
 
