@@ -58,7 +58,8 @@ def run() -> None:
         raced = report.races[target]
         extra = second["published"] if target == "published" else 0
         again = sum(1 for name in creates if name in kept and report.planned[report.run_of[name][0]].target == target)
-        print(f"  {target:9}: {raced:4d} races, {again:4d} run names sent twice, {extra:4d} second runs started, "
+        print(f"  {target:9}: {raced:4d} races, {again:4d} names in more than one create (races, resent lost answers), "
+              f"{extra:4d} second runs started, "
               f"{canceled['published'] if target == 'published' else 0:4d} of them canceled by amlexec")
     print(f"  runs kept: {len(kept)}; terminal events naming a canceled duplicate: 0 (checked by the invariants)")
 
