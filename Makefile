@@ -48,6 +48,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_launch.py
 	$(BIN)/python bench/bench_tracking.py
 	$(BIN)/python bench/bench_reliability.py
+	$(BIN)/python bench/bench_instances.py
+	$(BIN)/python bench/bench_servicebus.py
 
 schema: $(STAMP)
 	$(BIN)/amlexec schema > schemas/activity-payload.schema.json
