@@ -28,6 +28,7 @@ install: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -53,7 +54,7 @@ bench: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/amlexec schema > schemas/activity-payload.schema.json
-	$(BIN)/python -c "from amlexec.openapi import openapi_text; print(openapi_text(), end='')" > docs/openapi.json
+	$(BIN)/python -c "from amlexec.http_api import openapi_text; print(openapi_text(), end='')" > docs/openapi.json
 
 $(ORACLE_VENV)/.installed:
 	$(PYTHON) -m venv $(ORACLE_VENV)

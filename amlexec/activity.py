@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from amlexec.errors import describe_value
 from amlexec.expressions import ExpressionError, ExpressionLimitError, Template
 from amlexec.expressions import compile as compile_expression
 
@@ -41,7 +42,7 @@ __all__ = [
     "PipelineInfo",
     "TriggerInfo",
     "TypeProperties",
-    "describe_value",
+    "is_envelope",
     "is_expression_object",
 ]
 
@@ -52,24 +53,10 @@ DynamicKind = Literal["string", "boolean", "integer", "object", "any", "expressi
 _JSON_TYPE_NAMES = {str: "string", bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
 
 
-def describe_value(value: Any, *, limit: int = 60) -> str:
-    """Say what a JSON value is in an error message: its JSON type and a short rendering."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {'true' if value else 'false'}"
-    if isinstance(value, int | float):
-        return f"number {value}"
-    if isinstance(value, str):
-        shown = value if len(value) <= limit else value[: limit - 1] + "…"
-        return f'string "{shown}"'
-    if isinstance(value, dict):
-        keys = ", ".join(list(map(str, value))[:5])
-        more = ", …" if len(value) > 5 else ""
-        return f"object with keys [{keys}{more}]" if value else "empty object"
-    if isinstance(value, list):
-        return f"array of {len(value)} item{'s' if len(value) != 1 else ''}"
-    return type(value).__name__
+def is_envelope(data: Any) -> bool:
+    """Whether a payload is an envelope (``{"activity": {...}, "pipeline": ...}``) rather than a bare activity."""
+    return (isinstance(data, dict) and "activity" in data and "typeProperties" not in data
+            and data.get("type") != ACTIVITY_TYPE)
 
 
 def is_expression_object(value: Any) -> bool:

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from amlexec.errors import AmlexecError, ConfigurationError, Issue, PermanentError, RequestRejected, TransientError
 from amlexec.expressions import ExpressionError, evaluate
 from amlexec.linked_services import LinkedServiceRegistry, secret_setting_name
-from amlexec.resolve import RequestContext, preview, resolve
+from amlexec.request import RequestContext
+from amlexec.resolve import preview, resolve
 from amlexec.schema import payload_schema_text
 from amlexec.settings import Settings, load_linked_services
 from amlexec.validation import ValidatedPayload, validate_payload
@@ -316,7 +317,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     import dataclasses
 
     from amlexec.handlers import Worker
-    from amlexec.local_host import LocalHost
+    from amlexec.inprocess import InProcessHost
 
     registry = _require_registry(args, settings)
     # Chosen here, not by the host, so an interrupted or failed run can be followed again by the same id.
@@ -334,7 +335,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.flush()  # events are progress: a reader (jq, a log) should see each as it happens
 
     # A person is waiting: three deliveries (each with the SDK's own retries) before giving up, not ten.
-    host = LocalHost(worker, on_event=show, max_deliveries=3)
+    host = InProcessHost(worker, on_event=show, max_deliveries=3)
     host.send(body, message_id=args.request_id)
     events = host.run_until_idle(max_wait=timedelta(0) if args.no_wait else None)
     # The host redelivers a message that failed for a temporary reason, as Service Bus does, and in the end

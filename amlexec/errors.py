@@ -9,6 +9,7 @@ queue dead-letters it after its max delivery count.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -22,9 +23,53 @@ __all__ = [
     "PermanentError",
     "RequestRejected",
     "TransientError",
+    "child_path",
+    "describe_value",
+    "format_path",
     "outcome_of",
     "rejection_for",
 ]
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+
+
+def child_path(path: str, key: int | str) -> str:
+    """The path of ``key`` inside the value at ``path``."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if _IDENTIFIER.match(key):
+        return f"{path}.{key}" if path else key
+    return path + "['" + key.replace("'", "\\'") + "']"
+
+
+def format_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """Render a location as a JSON path: ``typeProperties.mlPipelineParameters['run date'][0]``."""
+    out = ""
+    for part in loc:
+        out = child_path(out, part)
+    return out
+
+
+def describe_value(value: Any, *, limit: int = 60) -> str:
+    """Say what a JSON value is in an error message: its JSON type and a short rendering."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {'true' if value else 'false'}"
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= limit else value[: limit - 1] + "…"
+        return f'string "{shown}"'
+    if isinstance(value, dict):
+        keys = ", ".join(list(map(str, value))[:5])
+        more = ", …" if len(value) > 5 else ""
+        return f"object with keys [{keys}{more}]" if value else "empty object"
+    if isinstance(value, list):
+        return f"array of {len(value)} item{'s' if len(value) != 1 else ''}"
+    return type(value).__name__
+
 
 
 class AmlexecError(Exception):

@@ -9,26 +9,24 @@ notification, a redelivery) publishes first. ``secureInput`` keeps parameters ou
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
-import zlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
 from amlexec.bus.base import OutgoingMessage
 from amlexec.errors import Issue
 from amlexec.launch.base import RunHandle, RunStatus
-from amlexec.resolve import LaunchRequest, WorkspaceInfo
+from amlexec.request import LaunchRequest
+from amlexec.runs import EventContext
 
 __all__ = [
     "CONTENT_TYPE",
     "EVENT_SOURCE",
     "CloudEvent",
-    "EventContext",
     "EventKind",
     "conflict_event_id",
     "event_message",
@@ -81,45 +79,6 @@ class CloudEvent(BaseModel):
         return self.model_dump_json(exclude_none=True)
 
 
-class EventContext(BaseModel):
-    """What an event needs to know about the request behind a run (kept on the run for Event Grid)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    request_id: str
-    correlation_id: str
-    activity_name: str
-    linked_service: str
-    workspace: WorkspaceInfo | None = None
-    target: dict[str, JsonValue]
-    experiment_name: str
-    parameters: dict[str, JsonValue] | None = None
-    secure_output: bool = False
-    max_attempts: int = 1
-
-    @classmethod
-    def of(cls, request: LaunchRequest) -> EventContext:
-        return cls(request_id=request.request_id, correlation_id=request.correlation_id,
-                   activity_name=request.activity_name, linked_service=request.linked_service,
-                   workspace=request.workspace, target=request.target.model_dump(mode="json"),
-                   experiment_name=request.experiment_name,
-                   parameters=None if request.policy.secure_input else request.parameters,
-                   secure_output=request.policy.secure_output, max_attempts=request.policy.retry + 1)
-
-    def pack(self) -> str:
-        """A compact text form for a run property (compressed JSON, base64)."""
-        raw = self.model_dump_json(exclude_none=True).encode()
-        return base64.b64encode(zlib.compress(raw, 9)).decode()
-
-    @classmethod
-    def unpack(cls, text: str) -> EventContext:
-        """The context packed by :meth:`pack`; ValueError for anything else (the property is untrusted)."""
-        try:
-            return cls.model_validate_json(zlib.decompress(base64.b64decode(text, validate=True)))
-        except (zlib.error, ValueError) as exc:
-            raise ValueError(f"not an amlexec event context: {exc}") from None
-
-
 def terminal_event_id(request_id: str) -> str:
     """The one id every terminal event of a request carries."""
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"terminal|{request_id}"))
@@ -140,9 +99,7 @@ def _event_id(kind: EventKind, context: EventContext, attempt: int) -> str:
 def _source(context: EventContext) -> str:
     if context.workspace is None:
         return f"{EVENT_SOURCE}:local:{context.linked_service}"
-    ws = context.workspace
-    return (f"/subscriptions/{ws.subscription_id}/resourceGroups/{ws.resource_group}"
-            f"/providers/Microsoft.MachineLearningServices/workspaces/{ws.name}")
+    return context.workspace.resource_id
 
 
 def run_event(kind: EventKind, request: LaunchRequest | EventContext, handle: RunHandle, status: RunStatus | None,

@@ -17,12 +17,12 @@ import functools
 import hashlib
 import json
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from amlexec.activity import is_envelope
 from amlexec.bus.base import Bus, Destination, OutgoingMessage
 from amlexec.clock import Clock, SystemClock
 from amlexec.errors import (
@@ -34,21 +34,14 @@ from amlexec.errors import (
     outcome_of,
     rejection_for,
 )
-from amlexec.events import (
-    CloudEvent,
-    EventContext,
-    EventKind,
-    conflict_event_id,
-    event_message,
-    rejected_event,
-    run_event,
-)
-from amlexec.launch.base import RunHandle, RunState, RunStatus, normalise_status, run_name
-from amlexec.launch.jobs import CONTEXT_PROPERTY, RUN_NAME_PROPERTY
-from amlexec.launch.router import Launchers
+from amlexec.events import CloudEvent, EventKind, conflict_event_id, event_message, rejected_event, run_event
+from amlexec.launch.base import RunHandle, RunState, RunStatus, normalise_status
+from amlexec.launch.router import LaunchRouter
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import LaunchRequest, RequestContext, dotnet_timestamp, preview, resolve
+from amlexec.request import LaunchRequest, RequestContext
+from amlexec.resolve import dotnet_timestamp, preview, resolve
+from amlexec.runs import CONTEXT_PROPERTY, RUN_NAME_PROPERTY, EventContext, attempt_of, run_name
 from amlexec.schedules import Schedule, due_occurrences, load_schedules, request_id_for
 from amlexec.settings import Settings, load_linked_services
 from amlexec.telemetry import span
@@ -74,7 +67,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_ATTEMPT_SUFFIX = re.compile(r"_(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -116,7 +108,7 @@ class Worker:
 
     settings: Settings
     registry: LinkedServiceRegistry
-    launchers: Launchers
+    launchers: LaunchRouter
     clock: Clock
     bus: Bus
     tracking: TrackingPolicy
@@ -128,7 +120,7 @@ class Worker:
                bus: Bus | None = None) -> Worker:
         registry = registry if registry is not None else linked_services_for(settings)
         clock = clock or SystemClock()
-        launchers = Launchers(registry, local_runs_root=settings.local_runs_dir, clock=clock, connector=connector,
+        launchers = LaunchRouter(registry, local_runs_root=settings.local_runs_dir, clock=clock, connector=connector,
                               local_options=local_options)
         tracking = TrackingPolicy(initial_delay=settings.poll_initial, max_delay=settings.poll_max,
                                   not_responding_grace=settings.not_responding_grace,
@@ -410,8 +402,7 @@ def handle_run_notification(event_type: str, data: Any, worker: Worker) -> Cloud
     except ValueError:
         logger.warning("run %s carries an unreadable %s property; ignored", run_id, CONTEXT_PROPERTY)
         return None
-    match = _ATTEMPT_SUFFIX.search(run_name)
-    attempt = int(match.group(1)) if match else 1
+    attempt = attempt_of(run_name)
     # The documented example says "failed"; the service's own status words are capitalised.
     state = normalise_status(status_word)
     if state is RunState.COMPLETED:
@@ -438,8 +429,7 @@ def handle_run_notification(event_type: str, data: Any, worker: Worker) -> Cloud
 def scheduled_envelope(schedule: Schedule, occurrence: datetime, now: datetime) -> bytes:
     """The request a schedule occurrence sends: its payload with the trigger's times filled in."""
     payload = json.loads(schedule.payload)
-    envelope = payload if isinstance(payload, dict) and "activity" in payload and "typeProperties" not in payload \
-        else {"activity": payload}
+    envelope = payload if is_envelope(payload) else {"activity": payload}
     trigger = dict(envelope.get("trigger") or {})
     trigger.update({"name": schedule.name, "type": "ScheduleTrigger", "time": dotnet_timestamp(occurrence),
                     "scheduledTime": dotnet_timestamp(occurrence), "startTime": dotnet_timestamp(now)})

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import SecretStr
 
 from amlexec.errors import ConfigurationError
+from amlexec.request import WorkspaceInfo
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -41,7 +42,6 @@ __all__ = [
     "CredentialSpec",
     "LinkedService",
     "LinkedServiceRegistry",
-    "Workspace",
     "secret_setting_name",
 ]
 
@@ -65,22 +65,6 @@ def secret_setting_name(linked_service: str) -> str:
 def client_id_setting_name(credential_reference: str) -> str:
     """The app setting mapping a Data Factory credential reference to a user-assigned identity's client id."""
     return "AMLEXEC_IDENTITY_CLIENT_ID__" + re.sub(r"[^A-Za-z0-9]", "_", credential_reference).upper()
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """An Azure ML workspace, as an ARM resource."""
-
-    subscription_id: str
-    resource_group: str
-    name: str
-
-    @property
-    def resource_id(self) -> str:
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.name}"
-        )
 
 
 @dataclass(frozen=True)
@@ -114,7 +98,7 @@ class LinkedService:
 
     name: str
     type: str
-    workspace: Workspace | None = None
+    workspace: WorkspaceInfo | None = None
     credential: CredentialSpec = field(default_factory=lambda: CredentialSpec("none"))
     local_folder: Path | None = None
     runs_folder: Path | None = None
@@ -256,10 +240,10 @@ def _parse_entry(entry: Any, base_dir: Path | None, env: Mapping[str, str]) -> L
     missing = [k for k in ("subscriptionId", "resourceGroupName", "mlWorkspaceName") if not _string(type_props.get(k))]
     if missing:
         raise ConfigurationError(f"linked service '{name}' lacks typeProperties {', '.join(missing)}")
-    workspace = Workspace(
-        str(_string(type_props["subscriptionId"])),
-        str(_string(type_props["resourceGroupName"])),
-        str(_string(type_props["mlWorkspaceName"])),
+    workspace = WorkspaceInfo(
+        subscription_id=str(_string(type_props["subscriptionId"])),
+        resource_group=str(_string(type_props["resourceGroupName"])),
+        name=str(_string(type_props["mlWorkspaceName"])),
     )
     credential = _credential(name, type_props, env, problems)
     connect_via = props.get("connectVia")

@@ -13,39 +13,40 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic import ValidationError as PydanticValidationError
 
-from amlexec.activity import Dynamic, TypeProperties, describe_value, is_expression_object
-from amlexec.errors import Issue, RequestRejected
+from amlexec.activity import Dynamic, TypeProperties, is_expression_object
+from amlexec.errors import Issue, RequestRejected, child_path, describe_value, format_path
 from amlexec.expressions import ExpressionError
 from amlexec.expressions import compile as compile_expression
-from amlexec.linked_services import LinkedService, LinkedServiceRegistry, Workspace
-from amlexec.validation import ValidatedPayload, child_path, format_path, is_guid, parse_timeout
+from amlexec.linked_services import LinkedService, LinkedServiceRegistry
+from amlexec.request import (
+    DEFAULT_TIMEOUT_SECONDS,
+    REDACTED,
+    BatchEndpointTarget,
+    DataPath,
+    LaunchRequest,
+    LocalPipelineTarget,
+    PipelineComponentTarget,
+    PipelineEndpointTarget,
+    PublishedPipelineTarget,
+    RequestContext,
+    ResolvedPolicy,
+    Target,
+    WorkspaceInfo,
+)
+from amlexec.validation import ValidatedPayload, is_guid, parse_timeout
 
 __all__ = [
-    "DEFAULT_TIMEOUT_SECONDS",
-    "BatchEndpointTarget",
-    "DataPath",
     "Deferred",
-    "LaunchRequest",
-    "LocalPipelineTarget",
-    "PipelineComponentTarget",
-    "PipelineEndpointTarget",
-    "PublishedPipelineTarget",
-    "RequestContext",
     "Resolution",
-    "ResolvedPolicy",
-    "Target",
-    "WorkspaceInfo",
     "dotnet_timestamp",
     "preview",
     "resolve",
 ]
 
-DEFAULT_TIMEOUT_SECONDS = 7 * 86400
 _RUN_ID_NAMESPACE = uuid.UUID("0b7f5c53-3a54-4f1d-9d43-6f1e0c1d2a11")
 _EXPERIMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 _COMPONENT = re.compile(
@@ -58,138 +59,6 @@ def dotnet_timestamp(moment: datetime) -> str:
     """Format an instant the way Data Factory prints system times: seven fractional digits and ``Z``."""
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond:06d}0Z"
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    """What the host knows about a request: its identity and when and how it arrived."""
-
-    request_id: str
-    received_at: datetime
-    trigger_type: str = "Manual"
-    trigger_name: str = "amlexec"
-    scheduled_time: datetime | None = None
-    correlation_id: str | None = None
-    data_factory: str = "amlexec"
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PublishedPipelineTarget(_Frozen):
-    """A v1 published pipeline, by id."""
-
-    kind: Literal["published_pipeline"] = "published_pipeline"
-    pipeline_id: str
-
-
-class PipelineEndpointTarget(_Frozen):
-    """A v1 pipeline endpoint, by id, at a version (None: the endpoint's default)."""
-
-    kind: Literal["pipeline_endpoint"] = "pipeline_endpoint"
-    endpoint_id: str
-    version: str | None = None
-
-
-class BatchEndpointTarget(_Frozen):
-    """A v2 batch endpoint with a pipeline-component deployment (None: the endpoint's default)."""
-
-    kind: Literal["batch_endpoint"] = "batch_endpoint"
-    endpoint_name: str
-    deployment_name: str | None = None
-
-
-class PipelineComponentTarget(_Frozen):
-    """A registered v2 pipeline component, by name and version or label."""
-
-    kind: Literal["pipeline_component"] = "pipeline_component"
-    name: str
-    version: str | None = None
-    label: str | None = None
-
-    @property
-    def reference(self) -> str:
-        if self.version:
-            return f"azureml:{self.name}:{self.version}"
-        return f"azureml:{self.name}@{self.label or 'latest'}"
-
-
-class LocalPipelineTarget(_Frozen):
-    """A v2 pipeline YAML in a local linked service's folder, run on this machine."""
-
-    kind: Literal["local_pipeline"] = "local_pipeline"
-    name: str
-    path: str
-
-
-Target = Annotated[
-    PublishedPipelineTarget | PipelineEndpointTarget | BatchEndpointTarget | PipelineComponentTarget
-    | LocalPipelineTarget,
-    Field(discriminator="kind"),
-]
-
-
-class DataPath(_Frozen):
-    """A v1 DataPath assignment: a datastore and a path inside it."""
-
-    datastore_name: str
-    relative_path: str | None = None
-
-
-class ResolvedPolicy(_Frozen):
-    """The activity policy with defaults applied and the timeout in seconds."""
-
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
-    retry: int = 0
-    retry_interval_seconds: int = 30
-    secure_input: bool = False
-    secure_output: bool = False
-
-
-class WorkspaceInfo(_Frozen):
-    """The Azure ML workspace a request runs in (None for local pipelines)."""
-
-    subscription_id: str
-    resource_group: str
-    name: str
-
-
-class LaunchRequest(_Frozen):
-    """Everything a launcher needs, fully evaluated. Parameter values keep their evaluated JSON types."""
-
-    request_id: str
-    correlation_id: str
-    activity_name: str
-    linked_service: str
-    workspace: WorkspaceInfo | None
-    target: Target
-    experiment_name: str
-    parameters: dict[str, JsonValue] = Field(default_factory=dict)
-    data_path_assignments: dict[str, DataPath] = Field(default_factory=dict)
-    dataset_assignments: dict[str, JsonValue] = Field(default_factory=dict)
-    job_inputs: dict[str, JsonValue] = Field(default_factory=dict)
-    job_outputs: dict[str, JsonValue] = Field(default_factory=dict)
-    job_settings: dict[str, JsonValue] = Field(default_factory=dict)
-    parent_run_id: str | None = None
-    continue_on_step_failure: bool | None = None
-    policy: ResolvedPolicy = Field(default_factory=ResolvedPolicy)
-    description: str | None = None
-    user_properties: dict[str, str] = Field(default_factory=dict)
-    pipeline_run_id: str
-    pipeline_name: str
-    trigger_time: datetime
-    payload_digest: str | None = Field(default=None, description="hash of the payload as sent: a request id "
-                                                                 "reused for another payload is a conflict")
-
-    def public_view(self) -> dict[str, Any]:
-        """A JSON-ready dict safe to log or print: inputs are redacted when ``policy.secureInput`` is set."""
-        data = self.model_dump(mode="json")
-        if self.policy.secure_input:
-            for key in ("parameters", "data_path_assignments", "dataset_assignments", "job_inputs", "job_outputs"):
-                data[key] = dict.fromkeys(data[key], "<redacted: secureInput>")
-            data["user_properties"] = dict.fromkeys(data["user_properties"], "<redacted: secureInput>")
-        return data
 
 
 class Deferred(str):
@@ -225,7 +94,7 @@ class _Resolver:
 
     def fail(self, path: str, message: str, expected: str | None = None, got: Any = None,
              code: str = "invalid") -> None:
-        shown = None if got is None else ("<redacted: secureInput>" if self.secure else describe_value(got))
+        shown = None if got is None else (REDACTED if self.secure else describe_value(got))
         self.issues.append(Issue(self.prefix + path, message, expected, shown, code))
 
     def value(self, raw: Any, path: str, depth: int = 0) -> Any:
@@ -373,7 +242,7 @@ def _expression_context(payload: ValidatedPayload, rc: RequestContext) -> dict[s
 
 
 def _bind_linked_service(service: LinkedService, resolver: _Resolver, ref_params: dict[str, Dynamic],
-                         path: str) -> Workspace | None:
+                         path: str) -> WorkspaceInfo | None:
     """Evaluate a parameterised workspace (``@{linkedService().x}``) with allowed reference parameters."""
     if service.workspace is None:
         return None
@@ -404,7 +273,7 @@ def _bind_linked_service(service: LinkedService, resolver: _Resolver, ref_params
         resolver.fail(path, f"linked service '{service.name}' has a workspace expression that cannot be evaluated",
                       "declared linkedService() parameters with values", None, "linked_service")
         return None
-    return Workspace(str(parts[0]), str(parts[1]), str(parts[2]))
+    return WorkspaceInfo(subscription_id=str(parts[0]), resource_group=str(parts[1]), name=str(parts[2]))
 
 
 def _select_target(props: TypeProperties, service: LinkedService, r: _Resolver) -> Target | None:
@@ -605,23 +474,22 @@ def _resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServ
     if resolver.issues or target is None:
         raise RequestRejected(resolver.issues)
     try:
-        request = _build_request(
-        request_id=rc.request_id,
-        correlation_id=payload.envelope.correlation_id or rc.correlation_id or rc.request_id,
-        activity_name=activity.name,
-        linked_service=service.name,
-        workspace=WorkspaceInfo(subscription_id=workspace.subscription_id, resource_group=workspace.resource_group,
-                                name=workspace.name) if workspace else None,
-        target=target,
-        experiment_name=experiment,
-        data_path_assignments=data_paths,
-        policy=resolved_policy,
-        description=activity.description,
-        user_properties=user_properties,
-        pipeline_run_id=context["pipeline"]["RunId"],
-        pipeline_name=context["pipeline"]["Pipeline"],
-        trigger_time=rc.scheduled_time or rc.received_at,
-        **request_fields,
+        request = LaunchRequest(
+            request_id=rc.request_id,
+            correlation_id=payload.envelope.correlation_id or rc.correlation_id or rc.request_id,
+            activity_name=activity.name,
+            linked_service=service.name,
+            workspace=workspace,
+            target=target,
+            experiment_name=experiment,
+            data_path_assignments=data_paths,
+            policy=resolved_policy,
+            description=activity.description,
+            user_properties=user_properties,
+            pipeline_run_id=context["pipeline"]["RunId"],
+            pipeline_name=context["pipeline"]["Pipeline"],
+            trigger_time=rc.scheduled_time or rc.received_at,
+            **request_fields,
         )
     except PydanticValidationError as exc:
         # Every value was checked above; this is the last line of defence, never a crash.
@@ -629,8 +497,4 @@ def _resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServ
                                      "the resolved request is not valid: " + err["msg"], code="invalid_request")
                                for err in exc.errors(include_url=False, include_input=False)]) from None
     return Resolution(request, resolver.deferred, resolver.warnings)
-
-
-def _build_request(**fields: Any) -> LaunchRequest:
-    return LaunchRequest(**fields)
 

@@ -8,7 +8,6 @@ import json
 from amlexec.errors import Issue, RequestRejected
 from amlexec.launch.base import RunHandle
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import WorkspaceInfo
 
 __all__ = ["decode_run_ref", "encode_run_ref"]
 
@@ -39,9 +38,5 @@ def decode_run_ref(token: str, registry: LinkedServiceRegistry) -> RunHandle:
     if service is None:
         raise RequestRejected([Issue("runId", f"linked service '{linked}' is not configured", "a configured linked "
                                      "service", linked, code="unknown_linked_service")])
-    workspace = None
-    if service.workspace is not None:
-        ws = service.workspace
-        workspace = WorkspaceInfo(subscription_id=ws.subscription_id, resource_group=ws.resource_group, name=ws.name)
     return RunHandle(target_kind=kind, run_id=run_id, experiment_name=experiment, linked_service=service.name,
-                     workspace=workspace, attempt=attempt, run_name=name)
+                     workspace=service.workspace, attempt=attempt, run_name=name)

@@ -17,7 +17,13 @@ from amlexec.errors import ConfigurationError
 from amlexec.linked_services import LinkedServiceRegistry
 from amlexec.validation import PREMIUM_TIER_MAX_MESSAGE, STANDARD_TIER_MAX_MESSAGE, Limits
 
-__all__ = ["SETTING_NAMES", "Settings", "get_settings", "load_linked_services"]
+__all__ = [
+    "SETTING_NAMES",
+    "Settings",
+    "get_settings",
+    "load_linked_services",
+    "request_topic_configured",
+]
 
 # Every setting amlexec reads (the infra templates and local.settings.sample.json provide these names).
 SETTING_NAMES = (
@@ -30,6 +36,8 @@ SETTING_NAMES = (
     "AMLEXEC_BUS",
     "ServiceBusConnection__fullyQualifiedNamespace",
     "AMLEXEC_REQUEST_QUEUE",
+    "AMLEXEC_REQUEST_TOPIC",
+    "AMLEXEC_REQUEST_SUBSCRIPTION",
     "AMLEXEC_STATUS_QUEUE",
     "AMLEXEC_REJECTED_QUEUE",
     "AMLEXEC_EVENTS_TOPIC",
@@ -77,6 +85,8 @@ class Settings:
     bus: str = "memory"
     service_bus_namespace: str | None = None
     request_queue: str = "amlexec-requests"
+    request_topic: str | None = None
+    request_subscription: str | None = None
     status_queue: str = "amlexec-status"
     rejected_queue: str = "amlexec-rejected"
     events_topic: str = "amlexec-events"
@@ -127,6 +137,8 @@ class Settings:
             bus=bus,
             service_bus_namespace=namespace,
             request_queue=name("AMLEXEC_REQUEST_QUEUE", "amlexec-requests"),
+            request_topic=source.get("AMLEXEC_REQUEST_TOPIC", "").strip() or None,
+            request_subscription=source.get("AMLEXEC_REQUEST_SUBSCRIPTION", "").strip() or None,
             status_queue=name("AMLEXEC_STATUS_QUEUE", "amlexec-status"),
             rejected_queue=name("AMLEXEC_REJECTED_QUEUE", "amlexec-rejected"),
             events_topic=name("AMLEXEC_EVENTS_TOPIC", "amlexec-events"),
@@ -149,6 +161,16 @@ def load_linked_services(settings: Settings, env: Mapping[str, str] | None = Non
         registry.merge(LinkedServiceRegistry.from_json(settings.linked_services_json,
                                                        source="AMLEXEC_LINKED_SERVICES", env=env))
     return registry
+
+
+def request_topic_configured(env: Mapping[str, str] | None = None) -> bool:
+    """Whether requests also arrive on a topic subscription (``AMLEXEC_REQUEST_TOPIC`` and ``..._SUBSCRIPTION``).
+
+    Read when the Function App is indexed, before anything else is: it reads only these two settings, so a
+    mistake elsewhere in the configuration cannot stop the app from indexing.
+    """
+    source = os.environ if env is None else env
+    return all(source.get(name, "").strip() for name in ("AMLEXEC_REQUEST_TOPIC", "AMLEXEC_REQUEST_SUBSCRIPTION"))
 
 
 @functools.cache

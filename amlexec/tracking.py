@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from amlexec.events import EventKind
 from amlexec.launch.base import RunHandle, RunState, RunStatus
-from amlexec.resolve import LaunchRequest
+from amlexec.request import LaunchRequest
 
 __all__ = ["CheckMessage", "Decision", "TrackingPolicy", "decide", "decide_after_failure", "next_delay"]
 
@@ -138,7 +138,7 @@ def decide(check: CheckMessage, status: RunStatus, now: datetime, policy: Tracki
             return Decision(cancel=True, check_after=policy.cancel_recheck,
                             next_check=check.model_copy(update={"check_number": check.check_number + 1}),
                             reason="cancel not yet taken; asking again")
-        return _again(check, now, policy.cancel_recheck, "waiting for the cancel to take effect")
+        return _again(check, policy.cancel_recheck, "waiting for the cancel to take effect")
 
     if now >= deadline:
         return Decision(cancel=True, check_after=policy.cancel_recheck,
@@ -160,11 +160,10 @@ def decide(check: CheckMessage, status: RunStatus, now: datetime, policy: Tracki
 
     delay = min(next_delay(check.check_number, policy), max(deadline - now, timedelta(seconds=1)))
     updated = check.model_copy(update={"not_responding_since": not_responding_since})
-    return _again(updated, now, delay, f"run {status.raw_status}")
+    return _again(updated, delay, f"run {status.raw_status}")
 
 
-def _again(check: CheckMessage, now: datetime, delay: timedelta, reason: str) -> Decision:
-    del now
+def _again(check: CheckMessage, delay: timedelta, reason: str) -> Decision:
     return Decision(check_after=delay, next_check=check.model_copy(update={"check_number": check.check_number + 1}),
                     reason=reason)
 

@@ -15,21 +15,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import azure.functions as func  # noqa: TID251 - the one module allowed to
 
-from amlexec import telemetry
+from amlexec import http_api, telemetry
 from amlexec.errors import (
-    AmlexecError,
-    ConfigurationError,
-    IdempotencyConflict,
     Outcome,
     RequestRejected,
-    TransientError,
     outcome_of,
 )
 from amlexec.handlers import (
@@ -42,11 +36,9 @@ from amlexec.handlers import (
     process_request,
     validate_request,
 )
-from amlexec.launch.base import RunState
-from amlexec.openapi import openapi_document
-from amlexec.resolve import RequestContext
+from amlexec.request import RequestContext
 from amlexec.runref import decode_run_ref, encode_run_ref
-from amlexec.settings import get_settings
+from amlexec.settings import get_settings, request_topic_configured
 
 __all__ = ["SERVICE_BUS_CONNECTION", "blueprint"]
 
@@ -93,7 +85,7 @@ def requests_queue(msg: func.ServiceBusMessage) -> None:
     _handle_request_message(msg, get_settings().request_queue)
 
 
-if os.environ.get("AMLEXEC_REQUEST_TOPIC") and os.environ.get("AMLEXEC_REQUEST_SUBSCRIPTION"):
+if request_topic_configured():
     # Registered only when configured: a topic subscription is an alternative way in, not a requirement.
     @blueprint.function_name("requests_topic")
     @blueprint.service_bus_topic_trigger(arg_name="msg", topic_name="%AMLEXEC_REQUEST_TOPIC%",
@@ -101,7 +93,8 @@ if os.environ.get("AMLEXEC_REQUEST_TOPIC") and os.environ.get("AMLEXEC_REQUEST_S
                                          connection=SERVICE_BUS_CONNECTION)
     def requests_topic(msg: func.ServiceBusMessage) -> None:
         """A launch request from a topic subscription (same handling as the queue)."""
-        _handle_request_message(msg, os.environ.get("AMLEXEC_REQUEST_TOPIC", "") or get_settings().request_queue)
+        settings = get_settings()
+        _handle_request_message(msg, settings.request_topic or settings.request_queue)
 
 
 @blueprint.function_name("status_checks")
@@ -147,29 +140,9 @@ def _last_tick(value: object) -> datetime | None:
 
 # ---------------------------------------------------------------------------------------------------- HTTP
 
-_ADF_STATUS = {RunState.QUEUED: "Queued", RunState.RUNNING: "InProgress", RunState.COMPLETED: "Succeeded",
-               RunState.FAILED: "Failed", RunState.CANCELED: "Cancelled"}
-
-
-def _json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype=_JSON, headers=headers)
-
-
-def _error_response(exc: Exception) -> func.HttpResponse:
-    """The HTTP answer for a failure: 4xx for the caller's faults, 503 when a retry may help, 500 otherwise."""
-    if isinstance(exc, IdempotencyConflict):
-        return _json_response(exc.to_dict(), 409)
-    if isinstance(exc, RequestRejected):
-        return _json_response({"valid": False, **exc.to_dict()}, 400)
-    if outcome_of(exc) is Outcome.RETRY and isinstance(exc, TransientError):
-        retry = str(max(1, int(exc.retry_after or 30)))
-        return _json_response({"error": "ServiceUnavailable", "message": str(exc)}, 503, {"Retry-After": retry})
-    if isinstance(exc, AmlexecError) and outcome_of(exc) is Outcome.REJECT:
-        # The app's own setup (a missing role, a setting): the message says what to grant or set.
-        logger.error("request failed: %s", exc)
-        return _json_response({"error": exc.code, "message": str(exc)}, 500)
-    logger.exception("request failed unexpectedly")
-    return _json_response({"error": "InternalError", "message": "unexpected error; see the app's logs"}, 500)
+def _respond(answer: http_api.Answer) -> func.HttpResponse:
+    return func.HttpResponse(answer.text(), status_code=answer.status, mimetype=_JSON,
+                             headers=answer.headers or None)
 
 
 @blueprint.function_name("runs_submit")
@@ -190,16 +163,10 @@ def runs_submit(req: func.HttpRequest) -> func.HttpResponse:
     try:
         launched = process_request(body, context, worker, traceparent=req.headers.get("traceparent"))
     except Exception as exc:  # every failure becomes a precise HTTP answer
-        return _error_response(exc)
+        return _respond(http_api.failure(exc))
     if isinstance(launched, Rejected):
-        return _error_response(launched.error)
-    ref = encode_run_ref(launched.handle)
-    status_url = f"/api/runs/{ref}"
-    return _json_response({"runId": ref, "runName": launched.handle.run_id, "status": "Queued",
-                           "created": launched.handle.created, "statusUrl": status_url,
-                           "studioUrl": launched.handle.studio_url, "correlationId": launched.request.correlation_id,
-                           "request": launched.request.public_view()},
-                          202, {"Location": status_url, "Retry-After": "15"})
+        return _respond(http_api.failure(launched.error))
+    return _respond(http_api.submitted(launched, encode_run_ref(launched.handle)))
 
 
 @blueprint.function_name("runs_status")
@@ -207,23 +174,13 @@ def runs_submit(req: func.HttpRequest) -> func.HttpResponse:
 def runs_status(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/runs/{runId}: where a run stands, shaped for a Data Factory Until loop (``isTerminal``)."""
     worker = _worker()
+    run_ref = req.route_params.get("run_id", "")
     try:
-        handle = decode_run_ref(req.route_params.get("run_id", ""), worker.registry)
+        handle = decode_run_ref(run_ref, worker.registry)
         status = worker.launchers.status(handle)
     except Exception as exc:  # every failure becomes a precise HTTP answer
-        return _error_response(exc)
-    body: dict[str, Any] = {
-        "runId": req.route_params.get("run_id"), "runName": status.run_id or handle.run_id,
-        "status": _ADF_STATUS[status.state],
-        "isTerminal": status.is_final, "serviceStatus": status.raw_status,
-        "startedAt": status.started_at.isoformat() if status.started_at else None,
-        "endedAt": status.ended_at.isoformat() if status.ended_at else None,
-        "error": {"code": status.error_code, "message": status.error_message} if status.error_code else None,
-        "studioUrl": status.studio_url,
-        "steps": [{"name": s.name, "status": _ADF_STATUS[s.state], "serviceStatus": s.raw_status}
-                  for s in status.steps],
-    }
-    return _json_response(body, 200)
+        return _respond(http_api.failure(exc))
+    return _respond(http_api.run_status(run_ref, handle, status))
 
 
 @blueprint.function_name("validate")
@@ -233,19 +190,17 @@ def validate_http(req: func.HttpRequest) -> func.HttpResponse:
     try:
         report = validate_request(req.get_body(), get_settings())
     except RequestRejected as rejected:
-        return _json_response({"valid": False, **rejected.to_dict()}, 422)
-    except ConfigurationError as exc:
-        logger.error("validate: configuration error: %s", exc)
-        return _json_response({"valid": False, "error": "ConfigurationError", "message": str(exc)}, 500)
-    return _json_response({"valid": True, "warnings": [w.to_dict() for w in report.warnings],
-                           "deferred": [d.to_dict() for d in report.deferred], "request": report.request}, 200)
+        return _respond(http_api.invalid_payload(rejected))
+    except Exception as exc:  # every failure becomes a precise HTTP answer
+        return _respond(http_api.failure(exc))
+    return _respond(http_api.validated(report))
 
 
 @blueprint.function_name("openapi")
 @blueprint.route(route="openapi.json", methods=["GET"])
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/openapi.json: the OpenAPI 3.1 document of this API."""
-    return _json_response(openapi_document(), 200)
+    return func.HttpResponse(http_api.openapi_text(), status_code=200, mimetype=_JSON)
 
 
 # ---------------------------------------------------------------------------------------------- Event Grid

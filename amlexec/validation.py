@@ -26,17 +26,16 @@ from amlexec.activity import (
     DataPathAssignment,
     Envelope,
     TypeProperties,
-    describe_value,
+    is_envelope,
     is_expression_object,
 )
-from amlexec.errors import Issue, RequestRejected
+from amlexec.errors import Issue, RequestRejected, describe_value, format_path
+from amlexec.request import REDACTED
 
 __all__ = [
     "DEFAULT_LIMITS",
     "Limits",
     "ValidatedPayload",
-    "child_path",
-    "format_path",
     "parse_timeout",
     "validate_payload",
 ]
@@ -84,26 +83,8 @@ class ValidatedPayload:
         return "" if self.bare_activity else "activity."
 
 
-_IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _TIMEOUT = re.compile(r"^(?:(\d{1,4})\.)?(\d{1,2}):([0-5]?\d):([0-5]?\d)(?:\.(\d{1,7}))?$")
-
-
-def child_path(path: str, key: int | str) -> str:
-    """The path of ``key`` inside the value at ``path``."""
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    if _IDENT.match(key):
-        return f"{path}.{key}" if path else key
-    return path + "['" + key.replace("'", "\\'") + "']"
-
-
-def format_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
-    """Render a location as a JSON path: ``typeProperties.mlPipelineParameters['run date'][0]``."""
-    out = ""
-    for part in loc:
-        out = child_path(out, part)
-    return out
 
 
 def parse_timeout(text: str) -> float | None:
@@ -277,10 +258,6 @@ def _decode(payload: bytes | str | dict[str, Any], limits: Limits) -> tuple[Any,
     return data, size
 
 
-def _looks_like_envelope(data: dict[str, Any]) -> bool:
-    return "activity" in data and "typeProperties" not in data and data.get("type") != ACTIVITY_TYPE
-
-
 def _semantic_issues(activity: Activity, raw_type_properties: Mapping[str, Any], prefix: str,
                      limits: Limits) -> tuple[list[Issue], list[Issue]]:
     errors: list[Issue] = []
@@ -438,7 +415,6 @@ def _data_path_warnings(props: TypeProperties, tp: str) -> list[Issue]:
     return warnings
 
 
-_REDACTED = "<redacted: secureInput>"
 
 
 def _redact(issues: list[Issue]) -> list[Issue]:
@@ -448,11 +424,11 @@ def _redact(issues: list[Issue]) -> list[Issue]:
         if "typeProperties" not in issue.path or issue.got is None:
             out.append(issue)
             continue
-        message = issue.message.replace(issue.got, _REDACTED)
+        message = issue.message.replace(issue.got, REDACTED)
         if issue.code.startswith("expression"):
             # A parser message quotes the text around the error, which may be a secure literal.
             message = f"{issue.code.replace('_', ' ')} (details hidden: secureInput)"
-        out.append(Issue(issue.path, message, issue.expected, _REDACTED, issue.code))
+        out.append(Issue(issue.path, message, issue.expected, REDACTED, issue.code))
     return out
 
 
@@ -468,7 +444,7 @@ def validate_payload(payload: bytes | str | dict[str, Any], *, limits: Limits = 
     if not isinstance(data, dict):
         raise RequestRejected([Issue("$", "payload must be a JSON object", "an activity or an envelope object",
                                      describe_value(data), code="not_object")])
-    bare = not _looks_like_envelope(data)
+    bare = not is_envelope(data)
     prefix = "" if bare else "activity."
     secure = _secure_input_requested(data, bare)
     try:

@@ -56,7 +56,7 @@ def contenders() -> tuple[Any, Callable[[int], None], Callable[[int], None]]:
     from fakes.workspace import make_world, seed_pipeline_component
 
     from amlexec.handlers import Worker, handle_request
-    from amlexec.resolve import RequestContext
+    from amlexec.request import RequestContext
     from amlexec.settings import Settings
 
     world = make_world()
@@ -108,7 +108,7 @@ def launch_overhead(rounds: int, calls: int) -> None:
 def _workspace() -> object:
     from fakes.workspace import RG, SUB, WS
 
-    from amlexec.resolve import WorkspaceInfo
+    from amlexec.request import WorkspaceInfo
 
     return WorkspaceInfo(subscription_id=SUB, resource_group=RG, name=WS)
 

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from measure import interleave, machine, rates, ratios, spread
 
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import RequestContext, resolve
+from amlexec.request import RequestContext
+from amlexec.resolve import resolve
 from amlexec.validation import validate_payload
 
 TARGET_PER_SECOND = 5_000

@@ -24,7 +24,7 @@ os.environ.setdefault("AMLEXEC_POLL_MAX_SECONDS", "2")
 os.environ["AMLEXEC_BUS"] = "memory"
 
 from amlexec.handlers import Worker  # noqa: E402 - settings must be in the environment first
-from amlexec.local_host import LocalHost  # noqa: E402
+from amlexec.inprocess import InProcessHost  # noqa: E402
 from amlexec.settings import Settings  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def run_demo(payload_file: Path, *, message_id: str, out: TextIO = sys.stdout) -
         out.write(f"{event['type']} ({data.get('durationSeconds', '?')} s), CloudEvents JSON:\n")
         out.write(json.dumps(event, indent=2) + "\n")
 
-    host = LocalHost(worker, on_event=show)
+    host = InProcessHost(worker, on_event=show)
     out.write(f"request {message_id}: {payload_file.name} ({len(body)} bytes) onto the request queue\n")
     host.send(body, message_id=message_id)
     events = host.run_until_idle()

@@ -33,7 +33,8 @@ from typing import Any
 from amlexec.errors import AmlexecError
 from amlexec.expressions import ExpressionError, compile, evaluate, set_strict
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import LaunchRequest, RequestContext, preview, resolve
+from amlexec.request import LaunchRequest, RequestContext
+from amlexec.resolve import preview, resolve
 from amlexec.validation import validate_payload
 
 __all__ = [

@@ -17,7 +17,7 @@ import pytest
 os.environ.setdefault("AMLEXEC_EXPRESSIONS_STRICT", "1")
 
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import RequestContext
+from amlexec.request import RequestContext
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

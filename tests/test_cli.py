@@ -27,9 +27,9 @@ from amlexec.cli import EXIT_CODES, main
 from amlexec.clock import ManualClock
 from amlexec.errors import Issue, PermanentError, TransientError
 from amlexec.handlers import Worker
+from amlexec.inprocess import InProcessHost
 from amlexec.launch.failures import AccessDenied
 from amlexec.launch.workspace import WorkspaceConnector
-from amlexec.local_host import LocalHost
 from amlexec.settings import Settings
 
 PIPELINE_ID = "0a77f445-258e-4349-9895-e555060b32d8"
@@ -442,7 +442,7 @@ def test_a_rejection_for_access_is_reported_by_its_cause(monkeypatch: pytest.Mon
 
     issue = Issue("$", f"look up run r: 403 forbidden (denied); {ROLE_HINT}", code=code)
     rejected = {"type": "com.amlexec.run.rejected", "data": {"issues": [issue.to_dict()]}}
-    monkeypatch.setattr(LocalHost, "run_until_idle", lambda self, **kw: [rejected])
+    monkeypatch.setattr(InProcessHost, "run_until_idle", lambda self, **kw: [rejected])
     line = fails(["run", str(EXAMPLES / "payloads" / "loan_scoring.json"), "--linked-services",
                   str(EXAMPLES / "linked_services.json")], 1, capsys)
     assert "access denied: look up run r: 403 forbidden (denied)" in line and "'AzureML Data Scientist'" in line
@@ -484,7 +484,7 @@ def test_a_run_that_fails_exits_3_with_the_reason(tmp_path: Path, monkeypatch: p
 def test_a_run_left_unfinished_says_how_to_follow_it_again(monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     started = {"type": "com.amlexec.run.started", "data": {}}
-    monkeypatch.setattr(LocalHost, "run_until_idle", lambda self, **kw: [started])
+    monkeypatch.setattr(InProcessHost, "run_until_idle", lambda self, **kw: [started])
     payload = str(EXAMPLES / "payloads" / "loan_scoring.json")
     line = fails(["run", payload, "--linked-services", str(EXAMPLES / "linked_services.json"), "--request-id",
                   "req-5"], 3, capsys)
@@ -493,10 +493,10 @@ def test_a_run_left_unfinished_says_how_to_follow_it_again(monkeypatch: pytest.M
 
 def test_ctrl_c_during_a_run_exits_130_and_names_the_request_id(monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    def interrupted(self: LocalHost, **kwargs: Any) -> list[dict[str, Any]]:
+    def interrupted(self: InProcessHost, **kwargs: Any) -> list[dict[str, Any]]:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(LocalHost, "run_until_idle", interrupted)
+    monkeypatch.setattr(InProcessHost, "run_until_idle", interrupted)
     line = fails(["run", str(EXAMPLES / "payloads" / "loan_scoring.json"), "--linked-services",
                   str(EXAMPLES / "linked_services.json")], 130, capsys)
     assert line.startswith("amlexec: error: interrupted (")

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from amlexec.errors import RequestRejected
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import RequestContext, resolve
+from amlexec.request import RequestContext
+from amlexec.resolve import resolve
 from amlexec.validation import validate_payload
 
 json_values = st.recursive(

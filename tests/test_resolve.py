@@ -10,7 +10,7 @@ from conftest import AZURE_ML_SERVICE, FIXED_TIME, activity
 
 from amlexec.errors import Issue, RequestRejected
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import (
+from amlexec.request import (
     BatchEndpointTarget,
     LaunchRequest,
     LocalPipelineTarget,
@@ -18,9 +18,8 @@ from amlexec.resolve import (
     PipelineEndpointTarget,
     PublishedPipelineTarget,
     RequestContext,
-    preview,
-    resolve,
 )
+from amlexec.resolve import preview, resolve
 from amlexec.validation import validate_payload
 
 GUID = "0a77f445-258e-4349-9895-e555060b32d8"

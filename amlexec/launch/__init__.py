@@ -1,1 +1,1 @@
-"""Launchers: one interface, an adapter per Azure ML target, and a local runner."""
+"""LaunchRouter: one interface, an adapter per Azure ML target, and a local runner."""

@@ -6,15 +6,13 @@ each adapter looks the run up before it submits, so a redelivered message never 
 
 from __future__ import annotations
 
-import hashlib
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from amlexec.resolve import LaunchRequest, WorkspaceInfo
+from amlexec.request import Frozen, LaunchRequest, WorkspaceInfo
 
 __all__ = [
     "FINAL_STATES",
@@ -24,7 +22,6 @@ __all__ = [
     "RunStatus",
     "StepStatus",
     "normalise_status",
-    "run_name",
 ]
 
 
@@ -41,11 +38,7 @@ class RunState(StrEnum):
 FINAL_STATES = frozenset({RunState.COMPLETED, RunState.FAILED, RunState.CANCELED})
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class StepStatus(_Frozen):
+class StepStatus(Frozen):
     """One step (child job) of a pipeline run."""
 
     name: str
@@ -56,7 +49,7 @@ class StepStatus(_Frozen):
     error_message: str | None = None
 
 
-class RunStatus(_Frozen):
+class RunStatus(Frozen):
     """Where a run stands: normalised state plus the service's own words."""
 
     state: RunState
@@ -76,7 +69,7 @@ class RunStatus(_Frozen):
         return self.state in FINAL_STATES
 
 
-class RunHandle(_Frozen):
+class RunHandle(Frozen):
     """How to find a launched run again, in this process or another."""
 
     target_kind: str
@@ -133,20 +126,3 @@ _AZURE_ML_STATES = {
 def normalise_status(raw: str | None) -> RunState:
     """Map an Azure ML status word (v1 run, v2 job) to a RunState; anything unknown counts as running."""
     return _AZURE_ML_STATES.get((raw or "unknown").replace(" ", "").lower(), RunState.RUNNING)
-
-
-_SLUG = re.compile(r"[^a-z0-9]+")
-
-
-def run_name(request: LaunchRequest, attempt: int = 1) -> str:
-    """The deterministic run (job) name for one attempt of a request.
-
-    Built from the request identity and the activity name, so the same message always maps to the same
-    name; lower-case letters, digits and '_' only, starting with a letter, which every Azure ML naming
-    rule accepts.
-    """
-    if attempt < 1:
-        raise ValueError(f"attempt must be >= 1, got {attempt}")
-    digest = hashlib.sha256(f"{request.request_id}\x1f{request.activity_name}".encode()).hexdigest()[:20]
-    slug = _SLUG.sub("_", request.activity_name.lower()).strip("_")[:40] or "run"
-    return f"amlexec_{slug}_{digest}_{attempt}"

@@ -22,12 +22,13 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from amlexec.errors import Issue, PermanentError, RequestRejected
-from amlexec.launch.base import RunHandle, run_name
+from amlexec.launch.base import RunHandle
 from amlexec.launch.component import declared_inputs
 from amlexec.launch.failures import TargetNotFound
 from amlexec.launch.jobs import WorkspaceLauncher
 from amlexec.launch.signature import DeclaredInput, check_parameters
-from amlexec.resolve import BatchEndpointTarget, LaunchRequest
+from amlexec.request import BatchEndpointTarget, LaunchRequest
+from amlexec.runs import run_name
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient

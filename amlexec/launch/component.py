@@ -12,17 +12,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from amlexec.errors import Issue, PermanentError, RequestRejected
-from amlexec.launch.base import RunHandle, run_name
+from amlexec.launch.base import RunHandle
 from amlexec.launch.failures import TargetNotFound
-from amlexec.launch.jobs import (
-    WorkspaceLauncher,
-    run_properties,
-    run_tags,
-    to_job_inputs,
-    to_job_outputs,
-)
+from amlexec.launch.jobs import WorkspaceLauncher, to_job_inputs, to_job_outputs
 from amlexec.launch.signature import DeclaredInput, check_parameters
-from amlexec.resolve import LaunchRequest, PipelineComponentTarget
+from amlexec.request import LaunchRequest, PipelineComponentTarget
+from amlexec.runs import run_name, run_properties, run_tags
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient

@@ -13,67 +13,24 @@ from amlexec.errors import IdempotencyConflict, Issue, PermanentError, RequestRe
 from amlexec.launch.base import FINAL_STATES, RunHandle, RunState, RunStatus, StepStatus, normalise_status
 from amlexec.launch.failures import RetryPolicy, TargetNotFound
 from amlexec.launch.workspace import WorkspaceConnector
-from amlexec.resolve import LaunchRequest
+from amlexec.request import LaunchRequest
+from amlexec.runs import CONTEXT_PROPERTY, DIGEST_PROPERTY, EventContext
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
 
 __all__ = [
-    "CONTEXT_PROPERTY",
-    "DIGEST_PROPERTY",
-    "RUN_NAME_PROPERTY",
-    "TAG_PREFIX",
     "WorkspaceLauncher",
     "cancel_job",
     "ensure_same_payload",
     "find_job",
     "handle_for",
     "job_status",
-    "run_properties",
-    "run_tags",
     "to_job_inputs",
     "to_job_outputs",
 ]
 
 logger = logging.getLogger(__name__)
-
-TAG_PREFIX = "amlexec."
-_MAX_TAG = 256
-
-
-def run_tags(request: LaunchRequest) -> dict[str, str]:
-    """Tags on every run: how the Event Grid handler and operators recognise amlexec's runs."""
-    tags = {
-        f"{TAG_PREFIX}correlationId": request.correlation_id,
-        f"{TAG_PREFIX}requestId": request.request_id,
-        f"{TAG_PREFIX}activity": request.activity_name,
-        f"{TAG_PREFIX}linkedService": request.linked_service,
-    }
-    if request.parent_run_id:
-        tags[f"{TAG_PREFIX}mlParentRunId"] = request.parent_run_id
-    if not request.policy.secure_input:
-        for key, value in request.user_properties.items():
-            tags.setdefault(key, value)
-    return {key[:_MAX_TAG]: value[:_MAX_TAG] for key, value in tags.items()}
-
-
-RUN_NAME_PROPERTY = f"{TAG_PREFIX}runName"
-CONTEXT_PROPERTY = f"{TAG_PREFIX}context"
-DIGEST_PROPERTY = f"{TAG_PREFIX}payloadDigest"
-
-
-def run_properties(request: LaunchRequest, name: str) -> dict[str, str]:
-    """Properties on every run: its amlexec name (for look-ups), the event context (for Event Grid) and the
-    payload's digest (to tell a redelivery from a request id reused for another payload)."""
-    from amlexec.events import EventContext
-
-    properties = {RUN_NAME_PROPERTY: name, f"{TAG_PREFIX}requestId": request.request_id,
-                  f"{TAG_PREFIX}correlationId": request.correlation_id,
-                  CONTEXT_PROPERTY: EventContext.of(request).pack()}
-    if request.payload_digest:
-        properties[DIGEST_PROPERTY] = request.payload_digest
-    return properties
-
 
 def ensure_same_payload(request: LaunchRequest, run_id: str, properties: Mapping[str, Any] | None) -> None:
     """Refuse to adopt a run that an earlier, different payload started under the same request id.
@@ -238,27 +195,34 @@ def job_status(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock
                                 raw_status=child_raw))
     state = normalise_status(raw)
     context = getattr(job, "creation_context", None)
-    secure_output = _secure_output(job)
     record = _run_history(connector, handle, clock=clock, retry=retry)
-    error = ((record.get("error") or {}).get("error") or {}) if isinstance(record.get("error"), dict) else {}
+    error_code = error_message = None
+    if state is RunState.FAILED:
+        error = _service_error(record)
+        error_code = str(error.get("code") or raw)
+        if not _secure_output(job):
+            error_message = str(error["message"])[:2000] if error.get("message") else _failure_message(job)
     return RunStatus(
         state=state,
         raw_status=raw,
         started_at=_parse_time(record.get("startTimeUtc")) or _time(getattr(context, "created_at", None)),
-        ended_at=_parse_time(record.get("endTimeUtc")) if state in (RunState.COMPLETED, RunState.FAILED,
-                                                                    RunState.CANCELED) else None,
-        error_code=(str(error.get("code")) if error.get("code") else raw) if state is RunState.FAILED else None,
-        error_message=(str(error.get("message"))[:2000] if error.get("message") else _failure_message(job))
-        if state is RunState.FAILED and not secure_output else None,
+        ended_at=_parse_time(record.get("endTimeUtc")) if state in FINAL_STATES else None,
+        error_code=error_code,
+        error_message=error_message,
         steps=steps,
         studio_url=getattr(job, "studio_url", None) or handle.studio_url,
     )
 
 
+def _service_error(record: dict[str, Any]) -> dict[str, Any]:
+    """The error of a run-history record (``{"error": {"error": {"code", "message"}}}``), or ``{}``."""
+    outer = record.get("error")
+    inner = outer.get("error") if isinstance(outer, dict) else None
+    return inner if isinstance(inner, dict) else {}
+
+
 def _secure_output(job: Any) -> bool:
     """Whether the request behind a run asked for ``secureOutput`` (from the context stored on the run)."""
-    from amlexec.events import EventContext
-
     packed = (getattr(job, "properties", None) or {}).get(CONTEXT_PROPERTY)
     if not packed:
         return False

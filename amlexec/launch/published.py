@@ -35,21 +35,14 @@ from typing import Any
 from urllib.parse import quote
 
 from amlexec.errors import Issue, PermanentError, RequestRejected
-from amlexec.expressions import to_text
-from amlexec.launch.base import FINAL_STATES, RunHandle, RunState, RunStatus, normalise_status, run_name
+from amlexec.launch.base import FINAL_STATES, RunHandle, RunState, RunStatus, normalise_status
 from amlexec.launch.failures import TargetNotFound
-from amlexec.launch.jobs import (
-    RUN_NAME_PROPERTY,
-    WorkspaceLauncher,
-    ensure_same_payload,
-    job_status,
-    run_properties,
-    run_tags,
-)
+from amlexec.launch.jobs import WorkspaceLauncher, ensure_same_payload, job_status
 from amlexec.launch.signature import DeclaredInput, check_parameters
-from amlexec.resolve import LaunchRequest, PipelineEndpointTarget, PublishedPipelineTarget, WorkspaceInfo
+from amlexec.request import LaunchRequest, PipelineEndpointTarget, PublishedPipelineTarget, WorkspaceInfo
+from amlexec.runs import RUN_NAME_PROPERTY, run_name, run_properties, run_tags
 
-__all__ = ["RUN_NAME_PROPERTY", "PublishedPipelineLauncher"]
+__all__ = ["PublishedPipelineLauncher"]
 
 logger = logging.getLogger(__name__)
 
@@ -323,6 +316,11 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
 
     @staticmethod
     def _body(request: LaunchRequest, name: str) -> dict[str, Any]:
+        # Parameters are written as the expression language writes values as text (True, 1E-05); that
+        # rendering lives with the engine, which the request path has loaded already: import it here so the
+        # launcher module itself stays free of the engine.
+        from amlexec.expressions import to_text
+
         body: dict[str, Any] = {
             "ExperimentName": request.experiment_name,
             "Description": request.description or request.activity_name,

@@ -13,16 +13,17 @@ from typing import Any
 
 from amlexec.clock import Clock, SystemClock
 from amlexec.errors import ConfigurationError
-from amlexec.launch.base import Launcher, RunHandle, RunStatus, run_name
+from amlexec.launch.base import Launcher, RunHandle, RunStatus
 from amlexec.launch.failures import RetryPolicy
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import LaunchRequest
+from amlexec.request import LaunchRequest
+from amlexec.runs import run_name
 
-__all__ = ["Launchers"]
+__all__ = ["LaunchRouter"]
 
 
-class Launchers:
+class LaunchRouter:
     """The worker's launchers, created on first use of each target kind."""
 
     def __init__(self, registry: LinkedServiceRegistry, *, local_runs_root: Path, clock: Clock | None = None,
@@ -41,7 +42,7 @@ class Launchers:
         self._stripes = [threading.Lock() for _ in range(64)]
 
     def _local(self, linked_service: str) -> Launcher:
-        from amlexec.launch.local import LocalLauncher
+        from amlexec.launch.local.launcher import LocalLauncher
 
         service = self._registry.get(linked_service)
         root = (service.runs_folder if service is not None and service.runs_folder else self._runs_root).resolve()

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from amlexec.clock import Clock
-from amlexec.errors import Issue, RequestRejected
-from amlexec.resolve import LaunchRequest
-from amlexec.validation import child_path
+from amlexec.errors import Issue, RequestRejected, child_path
+from amlexec.request import LaunchRequest
 
 __all__ = ["DeclaredInput", "SignatureCache", "check_parameters"]
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from amlexec.errors import ConfigurationError, PermanentError
 from amlexec.launch.failures import sdk_retry_policy
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import LaunchRequest, WorkspaceInfo
+from amlexec.request import LaunchRequest, WorkspaceInfo
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -146,12 +146,10 @@ class WorkspaceConnector:
         return host
 
     def workspace_path(self, workspace: WorkspaceInfo) -> str:
-        return (f"/subscriptions/{workspace.subscription_id}/resourceGroups/{workspace.resource_group}"
-                f"/providers/Microsoft.MachineLearningServices/workspaces/{workspace.name}")
+        return workspace.resource_id
 
     def workspace_url(self, workspace: WorkspaceInfo) -> str:
-        return (f"{self._arm}/subscriptions/{workspace.subscription_id}/resourceGroups/{workspace.resource_group}"
-                f"/providers/Microsoft.MachineLearningServices/workspaces/{workspace.name}")
+        return f"{self._arm}{workspace.resource_id}"
 
     @staticmethod
     def workspace_of(request: LaunchRequest) -> WorkspaceInfo:

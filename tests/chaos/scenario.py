@@ -32,9 +32,8 @@ from flow.harness import Flow, make_flow
 
 from amlexec.bus.base import Destination, OutgoingMessage
 from amlexec.bus.memory import MemoryBus
-from amlexec.launch.base import run_name
-from amlexec.launch.jobs import RUN_NAME_PROPERTY
-from amlexec.resolve import LaunchRequest
+from amlexec.request import LaunchRequest
+from amlexec.runs import RUN_NAME_PROPERTY, run_name
 
 PIPELINE = "0a77f445-258e-4349-9895-e555060b32d8"
 SECRET = "hunter2-secret-never-logged"

@@ -10,7 +10,8 @@ from typing import Any
 from amlexec.clock import ManualClock
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import LaunchRequest, RequestContext, resolve
+from amlexec.request import LaunchRequest, RequestContext
+from amlexec.resolve import resolve
 from amlexec.validation import validate_payload
 from fakes.azureml import FakeAzureML
 from fakes.credential import FakeCredential

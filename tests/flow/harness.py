@@ -39,6 +39,7 @@ class Flow:
     bus: MemoryBus
     worker: Worker
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    monkeypatch: Any = None
 
     # ---- deliveries
     def deliver_request(self, body: bytes | dict[str, Any], *, message_id: str = "msg-1",
@@ -118,4 +119,4 @@ def make_flow(monkeypatch: Any, tmp_path: Path, **settings: Any) -> Flow:
     function_app.app.functions_bindings = {}
     functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
     function_app.app.functions_bindings = {}
-    return Flow(world, bus, worker, functions)
+    return Flow(world, bus, worker, functions, monkeypatch)

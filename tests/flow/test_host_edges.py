@@ -16,8 +16,8 @@ from flow.harness import START, Flow, activity, make_flow
 from amlexec.bus.base import Destination
 from amlexec.events import terminal_event_id
 from amlexec.handlers import Worker
-from amlexec.local_host import LocalHost
-from amlexec.openapi import openapi_document
+from amlexec.http_api import openapi_document
+from amlexec.inprocess import InProcessHost
 
 RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
 ROLE = "AzureML Data Scientist"
@@ -237,7 +237,7 @@ def test_the_local_host_follows_the_same_rule(tmp_path: Path) -> None:
     seed_pipeline_component(world.fake)
     worker = Worker.create(Settings(local_runs_dir=tmp_path), clock=world.clock, connector=world.connector,
                            registry=world.registry, bus=MemoryBus(world.clock))
-    host = LocalHost(worker)
+    host = InProcessHost(worker)
     world.router.fail("GET", r"/jobs/", status=403, times=50)
     host.send(json.dumps(activity()).encode(), message_id="local-403")
     events = host.run_until_idle()

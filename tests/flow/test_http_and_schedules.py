@@ -10,7 +10,7 @@ import pytest
 from flow.harness import Flow, activity, make_flow
 
 from amlexec.bus.base import Destination
-from amlexec.openapi import openapi_text
+from amlexec.http_api import openapi_text
 
 
 @pytest.fixture

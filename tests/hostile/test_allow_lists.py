@@ -23,16 +23,15 @@ from hypothesis import strategies as st
 from amlexec.bus.base import Destination
 from amlexec.errors import RequestRejected
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import (
+from amlexec.request import (
     BatchEndpointTarget,
     LaunchRequest,
     PipelineComponentTarget,
     PipelineEndpointTarget,
     PublishedPipelineTarget,
     RequestContext,
-    preview,
-    resolve,
 )
+from amlexec.resolve import preview, resolve
 from amlexec.validation import validate_payload
 
 SUB = "11111111-2222-3333-4444-555555555555"

@@ -25,7 +25,8 @@ from conftest import AZURE_ML_SERVICE, FIXED_TIME
 from amlexec.errors import AmlexecError, RequestRejected
 from amlexec.expressions import ExpressionError, evaluate
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.resolve import LaunchRequest, RequestContext, preview, resolve
+from amlexec.request import LaunchRequest, RequestContext
+from amlexec.resolve import preview, resolve
 from amlexec.validation import STANDARD_TIER_MAX_MESSAGE, validate_payload
 
 TIME_BOUND = 2.0

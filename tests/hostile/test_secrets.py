@@ -24,7 +24,8 @@ from amlexec import triggers
 from amlexec.bus.base import Destination
 from amlexec.errors import ConfigurationError, RequestRejected
 from amlexec.linked_services import LinkedServiceRegistry, secret_setting_name
-from amlexec.resolve import RequestContext, preview, resolve
+from amlexec.request import RequestContext
+from amlexec.resolve import preview, resolve
 from amlexec.settings import Settings
 from amlexec.validation import validate_payload
 

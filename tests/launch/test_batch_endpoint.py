@@ -6,8 +6,9 @@ import pytest
 from fakes.workspace import BASE, World, make_world, request_for, seed_pipeline_component
 
 from amlexec.errors import RequestRejected
-from amlexec.launch.base import RunState, run_name
+from amlexec.launch.base import RunState
 from amlexec.launch.batch_endpoint import BatchEndpointLauncher
+from amlexec.runs import run_name
 
 COMPONENT = f"{BASE}/components/score_pipeline/versions/3"
 

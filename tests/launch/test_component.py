@@ -10,10 +10,11 @@ import pytest
 from fakes.workspace import BASE, World, make_world, request_for, seed_pipeline_component
 
 from amlexec.errors import RequestRejected, TransientError
-from amlexec.launch.base import RunHandle, RunState, run_name
+from amlexec.launch.base import RunHandle, RunState
 from amlexec.launch.component import PipelineComponentLauncher
 from amlexec.launch.failures import RetryPolicy
-from amlexec.launch.router import Launchers
+from amlexec.launch.router import LaunchRouter
+from amlexec.runs import run_name
 
 
 @pytest.fixture(params=["update", "refuse"])
@@ -119,7 +120,7 @@ def test_concurrent_duplicates_in_one_worker_create_once(world: World, tmp_path:
     """What the worker's thread pool does with two deliveries of one message: one create, one run."""
     request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
                                            "mlPipelineParameters": {"n": 1}})
-    router = Launchers(world.registry, local_runs_root=tmp_path, clock=world.clock, connector=world.connector)
+    router = LaunchRouter(world.registry, local_runs_root=tmp_path, clock=world.clock, connector=world.connector)
     handles, errors = _race(lambda: router.launch(request), 6)
     assert errors == []
     assert world.fake.creates == {run_name(request): 1}

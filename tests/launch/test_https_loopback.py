@@ -15,7 +15,7 @@ from fakes.workspace import BASE, LINKED_SERVICES, request_for, seed_pipeline_co
 
 from amlexec.clock import ManualClock
 from amlexec.launch.base import RunState
-from amlexec.launch.router import Launchers
+from amlexec.launch.router import LaunchRouter
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.linked_services import LinkedServiceRegistry
 
@@ -32,11 +32,11 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[H
         yield server, fake
 
 
-def launchers(server: HttpsFake, tmp_path: Path) -> tuple[Launchers, LinkedServiceRegistry]:
+def launchers(server: HttpsFake, tmp_path: Path) -> tuple[LaunchRouter, LinkedServiceRegistry]:
     registry = LinkedServiceRegistry.from_json(json.dumps(LINKED_SERVICES), env={})
     credential = FakeCredential()
     connector = WorkspaceConnector(registry, credential_for=lambda _name: credential, arm_endpoint=server.base_url)
-    return Launchers(registry, local_runs_root=tmp_path, clock=ManualClock(), connector=connector), registry
+    return LaunchRouter(registry, local_runs_root=tmp_path, clock=ManualClock(), connector=connector), registry
 
 
 def test_component_and_published_pipeline_over_https(service: tuple[HttpsFake, FakeAzureML], tmp_path: Path) -> None:

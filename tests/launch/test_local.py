@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 
 from amlexec.errors import ConfigurationError, PermanentError, RequestRejected
-from amlexec.launch.base import RunHandle, RunState, RunStatus, run_name
-from amlexec.launch.local import LocalLauncher
-from amlexec.resolve import LaunchRequest, LocalPipelineTarget, PipelineComponentTarget
+from amlexec.launch.base import RunHandle, RunState, RunStatus
+from amlexec.launch.local.launcher import LocalLauncher
+from amlexec.request import LaunchRequest, LocalPipelineTarget, PipelineComponentTarget
+from amlexec.runs import run_name
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "pipelines" / "loan_scoring.yml"
@@ -471,8 +472,8 @@ def test_duplicate_launch_concurrent_processes_and_status_elsewhere(launcher: Lo
     go = tmp_path / "go"
     script = textwrap.dedent(f"""
         import pathlib, time
-        from amlexec.launch.local import LocalLauncher
-        from amlexec.resolve import LaunchRequest
+        from amlexec.launch.local.launcher import LocalLauncher
+        from amlexec.request import LaunchRequest
         request = LaunchRequest.model_validate_json(pathlib.Path({str(request_file)!r}).read_text())
         launcher = LocalLauncher(pathlib.Path({str(launcher.runs_root)!r}), validate_with_sdk=False)
         deadline = time.monotonic() + 10
@@ -491,7 +492,7 @@ def test_duplicate_launch_concurrent_processes_and_status_elsewhere(launcher: Lo
     probe = textwrap.dedent(f"""
         import pathlib, time
         from amlexec.launch.base import RunHandle
-        from amlexec.launch.local import LocalLauncher
+        from amlexec.launch.local.launcher import LocalLauncher
         launcher = LocalLauncher(pathlib.Path({str(launcher.runs_root)!r}))
         handle = RunHandle.model_validate_json({handles[0].model_dump_json()!r})
         deadline = time.monotonic() + 10
@@ -531,7 +532,7 @@ def test_unknown_and_missing_parameters_are_rejected_before_any_folder(launcher:
                            "typeProperties.mlPipelineParameters.regoin",
                            "typeProperties.mlPipelineParameters.applications"}
     unknown = issues["typeProperties.mlPipelineParameters.regoin"]
-    assert unknown.code == "unknown_parameter" and unknown.expected == "one of ['applications', 'threshold']"
+    assert unknown.code == "unknown_parameter" and unknown.expected == "one of: applications, threshold"
     assert "did you mean 'threshold'" in issues["typeProperties.mlPipelineParameters.Threshold"].message
     assert issues["typeProperties.mlPipelineParameters.applications"].code == "missing_parameter"
     assert not launcher.runs_root.exists()
@@ -588,7 +589,7 @@ def test_invalid_azure_ml_yaml_fails_the_run_without_running_steps(tmp_path: Pat
 
 
 def test_importing_the_launcher_stays_light() -> None:
-    code = ("import sys, amlexec.launch.local; "
+    code = ("import sys, amlexec.launch.local.launcher; "
             "print(sorted(m for m in ('azure.ai.ml', 'yaml', 'azure.core') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
     assert done.stdout.strip() == "[]"

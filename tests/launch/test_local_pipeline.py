@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from amlexec.launch.local_pipeline import PipelineSpecError, bind_plan, load_spec, render_command, render_value
+from amlexec.launch.local.pipeline_spec import PipelineSpecError, bind_plan, load_spec, render_command, render_value
 
 REPO = Path(__file__).resolve().parents[2]
 

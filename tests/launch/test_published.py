@@ -6,9 +6,10 @@ import pytest
 from fakes.workspace import BASE, World, make_world, request_for
 
 from amlexec.errors import PermanentError, RequestRejected
-from amlexec.launch.base import RunState, run_name
+from amlexec.launch.base import RunState
 from amlexec.launch.failures import AccessDenied, RetryPolicy
-from amlexec.launch.published import RUN_NAME_PROPERTY, PublishedPipelineLauncher
+from amlexec.launch.published import PublishedPipelineLauncher
+from amlexec.runs import RUN_NAME_PROPERTY, run_name
 
 PIPELINE = "0a77f445-258e-4349-9895-e555060b32d8"
 PIPELINE_V2 = "1b49f0a2-08db-46dc-90e0-8a1fee21b5a6"
@@ -176,9 +177,9 @@ def test_concurrent_duplicates_through_the_router_submit_once(world: World, tmp_
     import threading
     from pathlib import Path
 
-    from amlexec.launch.router import Launchers
+    from amlexec.launch.router import LaunchRouter
 
-    router = Launchers(world.registry, local_runs_root=Path(str(tmp_path)), clock=world.clock,
+    router = LaunchRouter(world.registry, local_runs_root=Path(str(tmp_path)), clock=world.clock,
                        connector=world.connector)
     request = request_for(world.registry, published())
     handles = []

@@ -20,9 +20,9 @@ from amlexec.bus.base import Destination, OutgoingMessage
 from amlexec.bus.memory import MemoryBus
 from amlexec.errors import Outcome, outcome_of
 from amlexec.handlers import Worker, handle_check, process_request
-from amlexec.resolve import RequestContext
+from amlexec.request import RequestContext
 
-__all__ = ["LocalHost"]
+__all__ = ["InProcessHost"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class _Redelivery:
 
 
 @dataclass
-class LocalHost:
+class InProcessHost:
     """A worker whose bus is in memory, plus the loop that delivers its messages."""
 
     worker: Worker
@@ -53,7 +53,7 @@ class LocalHost:
 
     def __post_init__(self) -> None:
         if not isinstance(self.worker.bus, MemoryBus):
-            raise TypeError("LocalHost needs a worker with a MemoryBus")
+            raise TypeError("InProcessHost needs a worker with a MemoryBus")
         self.bus: MemoryBus = self.worker.bus
         self._seen_events = 0
 

@@ -1,13 +1,36 @@
-"""The OpenAPI 3.1 document of the HTTP API (served at /api/openapi.json, committed under docs/)."""
+"""The HTTP API in one place: the OpenAPI 3.1 document and the answers it documents.
+
+``triggers.py`` decodes HTTP requests and wires functions; every body it answers with is built here, next to
+the schema that describes it, so the document (served at /api/openapi.json, committed under docs/) and
+the responses cannot drift apart unseen: a test checks every response against the document.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from amlexec.errors import AmlexecError, IdempotencyConflict, Outcome, RequestRejected, TransientError, outcome_of
+from amlexec.launch.base import RunHandle, RunState, RunStatus
 from amlexec.schema import payload_schema
 
-__all__ = ["openapi_document", "openapi_text"]
+if TYPE_CHECKING:
+    from amlexec.handlers import Launched, ValidationReport
+
+__all__ = [
+    "Answer",
+    "failure",
+    "invalid_payload",
+    "openapi_document",
+    "openapi_text",
+    "run_status",
+    "submitted",
+    "validated",
+]
+
+logger = logging.getLogger(__name__)
 
 
 def _rebase(node: Any) -> Any:
@@ -52,6 +75,15 @@ _RUN_STATUS = {
             "name": {"type": "string"}, "status": {"type": "string"}, "serviceStatus": {"type": "string"}}}},
     },
 }
+_VALIDATED = {
+    "type": "object",
+    "required": ["valid", "warnings", "deferred", "request"],
+    "properties": {"valid": {"const": True},
+                   "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}},
+                   "deferred": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"},
+                                "description": "values known only at run time (activity outputs, item(), ...)"},
+                   "request": {"type": "object", "description": "the previewed launch request"}},
+}
 _SUBMITTED = {
     "type": "object",
     "required": ["runId", "runName", "status", "statusUrl"],
@@ -68,7 +100,7 @@ def openapi_document() -> dict[str, Any]:
     schemas = _rebase(payload.pop("$defs"))
     schemas["Payload"] = _rebase({"anyOf": payload["anyOf"], "description": payload["description"]})
     schemas.update({"Issue": _ISSUE, "Rejection": _REJECTION, "Conflict": _CONFLICT, "Error": _ERROR,
-                    "RunStatus": _RUN_STATUS, "Submitted": _SUBMITTED})
+                    "RunStatus": _RUN_STATUS, "Submitted": _SUBMITTED, "Validated": _VALIDATED})
 
     def json_body(ref: str) -> dict[str, Any]:
         return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
@@ -103,13 +135,20 @@ def openapi_document() -> dict[str, Any]:
                 "operationId": "getRun", "summary": "Where a run stands",
                 "parameters": [{"name": "runId", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "the run's status", **json_body("RunStatus")},
-                              "400": {"description": "not a run id", **json_body("Rejection")}},
+                              "400": {"description": "not a run id", **json_body("Rejection")},
+                              "500": {"description": "the app cannot read the run (a missing role, named in the "
+                                                     "message)", **json_body("Error")},
+                              "503": {"description": "Azure ML is throttling or unavailable; retry after",
+                                      "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                                      **json_body("Error")}},
             }},
             "/validate": {"post": {
                 "operationId": "validatePayload", "summary": "Validate a payload and preview its launch request",
                 "requestBody": {"required": True, **json_body("Payload")},
-                "responses": {"200": {"description": "valid"},
-                              "422": {"description": "invalid, with every issue", **json_body("Rejection")}},
+                "responses": {"200": {"description": "valid", **json_body("Validated")},
+                              "422": {"description": "invalid, with every issue", **json_body("Rejection")},
+                              "500": {"description": "the app's configuration is broken (named in the message)",
+                                      **json_body("Error")}},
             }},
         },
         "components": {
@@ -122,3 +161,76 @@ def openapi_document() -> dict[str, Any]:
 def openapi_text() -> str:
     """The document as committed at docs/openapi.json."""
     return json.dumps(openapi_document(), indent=2) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------ answers
+
+# Data Factory's words for where a run stands, as its Until-loop recipes test them.
+_ADF_STATUS = {RunState.QUEUED: "Queued", RunState.RUNNING: "InProgress", RunState.COMPLETED: "Succeeded",
+               RunState.FAILED: "Failed", RunState.CANCELED: "Cancelled"}
+# How soon a caller should look again at a run just launched: the first status check's spacing.
+FIRST_LOOK_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer: status code, JSON body, headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        return json.dumps(self.body)
+
+
+def submitted(launched: Launched, run_ref: str) -> Answer:
+    """202 for a launched (or found) run, with the status URL a Data Factory Until loop polls."""
+    status_url = f"/api/runs/{run_ref}"
+    return Answer(202, {"runId": run_ref, "runName": launched.handle.run_id, "status": "Queued",
+                        "created": launched.handle.created, "statusUrl": status_url,
+                        "studioUrl": launched.handle.studio_url, "correlationId": launched.request.correlation_id,
+                        "request": launched.request.public_view()},
+                  {"Location": status_url, "Retry-After": str(FIRST_LOOK_SECONDS)})
+
+
+def run_status(run_ref: str, handle: RunHandle, status: RunStatus) -> Answer:
+    """200 with where a run stands, shaped for an Until loop (``isTerminal``)."""
+    return Answer(200, {
+        "runId": run_ref, "runName": status.run_id or handle.run_id, "status": _ADF_STATUS[status.state],
+        "isTerminal": status.is_final, "serviceStatus": status.raw_status,
+        "startedAt": status.started_at.isoformat() if status.started_at else None,
+        "endedAt": status.ended_at.isoformat() if status.ended_at else None,
+        "error": {"code": status.error_code, "message": status.error_message} if status.error_code else None,
+        "studioUrl": status.studio_url,
+        "steps": [{"name": s.name, "status": _ADF_STATUS[s.state], "serviceStatus": s.raw_status}
+                  for s in status.steps],
+    })
+
+
+def validated(report: ValidationReport) -> Answer:
+    """200 for a payload that validates: its warnings, run-time-only values and previewed launch request."""
+    return Answer(200, {"valid": True, "warnings": [w.to_dict() for w in report.warnings],
+                        "deferred": [d.to_dict() for d in report.deferred], "request": report.request})
+
+
+def invalid_payload(rejected: RequestRejected) -> Answer:
+    """422 for ``POST /validate``: the payload was read and is not valid (every issue)."""
+    return Answer(422, {"valid": False, **rejected.to_dict()})
+
+
+def failure(error: BaseException) -> Answer:
+    """The answer for a failure, by the one rule (``outcome_of``): 4xx for the caller's faults, 503 when a retry
+    may help, 500 for the app's own setup (naming what to grant or set) and for bugs."""
+    if isinstance(error, IdempotencyConflict):
+        return Answer(409, error.to_dict())
+    if isinstance(error, RequestRejected):
+        return Answer(400, {"valid": False, **error.to_dict()})
+    if isinstance(error, TransientError) and outcome_of(error) is Outcome.RETRY:
+        retry_after = str(max(1, int(error.retry_after or 30)))
+        return Answer(503, {"error": "ServiceUnavailable", "message": str(error)}, {"Retry-After": retry_after})
+    if isinstance(error, AmlexecError):
+        logger.error("request failed: %s", error)
+        return Answer(500, {"error": error.code, "message": str(error)})
+    logger.error("request failed unexpectedly", exc_info=error)
+    return Answer(500, {"error": "InternalError", "message": "unexpected error; see the app's logs"})

@@ -16,7 +16,7 @@
   (``WorkerNotStarted`` / ``WorkerDied``) by the next ``status``/``cancel``, and any step processes it left
   are killed. It is never restarted: steps may have had side effects, and a retry is a new attempt with its
   own run name, which is the tracker's decision.
-* **Execution** happens in a detached worker process (``amlexec.launch.local_worker``); ``status`` and
+* **Execution** happens in a detached worker process (``amlexec.launch.local.step_executor``); ``status`` and
   ``cancel`` work from any process because everything lives in the run folder.
 
 Module-level imports are the standard library, pydantic (through ``amlexec.launch.base``) and amlexec: the
@@ -36,10 +36,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from amlexec.activity import describe_value
-from amlexec.errors import ConfigurationError, Issue, PermanentError, RequestRejected
-from amlexec.launch.base import RunHandle, RunState, RunStatus, StepStatus, run_name
-from amlexec.launch.local_files import (
+import amlexec
+from amlexec.errors import ConfigurationError, Issue, PermanentError, RequestRejected, describe_value, format_path
+from amlexec.launch.base import RunHandle, RunState, RunStatus, StepStatus
+from amlexec.launch.local.pipeline_spec import PipelineSpec, PipelineSpecError, bind_plan, load_spec
+from amlexec.launch.local.run_folder import (
     CANCEL,
     FINAL_RAW,
     PLAN,
@@ -54,9 +55,9 @@ from amlexec.launch.local_files import (
     read_json,
     write_json_atomic,
 )
-from amlexec.launch.local_pipeline import PipelineSpec, PipelineSpecError, bind_plan, load_spec
-from amlexec.resolve import LaunchRequest, LocalPipelineTarget
-from amlexec.validation import format_path
+from amlexec.launch.signature import DeclaredInput, check_parameters
+from amlexec.request import REDACTED, LaunchRequest, LocalPipelineTarget
+from amlexec.runs import run_name
 
 __all__ = ["LocalLauncher"]
 
@@ -121,32 +122,31 @@ class LocalLauncher:
             raise ConfigurationError(str(exc)) from exc
 
         def shown(value: Any) -> str:
-            return "<redacted: secureInput>" if request.policy.secure_input else describe_value(value)
+            return REDACTED if request.policy.secure_input else describe_value(value)
 
         def where(name: str) -> str:
             return "typeProperties." + format_path(["mlPipelineParameters", name])
 
-        declared = sorted(spec.inputs)
+        declared = {name: DeclaredInput(name, decl.data_type, decl.required) for name, decl in spec.inputs.items()}
         issues: list[Issue] = []
+        try:
+            check_parameters(request, declared, target=f"pipeline '{target.name}'")
+        except RequestRejected as rejected:
+            issues += rejected.issues
+        # What only a local run cares about: one value per input, a path for a data input.
         for name, value in request.parameters.items():
             decl = spec.inputs.get(name)
             if decl is None:
-                near = next((n for n in declared if n.lower() == name.lower()), None)
-                hint = f"; did you mean '{near}'?" if near else ""
-                issues.append(Issue(where(name), f"pipeline '{target.name}' has no input named '{name}'{hint}",
-                                    f"one of {declared}" if declared else "no parameters (the pipeline has no inputs)",
-                                    f'"{name}"', "unknown_parameter"))
-            elif isinstance(value, list | dict):
+                continue
+            if isinstance(value, list | dict):
                 issues.append(Issue(where(name), "a pipeline input takes a single value",
                                     "a string, number or boolean", shown(value), "invalid_value"))
+            elif decl.required and value is None:
+                issues.append(Issue(where(name), f"required pipeline input '{name}' is null",
+                                    f"a {decl.data_type or 'value'} for '{name}'", "null", "missing_parameter"))
             elif decl.data_type is not None and value is not None and not isinstance(value, str):
                 issues.append(Issue(where(name), f"input '{name}' is a {decl.data_type} input",
                                     "a path string", shown(value), "invalid_value"))
-        for name, decl in spec.inputs.items():
-            if decl.required and request.parameters.get(name) is None:
-                issues.append(Issue(where(name), f"required pipeline input '{name}' is not supplied "
-                                    "(the pipeline declares no default for it)",
-                                    f"a {decl.data_type or 'value'} for '{name}'", None, "missing_parameter"))
         for attr, prop in (("data_path_assignments", "dataPathAssignments"),
                            ("dataset_assignments", "dataSetDefinitionValueAssignments"),
                            ("job_inputs", "jobInputs"), ("job_outputs", "jobOutputs")):
@@ -196,12 +196,12 @@ class LocalLauncher:
     def _spawn_worker(self, folder: Path) -> None:
         env = dict(os.environ)
         # The worker must import this very amlexec, installed or not.
-        package_root = str(Path(__file__).resolve().parents[2])
+        package_root = str(Path(amlexec.__file__).resolve().parents[1])  # the folder that holds amlexec/
         env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             with open(folder / WORKER_LOG, "ab") as log:
                 proc = subprocess.Popen(  # noqa: S603 - fixed argv: this interpreter and our own module
-                    [sys.executable, "-m", "amlexec.launch.local_worker", str(folder)], cwd=folder, env=env,
+                    [sys.executable, "-m", "amlexec.launch.local.step_executor", str(folder)], cwd=folder, env=env,
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True)
         except OSError as exc:
             with locked(folder):

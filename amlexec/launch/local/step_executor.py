@@ -1,4 +1,4 @@
-"""The background process that executes one local pipeline run: ``python -m amlexec.launch.local_worker <run folder>``.
+"""The detached process that executes one local pipeline run (``python -m amlexec.launch.local.step_executor DIR``).
 
 It detaches (fork, new session) so the launching process is never its parent, registers itself in
 ``state.json`` under the run folder's lock (or exits if the run was already settled, e.g. canceled or
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from amlexec.launch.local_files import (
+from amlexec.launch.local.run_folder import (
     CANCEL,
     FINAL_RAW,
     PLAN,
@@ -57,7 +57,7 @@ class _Running:
         self.log = log
 
 
-class Worker:
+class StepExecutor:
     """Executes the plan in one run folder."""
 
     def __init__(self, folder: Path) -> None:
@@ -323,7 +323,7 @@ def _validate_with_sdk(pipeline_path: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m amlexec.launch.local_worker RUN_FOLDER", file=sys.stderr)
+        print("usage: python -m amlexec.launch.local.step_executor RUN_FOLDER", file=sys.stderr)
         return 2
     folder = Path(args[0])
     # Detach: the launching process waits only for this short-lived parent; the worker itself is adopted by
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.fork() > 0:
         os._exit(0)
     os.setsid()  # its own session and process group: pgid == pid, which cancel signals
-    return Worker(folder).run()
+    return StepExecutor(folder).run()
 
 
 if __name__ == "__main__":
