@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ORACLE_VENV := .venv-oracle
 
-.PHONY: help install test lint typecheck unit demo bench oracle oracle-env schema clean lint-infra fuzz mutants
+.PHONY: help install test format lint typecheck unit demo bench oracle oracle-env schema clean lint-infra fuzz mutants
 
 help:
 	@echo "make demo    run an example payload through amlexec on the local default (no Azure)"
-	@echo "make test    install what the tests need, then ruff, mypy and pytest"
+	@echo "make test    install what the tests need, then ruff format and check, import contracts, mypy and pytest"
+	@echo "make format  apply ruff's formatter and its safe fixes"
 	@echo "make bench   print throughput figures (bench/)"
 	@echo "make oracle  differential tests against Data Factory's own expression engine (~200 MB download)"
 	@echo "make lint-infra  checkov scan of infra/ (installs checkov into .venv-checkov on first use)"
@@ -27,8 +28,13 @@ $(STAMP): pyproject.toml requirements.txt | $(BIN)/python
 install: $(STAMP)
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -55,8 +55,12 @@ _JSON_TYPE_NAMES = {str: "string", bool: "boolean", int: "number", float: "numbe
 
 def is_envelope(data: Any) -> bool:
     """Whether a payload is an envelope (``{"activity": {...}, "pipeline": ...}``) rather than a bare activity."""
-    return (isinstance(data, dict) and "activity" in data and "typeProperties" not in data
-            and data.get("type") != ACTIVITY_TYPE)
+    return (
+        isinstance(data, dict)
+        and "activity" in data
+        and "typeProperties" not in data
+        and data.get("type") != ACTIVITY_TYPE
+    )
 
 
 def is_expression_object(value: Any) -> bool:
@@ -346,9 +350,7 @@ class PipelineInfo(_Model):
     run_id: str | None = Field(default=None, max_length=260, description="pipeline().RunId")
     data_factory: str | None = Field(default=None, max_length=260, description="pipeline().DataFactory")
     parameters: dict[str, Any] = Field(default_factory=dict, description="pipeline().parameters")
-    global_parameters: dict[str, Any] = Field(
-        default_factory=dict, description="pipeline().globalParameters"
-    )
+    global_parameters: dict[str, Any] = Field(default_factory=dict, description="pipeline().globalParameters")
 
 
 class TriggerInfo(_Model):

@@ -53,15 +53,19 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose
 
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "success: valid, resolved, sent, or the run completed (with --no-wait: started)"),
-    (EXIT_CONFIG, "configuration or access: a setting, the linked services, a credential, a role missing on "
-                  "the workspace or queue, or another refusal that retrying will not change"),
-    (EXIT_INVALID, "invalid: a payload, expression or --context was read but is not valid; the request was "
-                   "rejected"),
+    (
+        EXIT_CONFIG,
+        "configuration or access: a setting, the linked services, a credential, a role missing on "
+        "the workspace or queue, or another refusal that retrying will not change",
+    ),
+    (EXIT_INVALID, "invalid: a payload, expression or --context was read but is not valid; the request was rejected"),
     (EXIT_NOT_COMPLETED, "the run 'amlexec run' followed ended failed, canceled or timed out"),
-    (EXIT_USAGE, "usage: the command line is wrong (unknown command or option, missing argument, malformed "
-                 "--param, --trigger-time or --now)"),
-    (EXIT_NO_INPUT, "an input file named on the command line cannot be read (missing, a directory, no "
-                    "permission)"),
+    (
+        EXIT_USAGE,
+        "usage: the command line is wrong (unknown command or option, missing argument, malformed "
+        "--param, --trigger-time or --now)",
+    ),
+    (EXIT_NO_INPUT, "an input file named on the command line cannot be read (missing, a directory, no permission)"),
     (EXIT_SOFTWARE, "internal error: a bug in amlexec; --verbose shows the traceback"),
     (EXIT_TEMPFAIL, "temporary: throttled, timed out or unreachable; the same command may succeed later"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
@@ -145,8 +149,12 @@ def _read_input(path: str, what: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise CliError(EXIT_NO_INPUT, f"cannot read {what}: {reason}", path,
-                       "check the path (a file, not a folder) and that you may read it") from None
+        raise CliError(
+            EXIT_NO_INPUT,
+            f"cannot read {what}: {reason}",
+            path,
+            "check the path (a file, not a folder) and that you may read it",
+        ) from None
 
 
 def _registry(args: argparse.Namespace, settings: Settings) -> LinkedServiceRegistry | None:
@@ -163,8 +171,12 @@ def _registry(args: argparse.Namespace, settings: Settings) -> LinkedServiceRegi
 def _require_registry(args: argparse.Namespace, settings: Settings) -> LinkedServiceRegistry:
     registry = _registry(args, settings)
     if registry is None:
-        raise CliError(EXIT_CONFIG, f"{args.command} needs linked services", args.file,
-                       "pass --linked-services FILE or set AMLEXEC_LINKED_SERVICES_FILE")
+        raise CliError(
+            EXIT_CONFIG,
+            f"{args.command} needs linked services",
+            args.file,
+            "pass --linked-services FILE or set AMLEXEC_LINKED_SERVICES_FILE",
+        )
     return registry
 
 
@@ -189,34 +201,45 @@ def _with_params(payload: ValidatedPayload, params: list[tuple[str, Any]]) -> Va
     return ValidatedPayload(envelope, payload.bare_activity, payload.warnings, payload.size_bytes)
 
 
-def _validate_file(path: str, registry: LinkedServiceRegistry | None, settings: Settings,
-                   args: argparse.Namespace) -> FileReport:
+def _validate_file(
+    path: str, registry: LinkedServiceRegistry | None, settings: Settings, args: argparse.Namespace
+) -> FileReport:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         # Reported with the other files rather than stopping: one missing file should not hide the rest.
-        return FileReport(path, False, [Issue("$", f"cannot read file: {exc.strerror}", code="unreadable")],
-                          readable=False)
+        return FileReport(
+            path, False, [Issue("$", f"cannot read file: {exc.strerror}", code="unreadable")], readable=False
+        )
     try:
         payload = validate_payload(data, limits=settings.limits)
     except RequestRejected as rejected:
         return FileReport(path, False, rejected.issues)
     report = FileReport(path, True, warnings=list(payload.warnings))
     if registry is None:
-        report.warnings.append(Issue("linkedServiceName", "linked services not checked (pass --linked-services)",
-                                     code="not_checked"))
+        report.warnings.append(
+            Issue("linkedServiceName", "linked services not checked (pass --linked-services)", code="not_checked")
+        )
         return report
     try:
-        resolution = preview(_with_params(payload, getattr(args, "param", None) or []), _context(args, settings),
-                             registry, default_linked_service=settings.default_linked_service)
+        resolution = preview(
+            _with_params(payload, getattr(args, "param", None) or []),
+            _context(args, settings),
+            registry,
+            default_linked_service=settings.default_linked_service,
+        )
     except RequestRejected as rejected:
         return FileReport(path, False, rejected.issues, report.warnings)
     service = registry.get(resolution.request.linked_service)
     if service is not None and service.problems:
         for problem in service.problems:
-            report.warnings.append(Issue(payload.path_prefix + "linkedServiceName",
-                                         f"linked service '{service.name}' cannot launch yet: {problem}",
-                                         code="linked_service_unusable"))
+            report.warnings.append(
+                Issue(
+                    payload.path_prefix + "linkedServiceName",
+                    f"linked service '{service.name}' cannot launch yet: {problem}",
+                    code="linked_service_unusable",
+                )
+            )
     report.deferred = resolution.deferred
     report.warnings.extend(resolution.warnings)
     report.request = resolution.request.public_view()
@@ -231,8 +254,9 @@ def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     registry = _registry(args, settings)
     reports = [_validate_file(path, registry, settings, args) for path in args.files]
     if args.json:
-        json.dump({"valid": all(r.valid for r in reports), "files": [r.to_dict() for r in reports]}, sys.stdout,
-                  indent=2)
+        json.dump(
+            {"valid": all(r.valid for r in reports), "files": [r.to_dict() for r in reports]}, sys.stdout, indent=2
+        )
         sys.stdout.write("\n")
     else:
         for report in reports:
@@ -254,20 +278,32 @@ def _cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     listed = "in the report" if args.json else "above"
     unreadable = [r.file for r in reports if not r.readable]
     if unreadable:
-        raise CliError(EXIT_NO_INPUT, f"cannot read {len(unreadable)} of {len(reports)} file(s)", unreadable[0],
-                       "check the paths: a file, not a folder, that you may read")
+        raise CliError(
+            EXIT_NO_INPUT,
+            f"cannot read {len(unreadable)} of {len(reports)} file(s)",
+            unreadable[0],
+            "check the paths: a file, not a folder, that you may read",
+        )
     invalid = [r.file for r in reports if not r.valid]
     if invalid:
-        raise CliError(EXIT_INVALID, f"{len(invalid)} of {len(reports)} payload(s) invalid", invalid[0],
-                       f"fix the errors listed {listed}")
+        raise CliError(
+            EXIT_INVALID,
+            f"{len(invalid)} of {len(reports)} payload(s) invalid",
+            invalid[0],
+            f"fix the errors listed {listed}",
+        )
     return EXIT_OK
 
 
 def _cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     registry = _require_registry(args, settings)
     payload = validate_payload(_read_input(args.file, "payload"), limits=settings.limits)
-    request = resolve(_with_params(payload, args.param or []), _context(args, settings), registry,
-                      default_linked_service=settings.default_linked_service)
+    request = resolve(
+        _with_params(payload, args.param or []),
+        _context(args, settings),
+        registry,
+        default_linked_service=settings.default_linked_service,
+    )
     json.dump(request.public_view(), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return EXIT_OK
@@ -294,13 +330,21 @@ def _run_outcome(events: list[dict[str, Any]], args: argparse.Namespace, *, gave
     terminal = [e for e in events if not e["type"].endswith(".started")]
     if not terminal:
         if gave_up:
-            raise CliError(EXIT_TEMPFAIL, "gave up after repeated temporary failures", args.file,
-                           f"try again later: 'amlexec run {args.file} --request-id {args.request_id}' is safe to "
-                           "repeat (--verbose shows each failure)")
+            raise CliError(
+                EXIT_TEMPFAIL,
+                "gave up after repeated temporary failures",
+                args.file,
+                f"try again later: 'amlexec run {args.file} --request-id {args.request_id}' is safe to "
+                "repeat (--verbose shows each failure)",
+            )
         if args.no_wait:
             return EXIT_OK
-        raise CliError(EXIT_NOT_COMPLETED, "stopped following the run before it ended", args.file,
-                       f"'amlexec run {args.file} --request-id {args.request_id}' follows it again")
+        raise CliError(
+            EXIT_NOT_COMPLETED,
+            "stopped following the run before it ended",
+            args.file,
+            f"'amlexec run {args.file} --request-id {args.request_id}' follows it again",
+        )
     last = terminal[-1]
     data: dict[str, Any] = last.get("data") or {}
     if last["type"].endswith(".rejected"):
@@ -309,8 +353,12 @@ def _run_outcome(events: list[dict[str, Any]], args: argparse.Namespace, *, gave
         return EXIT_OK
     error = ": ".join(str(data[k]) for k in ("errorCode", "errorMessage") if data.get(k))
     seen = f"see {data['studioUrl']}" if data.get("studioUrl") else "see the run in Azure ML studio"
-    raise CliError(EXIT_NOT_COMPLETED, f"run {data.get('runId')} {data.get('status', 'did not complete')}"
-                   + (f": {error}" if error else ""), args.file, seen)
+    raise CliError(
+        EXIT_NOT_COMPLETED,
+        f"run {data.get('runId')} {data.get('status', 'did not complete')}" + (f": {error}" if error else ""),
+        args.file,
+        seen,
+    )
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -356,10 +404,12 @@ def _cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     except RequestRejected as rejected:
         if not args.force:
             raise
-        sys.stderr.write(_line("warning", f"sending an invalid payload: {rejected}", args.file,
-                               "--force was given") + "\n")
-    message_id = _operator(args, settings).send(body, message_id=args.message_id,
-                                                correlation_id=args.correlation_id, queue=args.queue)
+        sys.stderr.write(
+            _line("warning", f"sending an invalid payload: {rejected}", args.file, "--force was given") + "\n"
+        )
+    message_id = _operator(args, settings).send(
+        body, message_id=args.message_id, correlation_id=args.correlation_id, queue=args.queue
+    )
     sys.stdout.write(f"sent {message_id}\n")
     return EXIT_OK
 
@@ -372,8 +422,12 @@ def _cmd_rejected(args: argparse.Namespace, settings: Settings) -> int:
                 sys.stdout.write(f"    {issue.get('path')}: {_one_line(str(issue.get('message')))}\n")
         return EXIT_OK
     if args.sequence is None:
-        raise CliError(EXIT_USAGE, "rejected resubmit needs --sequence N", "amlexec rejected",
-                       "'amlexec rejected list' shows the sequence numbers")
+        raise CliError(
+            EXIT_USAGE,
+            "rejected resubmit needs --sequence N",
+            "amlexec rejected",
+            "'amlexec rejected list' shows the sequence numbers",
+        )
     body = _read_input(args.body, "payload (--body)") if args.body else None
     new_id = _operator(args, settings).resubmit(args.sequence, body=body)
     sys.stdout.write(f"resubmitted #{args.sequence} as {new_id}\n")
@@ -389,11 +443,14 @@ def _load_context(path: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise CliError(EXIT_INVALID, f"--context file is not UTF-8 text (byte {exc.start})", path, todo) from None
     except json.JSONDecodeError as exc:
-        raise CliError(EXIT_INVALID, f"--context file is not valid JSON: {exc.msg} at line {exc.lineno} column "
-                       f"{exc.colno}", path, todo) from None
+        raise CliError(
+            EXIT_INVALID,
+            f"--context file is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            path,
+            todo,
+        ) from None
     if not isinstance(context, dict):
-        raise CliError(EXIT_INVALID, f"--context file holds a JSON {type(context).__name__}, not an object", path,
-                       todo)
+        raise CliError(EXIT_INVALID, f"--context file holds a JSON {type(context).__name__}, not an object", path, todo)
     return context
 
 
@@ -419,16 +476,24 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _epilog() -> str:
-    rows = "\n".join(textwrap.fill(meaning, width=100, initial_indent=f"  {code:>3}  ", subsequent_indent=" " * 7)
-                     for code, meaning in EXIT_CODES)
-    return ("exit codes (every failure also prints one line on stderr:\n"
-            "  amlexec: error: <what> (<where>); <what to do>):\n" + rows)
+    rows = "\n".join(
+        textwrap.fill(meaning, width=100, initial_indent=f"  {code:>3}  ", subsequent_indent=" " * 7)
+        for code, meaning in EXIT_CODES
+    )
+    return (
+        "exit codes (every failure also prints one line on stderr:\n"
+        "  amlexec: error: <what> (<where>); <what to do>):\n" + rows
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and for generated docs)."""
-    parser = _Parser(prog="amlexec", description="Run Azure ML pipelines from Data Factory payloads.",
-                     epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog="amlexec",
+        description="Run Azure ML pipelines from Data Factory payloads.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"amlexec {_version()}")
     verbose_help = "also log progress and the Azure SDK's warnings (and tracebacks of internal errors) to stderr"
     parser.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
@@ -439,24 +504,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", parents=[common], help="check payload files; exit 0 valid, 2 invalid")
     validate.add_argument("files", nargs="+", metavar="FILE")
-    validate.add_argument("--linked-services", action="append", metavar="FILE",
-                          help="Data Factory linked-service export (JSON array); repeatable")
+    validate.add_argument(
+        "--linked-services",
+        action="append",
+        metavar="FILE",
+        help="Data Factory linked-service export (JSON array); repeatable",
+    )
     validate.add_argument("--json", action="store_true", help="machine-readable report")
-    validate.add_argument("--param", action="append", type=_parse_param, metavar="NAME=VALUE",
-                          help="pipeline parameter for expressions")
+    validate.add_argument(
+        "--param", action="append", type=_parse_param, metavar="NAME=VALUE", help="pipeline parameter for expressions"
+    )
     validate.set_defaults(handler=_cmd_validate)
 
     res = sub.add_parser("resolve", parents=[common], help="print the fully evaluated launch request")
     res.add_argument("file", metavar="FILE")
     res.add_argument("--linked-services", action="append", metavar="FILE")
-    res.add_argument("--param", action="append", type=_parse_param, metavar="NAME=VALUE",
-                     help="pipeline parameter (value parsed as JSON when it is JSON)")
+    res.add_argument(
+        "--param",
+        action="append",
+        type=_parse_param,
+        metavar="NAME=VALUE",
+        help="pipeline parameter (value parsed as JSON when it is JSON)",
+    )
     res.add_argument("--trigger-time", type=_parse_time, metavar="ISO8601", help="trigger time (default: now)")
     res.add_argument("--request-id", metavar="ID", help="request identity (default: random)")
     res.set_defaults(handler=_cmd_resolve)
 
-    run = sub.add_parser("run", parents=[common],
-                         help="launch a payload and follow it to its end (exit 0 completed, 3 otherwise)")
+    run = sub.add_parser(
+        "run", parents=[common], help="launch a payload and follow it to its end (exit 0 completed, 3 otherwise)"
+    )
     run.add_argument("file", metavar="FILE")
     run.add_argument("--linked-services", action="append", metavar="FILE")
     run.add_argument("--param", action="append", type=_parse_param, metavar="NAME=VALUE")
@@ -469,8 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--message-id", help="the request identity (default: a new GUID)")
     send.add_argument("--correlation-id")
     send.add_argument("--queue", help="default: AMLEXEC_REQUEST_QUEUE")
-    send.add_argument("--connection-string", help="default: your Entra identity on "
-                                                  "ServiceBusConnection__fullyQualifiedNamespace")
+    send.add_argument(
+        "--connection-string", help="default: your Entra identity on ServiceBusConnection__fullyQualifiedNamespace"
+    )
     send.add_argument("--force", action="store_true", help="send even if the payload does not validate")
     send.set_defaults(handler=_cmd_send)
 
@@ -484,8 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     expr = sub.add_parser("expr", parents=[common], help="evaluate a Data Factory expression")
     expr.add_argument("expression", metavar="EXPRESSION")
-    expr.add_argument("--context", metavar="FILE",
-                      help='a JSON object: {"pipeline": {"parameters": {...}}, "variables": {...}, ...}')
+    expr.add_argument(
+        "--context", metavar="FILE", help='a JSON object: {"pipeline": {"parameters": {...}}, "variables": {...}, ...}'
+    )
     expr.add_argument("--now", type=_parse_time, metavar="ISO8601", help="the instant utcNow() returns")
     expr.set_defaults(handler=_cmd_expr)
 
@@ -500,7 +578,12 @@ def build_parser() -> argparse.ArgumentParser:
 # Line breaks and terminal control characters in a message come from files and services (a payload's text,
 # an HTTP body): escaped, they can neither break the one-line contract nor drive the terminal.
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, 0x85]} | {
-    ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): " ", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): " ",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
 _SECRET = re.compile(r"(?i)\b(SharedAccessKey|AccountKey|client_secret|password|sig)=[^;&\s]+")
 
 
@@ -526,10 +609,12 @@ def _payload_service(args: argparse.Namespace, settings: Settings | None) -> Lin
         registry = _registry(args, settings)
         if registry is None:
             return None
-        payload = _with_params(validate_payload(Path(path).read_bytes(), limits=settings.limits),
-                               getattr(args, "param", None) or [])
-        resolution = preview(payload, _context(args, settings), registry,
-                             default_linked_service=settings.default_linked_service)
+        payload = _with_params(
+            validate_payload(Path(path).read_bytes(), limits=settings.limits), getattr(args, "param", None) or []
+        )
+        resolution = preview(
+            payload, _context(args, settings), registry, default_linked_service=settings.default_linked_service
+        )
         return registry.get(resolution.request.linked_service)
     except Exception:  # it only describes a failure already being reported; it must not replace it
         return None
@@ -544,26 +629,34 @@ def _access_denied(exc: PermanentError, args: argparse.Namespace, settings: Sett
 
     service = _payload_service(args, settings)
     workspace = service.workspace.name if service is not None and service.workspace is not None else None
-    where = (f"linked service '{service.name}'" + (f", workspace '{workspace}'" if workspace else "")
-             if service is not None else getattr(args, "file", None))
+    where = (
+        f"linked service '{service.name}'" + (f", workspace '{workspace}'" if workspace else "")
+        if service is not None
+        else getattr(args, "file", None)
+    )
     on_azure = bool(os.environ.get("IDENTITY_ENDPOINT") or os.environ.get("MSI_ENDPOINT"))
     if service is not None and service.credential.kind == "service_principal":
         spec = service.credential
         who = f"service principal {spec.client_id}"
-        sign_in = (f"check the tenant and servicePrincipalId of linked service '{service.name}' and the secret in "
-                   f"{spec.secret_source or secret_setting_name(service.name)}")
+        sign_in = (
+            f"check the tenant and servicePrincipalId of linked service '{service.name}' and the secret in "
+            f"{spec.secret_source or secret_setting_name(service.name)}"
+        )
     elif on_azure:
         who = "this host's managed identity"
         sign_in = "assign a managed identity to this host (a user-assigned one also needs AZURE_CLIENT_ID)"
     else:
         who = "the identity you signed in with"
-        sign_in = ("sign in with 'az login', or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
-                   "(--verbose shows why each credential failed)")
+        sign_in = (
+            "sign in with 'az login', or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
+            "(--verbose shows why each credential failed)"
+        )
     message = str(exc)
     if message.endswith(_SIGN_IN_FAILED_ENDING):
         return CliError(EXIT_CONFIG, "no Azure credential could get a token", where, sign_in)
-    role = f"grant {who} the 'AzureML Data Scientist' role on " + (f"workspace '{workspace}'" if workspace
-                                                                      else "the workspace")
+    role = f"grant {who} the 'AzureML Data Scientist' role on " + (
+        f"workspace '{workspace}'" if workspace else "the workspace"
+    )
     if message.endswith(ROLE_HINT):
         return CliError(EXIT_CONFIG, "access denied: " + message.removesuffix(ROLE_HINT).rstrip("; "), where, role)
     return CliError(EXIT_CONFIG, "access denied: " + message, where, f"{sign_in}; then {role}")
@@ -574,21 +667,32 @@ def _service_bus_error(exc: Exception, args: argparse.Namespace, settings: Setti
     name = type(exc).__name__
     if not type(exc).__module__.startswith("azure.servicebus"):
         return None
-    namespace = "--connection-string" if getattr(args, "connection_string", None) else (
-        (settings.service_bus_namespace if settings is not None else None) or "Service Bus")
+    namespace = (
+        "--connection-string"
+        if getattr(args, "connection_string", None)
+        else ((settings.service_bus_namespace if settings is not None else None) or "Service Bus")
+    )
     what = f"Service Bus: {str(exc).splitlines()[0] if str(exc) else name}"
-    if name in ("ServiceBusConnectionError", "ServiceBusCommunicationError", "OperationTimeoutError",
-                "ServiceBusServerBusyError"):
+    if name in (
+        "ServiceBusConnectionError",
+        "ServiceBusCommunicationError",
+        "OperationTimeoutError",
+        "ServiceBusServerBusyError",
+    ):
         return CliError(EXIT_TEMPFAIL, what, namespace, "try again later")
     if name == "ServiceBusAuthenticationError":
         return CliError(EXIT_CONFIG, what, namespace, "sign in with 'az login', or pass --connection-string")
     if name == "ServiceBusAuthorizationError":
-        roles = ("'Azure Service Bus Data Sender'" if args.command == "send"
-                 else "'Azure Service Bus Data Receiver' and 'Azure Service Bus Data Sender'")
+        roles = (
+            "'Azure Service Bus Data Sender'"
+            if args.command == "send"
+            else "'Azure Service Bus Data Receiver' and 'Azure Service Bus Data Sender'"
+        )
         return CliError(EXIT_CONFIG, what, namespace, f"grant your identity {roles} on the namespace")
     if name == "MessagingEntityNotFoundError":
-        return CliError(EXIT_CONFIG, what, namespace,
-                        "check AMLEXEC_REQUEST_QUEUE and AMLEXEC_REJECTED_QUEUE (or --queue)")
+        return CliError(
+            EXIT_CONFIG, what, namespace, "check AMLEXEC_REQUEST_QUEUE and AMLEXEC_REJECTED_QUEUE (or --queue)"
+        )
     return CliError(EXIT_CONFIG, what, namespace, None)
 
 
@@ -601,8 +705,11 @@ def _explain(exc: BaseException, args: argparse.Namespace | None, settings: Sett
     command = f"amlexec {args.command}" if args is not None else "amlexec"
     source = getattr(args, "file", None) or command
     # The command that picks up this very request again: the same id never launches a second run.
-    again = (f"'amlexec run {args.file} --request-id {args.request_id}'"
-             if args is not None and args.command == "run" and getattr(args, "request_id", None) else None)
+    again = (
+        f"'amlexec run {args.file} --request-id {args.request_id}'"
+        if args is not None and args.command == "run" and getattr(args, "request_id", None)
+        else None
+    )
     if isinstance(exc, KeyboardInterrupt):
         hint = f"a run already launched keeps going: {again} follows it again" if again else "nothing more was done"
         return CliError(EXIT_INTERRUPTED, "interrupted", source, hint)
@@ -618,10 +725,18 @@ def _explain(exc: BaseException, args: argparse.Namespace | None, settings: Sett
         # Raised outside a launcher's retry policy (the operator's Service Bus credential): same classification.
         exc = classify(exc, operation=command)
     if isinstance(exc, RequestRejected):
-        todo = ("not sent: fix it, or --force sends it anyway" if args.command == "send"
-                else f"'amlexec validate {source}' lists every issue" if len(exc.issues) > 1 else "fix the payload")
-        what = "invalid payload: " + "; ".join(str(i) for i in exc.issues[:3]) + (
-            f" (+{len(exc.issues) - 3} more)" if len(exc.issues) > 3 else "")
+        todo = (
+            "not sent: fix it, or --force sends it anyway"
+            if args.command == "send"
+            else f"'amlexec validate {source}' lists every issue"
+            if len(exc.issues) > 1
+            else "fix the payload"
+        )
+        what = (
+            "invalid payload: "
+            + "; ".join(str(i) for i in exc.issues[:3])
+            + (f" (+{len(exc.issues) - 3} more)" if len(exc.issues) > 3 else "")
+        )
         return CliError(EXIT_INVALID, what, source, todo)
     if isinstance(exc, ExpressionError):
         where = "EXPRESSION" + (f" at position {exc.position}" if exc.position is not None else "")
@@ -633,8 +748,12 @@ def _explain(exc: BaseException, args: argparse.Namespace | None, settings: Sett
             where = ", ".join(args.linked_services)
         else:
             where = str(settings.linked_services_file or "environment")
-        return CliError(EXIT_CONFIG, f"configuration error: {exc}", where,
-                        "fix the setting or file named (README: Settings, Linked services)")
+        return CliError(
+            EXIT_CONFIG,
+            f"configuration error: {exc}",
+            where,
+            "fix the setting or file named (README: Settings, Linked services)",
+        )
     if isinstance(exc, AccessDenied):
         return _access_denied(exc, args, settings)
     if isinstance(exc, TargetNotFound):
@@ -650,10 +769,15 @@ def _explain(exc: BaseException, args: argparse.Namespace | None, settings: Sett
         return CliError(EXIT_CONFIG, str(exc), source, "retrying will not help; fix the cause named")
     if isinstance(exc, OSError):
         path = exc.filename if isinstance(exc.filename, str) else None
-        return CliError(EXIT_CONFIG, f"{exc.strerror or type(exc).__name__}", path or source,
-                        "check that path and its permissions")
-    return CliError(EXIT_SOFTWARE, f"internal error: {type(exc).__name__}: {exc}", command,
-                    "please report it with the output of the same command run with --verbose")
+        return CliError(
+            EXIT_CONFIG, f"{exc.strerror or type(exc).__name__}", path or source, "check that path and its permissions"
+        )
+    return CliError(
+        EXIT_SOFTWARE,
+        f"internal error: {type(exc).__name__}: {exc}",
+        command,
+        "please report it with the output of the same command run with --verbose",
+    )
 
 
 class _CliLogFilter(logging.Filter):

@@ -71,7 +71,6 @@ def describe_value(value: Any, *, limit: int = 60) -> str:
     return type(value).__name__
 
 
-
 class AmlexecError(Exception):
     """Base of every error amlexec raises on purpose."""
 
@@ -157,9 +156,17 @@ class IdempotencyConflict(RequestRejected):
     code = "idempotency_conflict"
 
     def __init__(self, request_id: str, run_id: str, payload_digest: str | None = None) -> None:
-        super().__init__([Issue("$", f"request id {request_id!r} was already used for a different payload "
-                                     f"(run {run_id})", "a new request id for a new payload, or the same payload "
-                                     "to retry", "a different payload", code=self.code)])
+        super().__init__(
+            [
+                Issue(
+                    "$",
+                    f"request id {request_id!r} was already used for a different payload (run {run_id})",
+                    "a new request id for a new payload, or the same payload to retry",
+                    "a different payload",
+                    code=self.code,
+                )
+            ]
+        )
         self.request_id = request_id
         self.run_id = run_id
         self.payload_digest = payload_digest
@@ -171,7 +178,7 @@ class IdempotencyConflict(RequestRejected):
 class Outcome(StrEnum):
     """What becomes of a request whose handling failed."""
 
-    RETRY = "retry"    # leave it for a redelivery (Service Bus) or answer 503 with Retry-After (HTTP)
+    RETRY = "retry"  # leave it for a redelivery (Service Bus) or answer 503 with Retry-After (HTTP)
     REJECT = "reject"  # settle it: the body goes to the rejected queue with every reason; a `rejected` event
 
 

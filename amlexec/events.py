@@ -102,8 +102,15 @@ def _source(context: EventContext) -> str:
     return context.workspace.resource_id
 
 
-def run_event(kind: EventKind, request: LaunchRequest | EventContext, handle: RunHandle, status: RunStatus | None,
-              *, time: datetime, traceparent: str | None = None) -> CloudEvent:
+def run_event(
+    kind: EventKind,
+    request: LaunchRequest | EventContext,
+    handle: RunHandle,
+    status: RunStatus | None,
+    *,
+    time: datetime,
+    traceparent: str | None = None,
+) -> CloudEvent:
     """The event for a run attempt reaching ``kind``."""
     context = request if isinstance(request, EventContext) else EventContext.of(request)
     data: dict[str, Any] = {
@@ -129,8 +136,7 @@ def run_event(kind: EventKind, request: LaunchRequest | EventContext, handle: Ru
             data["endedAt"] = status.ended_at.isoformat()
         if status.started_at and status.ended_at:
             data["durationSeconds"] = round((status.ended_at - status.started_at).total_seconds(), 3)
-        data["steps"] = [{"name": s.name, "status": s.state.value, "serviceStatus": s.raw_status}
-                         for s in status.steps]
+        data["steps"] = [{"name": s.name, "status": s.state.value, "serviceStatus": s.raw_status} for s in status.steps]
         if status.error_code:
             data["errorCode"] = status.error_code
         if not context.secure_output:
@@ -138,25 +144,49 @@ def run_event(kind: EventKind, request: LaunchRequest | EventContext, handle: Ru
                 data["errorMessage"] = status.error_message
             if status.outputs:
                 data["outputs"] = status.outputs
-    return CloudEvent(id=_event_id(kind, context, handle.attempt), source=_source(context), type=kind.type,
-                      subject=handle.run_id, time=time, correlationid=context.correlation_id,
-                      traceparent=traceparent, data=data)
+    return CloudEvent(
+        id=_event_id(kind, context, handle.attempt),
+        source=_source(context),
+        type=kind.type,
+        subject=handle.run_id,
+        time=time,
+        correlationid=context.correlation_id,
+        traceparent=traceparent,
+        data=data,
+    )
 
 
-def rejected_event(request_id: str, correlation_id: str | None, issues: list[Issue], *, time: datetime,
-                   activity_name: str | None = None, traceparent: str | None = None,
-                   event_id: str | None = None) -> CloudEvent:
+def rejected_event(
+    request_id: str,
+    correlation_id: str | None,
+    issues: list[Issue],
+    *,
+    time: datetime,
+    activity_name: str | None = None,
+    traceparent: str | None = None,
+    event_id: str | None = None,
+) -> CloudEvent:
     """The event telling a sender why its request will never run, with every issue found.
 
     ``event_id`` defaults to the request's terminal event id; a rejection that must not take that id (a
     conflicting duplicate of a request that did launch) passes its own.
     """
-    return CloudEvent(id=event_id or terminal_event_id(request_id), source=f"{EVENT_SOURCE}:requests",
-                      type=EventKind.REJECTED.type, subject=request_id, time=time, correlationid=correlation_id,
-                      traceparent=traceparent,
-                      data={"status": EventKind.REJECTED.value, "requestId": request_id,
-                            "correlationId": correlation_id, "activityName": activity_name,
-                            "issues": [i.to_dict() for i in issues]})
+    return CloudEvent(
+        id=event_id or terminal_event_id(request_id),
+        source=f"{EVENT_SOURCE}:requests",
+        type=EventKind.REJECTED.type,
+        subject=request_id,
+        time=time,
+        correlationid=correlation_id,
+        traceparent=traceparent,
+        data={
+            "status": EventKind.REJECTED.value,
+            "requestId": request_id,
+            "correlationId": correlation_id,
+            "activityName": activity_name,
+            "issues": [i.to_dict() for i in issues],
+        },
+    )
 
 
 def event_message(event: CloudEvent) -> OutgoingMessage:
@@ -181,6 +211,11 @@ def event_message(event: CloudEvent) -> OutgoingMessage:
     if event.traceparent:
         properties["traceparent"] = event.traceparent
         properties["Diagnostic-Id"] = event.traceparent
-    return OutgoingMessage(body=json.dumps(event.model_dump(mode="json", exclude_none=True)).encode(),
-                           message_id=event.id, content_type=CONTENT_TYPE, correlation_id=event.correlationid,
-                           subject=event.type, application_properties=properties)
+    return OutgoingMessage(
+        body=json.dumps(event.model_dump(mode="json", exclude_none=True)).encode(),
+        message_id=event.id,
+        content_type=CONTENT_TYPE,
+        correlation_id=event.correlationid,
+        subject=event.type,
+        application_properties=properties,
+    )

@@ -68,7 +68,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class ValidationReport:
     """A payload that validated: warnings, run-time-only values, and the previewed launch request."""
@@ -93,10 +92,16 @@ def _default_bus(settings: Settings, clock: Clock) -> Bus:
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
-        return ServiceBusBus({Destination.EVENTS: settings.events_topic, Destination.STATUS: settings.status_queue,
-                              Destination.REQUESTS: settings.request_queue,
-                              Destination.REJECTED: settings.rejected_queue},
-                             fully_qualified_namespace=settings.service_bus_namespace, credential=credential)
+        return ServiceBusBus(
+            {
+                Destination.EVENTS: settings.events_topic,
+                Destination.STATUS: settings.status_queue,
+                Destination.REQUESTS: settings.request_queue,
+                Destination.REJECTED: settings.rejected_queue,
+            },
+            fully_qualified_namespace=settings.service_bus_namespace,
+            credential=credential,
+        )
     from amlexec.bus.memory import MemoryBus
 
     return MemoryBus(clock)
@@ -115,16 +120,31 @@ class Worker:
     _schedules: list[Schedule] | None = None
 
     @classmethod
-    def create(cls, settings: Settings, *, clock: Clock | None = None, connector: WorkspaceConnector | None = None,
-               registry: LinkedServiceRegistry | None = None, local_options: dict[str, Any] | None = None,
-               bus: Bus | None = None) -> Worker:
+    def create(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        connector: WorkspaceConnector | None = None,
+        registry: LinkedServiceRegistry | None = None,
+        local_options: dict[str, Any] | None = None,
+        bus: Bus | None = None,
+    ) -> Worker:
         registry = registry if registry is not None else linked_services_for(settings)
         clock = clock or SystemClock()
-        launchers = LaunchRouter(registry, local_runs_root=settings.local_runs_dir, clock=clock, connector=connector,
-                              local_options=local_options)
-        tracking = TrackingPolicy(initial_delay=settings.poll_initial, max_delay=settings.poll_max,
-                                  not_responding_grace=settings.not_responding_grace,
-                                  cancel_grace=settings.cancel_grace)
+        launchers = LaunchRouter(
+            registry,
+            local_runs_root=settings.local_runs_dir,
+            clock=clock,
+            connector=connector,
+            local_options=local_options,
+        )
+        tracking = TrackingPolicy(
+            initial_delay=settings.poll_initial,
+            max_delay=settings.poll_max,
+            not_responding_grace=settings.not_responding_grace,
+            cancel_grace=settings.cancel_grace,
+        )
         return cls(settings, registry, launchers, clock, bus or _default_bus(settings, clock), tracking)
 
     @property
@@ -144,11 +164,16 @@ def validate_request(body: bytes | str, settings: Settings) -> ValidationReport:
     """Validate a payload and preview its resolution; raise RequestRejected with every issue."""
     payload = validate_payload(body, limits=settings.limits)
     registry = linked_services_for(settings)
-    context = RequestContext(request_id=f"validate-{uuid.uuid4()}", received_at=datetime.now(UTC),
-                             trigger_name="validate", data_factory=settings.data_factory_name)
+    context = RequestContext(
+        request_id=f"validate-{uuid.uuid4()}",
+        received_at=datetime.now(UTC),
+        trigger_name="validate",
+        data_factory=settings.data_factory_name,
+    )
     resolution = preview(payload, context, registry, default_linked_service=settings.default_linked_service)
-    return ValidationReport([*payload.warnings, *resolution.warnings], resolution.deferred,
-                            resolution.request.public_view())
+    return ValidationReport(
+        [*payload.warnings, *resolution.warnings], resolution.deferred, resolution.request.public_view()
+    )
 
 
 # ------------------------------------------------------------------------------------------------ requests
@@ -164,19 +189,25 @@ class Launched:
 
 
 def _check_message(check: CheckMessage, due: datetime) -> OutgoingMessage:
-    return OutgoingMessage(body=check.model_dump_json().encode(), message_id=check.message_id,
-                           correlation_id=check.request.correlation_id, subject=f"amlexec.{check.action}",
-                           application_properties={"attempt": check.attempt, "check": check.check_number},
-                           scheduled_enqueue_time=due)
+    return OutgoingMessage(
+        body=check.model_dump_json().encode(),
+        message_id=check.message_id,
+        correlation_id=check.request.correlation_id,
+        subject=f"amlexec.{check.action}",
+        application_properties={"attempt": check.attempt, "check": check.check_number},
+        scheduled_enqueue_time=due,
+    )
 
 
-def _start_tracking(request: LaunchRequest, handle: RunHandle, worker: Worker, *, attempt: int,
-                    traceparent: str | None) -> CloudEvent:
+def _start_tracking(
+    request: LaunchRequest, handle: RunHandle, worker: Worker, *, attempt: int, traceparent: str | None
+) -> CloudEvent:
     """Publish the attempt's started event and schedule its first status check."""
     now = worker.clock.now()
     started = run_event(EventKind.STARTED, request, handle, None, time=now, traceparent=traceparent)
-    check = CheckMessage(request=request, handle=handle, attempt=attempt, attempt_started_at=now,
-                         traceparent=traceparent)
+    check = CheckMessage(
+        request=request, handle=handle, attempt=attempt, attempt_started_at=now, traceparent=traceparent
+    )
     worker.bus.send(Destination.EVENTS, [event_message(started)])
     worker.bus.send(Destination.STATUS, [_check_message(check, now + worker.tracking.initial_delay)])
     return started
@@ -195,19 +226,27 @@ def payload_digest(body: bytes | str) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-def handle_request(body: bytes | str, context: RequestContext, worker: Worker, *, attempt: int = 1,
-                   traceparent: str | None = None) -> Launched:
+def handle_request(
+    body: bytes | str, context: RequestContext, worker: Worker, *, attempt: int = 1, traceparent: str | None = None
+) -> Launched:
     """Validate, resolve and launch one request exactly once for its identity, then start tracking it."""
     with span("amlexec.request", traceparent, {"amlexec.request_id": context.request_id}) as trace:
         payload = validate_payload(body, limits=worker.settings.limits)
         for warning in payload.warnings:
             logger.info("request %s: %s", context.request_id, warning)
-        request = resolve(payload, context, worker.registry,
-                          default_linked_service=worker.settings.default_linked_service)
+        request = resolve(
+            payload, context, worker.registry, default_linked_service=worker.settings.default_linked_service
+        )
         request = request.model_copy(update={"payload_digest": payload_digest(body)})
         handle = worker.launchers.launch(request, attempt=attempt)
-        logger.info("request %s (correlation %s): %s run %s %s", request.request_id, request.correlation_id,
-                    request.target.kind, handle.run_id, "launched" if handle.created else "already launched")
+        logger.info(
+            "request %s (correlation %s): %s run %s %s",
+            request.request_id,
+            request.correlation_id,
+            request.target.kind,
+            handle.run_id,
+            "launched" if handle.created else "already launched",
+        )
         started = _start_tracking(request, handle, worker, attempt=attempt, traceparent=trace)
         return Launched(request, handle, started)
 
@@ -221,8 +260,9 @@ class Rejected:
     event: CloudEvent
 
 
-def process_request(body: bytes, context: RequestContext, worker: Worker, *,
-                    traceparent: str | None = None) -> Launched | Rejected:
+def process_request(
+    body: bytes, context: RequestContext, worker: Worker, *, traceparent: str | None = None
+) -> Launched | Rejected:
     """Handle a request and settle its failures by the one rule (:func:`amlexec.errors.outcome_of`).
 
     Launched, or rejected for good (the body kept on the rejected queue with every reason and a
@@ -242,8 +282,15 @@ def _summary(issues: list[Issue]) -> str:
     return text if len(issues) <= 5 else f"{text}; (+{len(issues) - 5} more)"
 
 
-def reject_request(body: bytes, context: RequestContext, rejected: RequestRejected, worker: Worker, *,
-                   traceparent: str | None = None, activity_name: str | None = None) -> CloudEvent:
+def reject_request(
+    body: bytes,
+    context: RequestContext,
+    rejected: RequestRejected,
+    worker: Worker,
+    *,
+    traceparent: str | None = None,
+    activity_name: str | None = None,
+) -> CloudEvent:
     """Keep the original body on the rejected queue with every reason, and tell the sender why."""
     issues_json = json.dumps([i.to_dict() for i in rejected.issues])
     event_id = message_id = None
@@ -253,8 +300,11 @@ def reject_request(body: bytes, context: RequestContext, rejected: RequestReject
         event_id = conflict_event_id(context.request_id, digest)
         message_id = f"rejected|{digest}|{context.request_id}"[:128]
     original = OutgoingMessage(
-        body=body, message_id=message_id or f"rejected|{context.request_id}"[:128], content_type="application/json",
-        correlation_id=context.correlation_id, subject="amlexec.rejected",
+        body=body,
+        message_id=message_id or f"rejected|{context.request_id}"[:128],
+        content_type="application/json",
+        correlation_id=context.correlation_id,
+        subject="amlexec.rejected",
         application_properties={
             "amlexec.originalMessageId": context.request_id[:256],
             "amlexec.rejectedAt": worker.clock.now().isoformat(),
@@ -262,9 +312,17 @@ def reject_request(body: bytes, context: RequestContext, rejected: RequestReject
             "amlexec.issueCount": len(rejected.issues),
             # Service Bus caps all application properties at 64 KB; the full list is in the rejected event.
             "amlexec.issues": issues_json if len(issues_json) <= 16_384 else issues_json[:16_000] + "…",
-        })
-    event = rejected_event(context.request_id, context.correlation_id, rejected.issues, time=worker.clock.now(),
-                           activity_name=activity_name, traceparent=traceparent, event_id=event_id)
+        },
+    )
+    event = rejected_event(
+        context.request_id,
+        context.correlation_id,
+        rejected.issues,
+        time=worker.clock.now(),
+        activity_name=activity_name,
+        traceparent=traceparent,
+        event_id=event_id,
+    )
     worker.bus.send(Destination.REJECTED, [original])
     worker.bus.send(Destination.EVENTS, [event_message(event)])
     logger.warning("request %s rejected: %s", context.request_id, _summary(rejected.issues))
@@ -274,13 +332,24 @@ def reject_request(body: bytes, context: RequestContext, rejected: RequestReject
 # -------------------------------------------------------------------------------------------------- checks
 
 
-def final_event(request: LaunchRequest | EventContext, handle: RunHandle, status: RunStatus, worker: Worker,
-                kind: EventKind | None = None, *, traceparent: str | None = None) -> CloudEvent:
+def final_event(
+    request: LaunchRequest | EventContext,
+    handle: RunHandle,
+    status: RunStatus,
+    worker: Worker,
+    kind: EventKind | None = None,
+    *,
+    traceparent: str | None = None,
+) -> CloudEvent:
     """The terminal event for a run (``kind`` defaults to the run's own final state)."""
-    kinds = {RunState.COMPLETED: EventKind.COMPLETED, RunState.FAILED: EventKind.FAILED,
-             RunState.CANCELED: EventKind.CANCELED}
-    return run_event(kind or kinds[status.state], request, handle, status, time=worker.clock.now(),
-                     traceparent=traceparent)
+    kinds = {
+        RunState.COMPLETED: EventKind.COMPLETED,
+        RunState.FAILED: EventKind.FAILED,
+        RunState.CANCELED: EventKind.CANCELED,
+    }
+    return run_event(
+        kind or kinds[status.state], request, handle, status, time=worker.clock.now(), traceparent=traceparent
+    )
 
 
 def handle_check(body: bytes | str, worker: Worker) -> Decision:
@@ -320,30 +389,49 @@ def _launch_retry(check: CheckMessage, worker: Worker) -> Decision:
     return Decision(reason=f"attempt {check.attempt} launched")
 
 
-def _after_check_failure(check: CheckMessage, error: AmlexecError, worker: Worker, now: datetime,
-                         trace: str | None) -> Decision:
+def _after_check_failure(
+    check: CheckMessage, error: AmlexecError, worker: Worker, now: datetime, trace: str | None
+) -> Decision:
     decision = decide_after_failure(check, f"{error.code}: {error}", worker.tracking)
     logger.error("request %s attempt %d: %s", check.request.request_id, check.attempt, decision.reason)
     handle = check.handle or RunHandle(
-        target_kind=check.request.target.kind, run_id=run_name(check.request, check.attempt),
-        experiment_name=check.request.experiment_name, linked_service=check.request.linked_service,
-        workspace=check.request.workspace, attempt=check.attempt)
-    status = RunStatus(state=RunState.FAILED, raw_status="Unknown", error_code=error.code,
-                       error_message=str(error)[:2000])
+        target_kind=check.request.target.kind,
+        run_id=run_name(check.request, check.attempt),
+        experiment_name=check.request.experiment_name,
+        linked_service=check.request.linked_service,
+        workspace=check.request.workspace,
+        attempt=check.attempt,
+    )
+    status = RunStatus(
+        state=RunState.FAILED, raw_status="Unknown", error_code=error.code, error_message=str(error)[:2000]
+    )
     _act(check, handle, status, decision, worker, now=now, trace=trace)
     return decision
 
 
-def _act(check: CheckMessage, handle: RunHandle, status: RunStatus, decision: Decision, worker: Worker, *,
-         now: datetime, trace: str | None) -> None:
+def _act(
+    check: CheckMessage,
+    handle: RunHandle,
+    status: RunStatus,
+    decision: Decision,
+    worker: Worker,
+    *,
+    now: datetime,
+    trace: str | None,
+) -> None:
     # Record the intent before acting on it: if the worker dies after scheduling the next check, the
     # redelivered check decides the same again (the repeat is dropped by id); acting first could lose
     # the fact that amlexec itself canceled the run.
     if decision.next_check is not None and decision.check_after is not None:
         worker.bus.send(Destination.STATUS, [_check_message(decision.next_check, now + decision.check_after)])
     if decision.relaunch_after is not None:
-        relaunch = CheckMessage(action="launch", request=check.request, attempt=check.attempt + 1,
-                                attempt_started_at=now + decision.relaunch_after, traceparent=check.traceparent)
+        relaunch = CheckMessage(
+            action="launch",
+            request=check.request,
+            attempt=check.attempt + 1,
+            attempt_started_at=now + decision.relaunch_after,
+            traceparent=check.traceparent,
+        )
         worker.bus.send(Destination.STATUS, [_check_message(relaunch, now + decision.relaunch_after)])
     if decision.cancel:
         worker.launchers.cancel(handle)
@@ -411,9 +499,14 @@ def handle_run_notification(event_type: str, data: Any, worker: Worker) -> Cloud
         kind = EventKind.FAILED
     else:
         return None
-    handle = RunHandle(target_kind=str(context.target.get("kind")), run_id=run_id,
-                       experiment_name=_text(_field(data, "experimentName")) or context.experiment_name,
-                       linked_service=context.linked_service, workspace=context.workspace, attempt=attempt)
+    handle = RunHandle(
+        target_kind=str(context.target.get("kind")),
+        run_id=run_id,
+        experiment_name=_text(_field(data, "experimentName")) or context.experiment_name,
+        linked_service=context.linked_service,
+        workspace=context.workspace,
+        attempt=attempt,
+    )
     status = worker.launchers.status(handle)
     if not status.is_final:
         return None  # the notification overtook the service's own record; the status checks will see it
@@ -431,8 +524,15 @@ def scheduled_envelope(schedule: Schedule, occurrence: datetime, now: datetime) 
     payload = json.loads(schedule.payload)
     envelope = payload if is_envelope(payload) else {"activity": payload}
     trigger = dict(envelope.get("trigger") or {})
-    trigger.update({"name": schedule.name, "type": "ScheduleTrigger", "time": dotnet_timestamp(occurrence),
-                    "scheduledTime": dotnet_timestamp(occurrence), "startTime": dotnet_timestamp(now)})
+    trigger.update(
+        {
+            "name": schedule.name,
+            "type": "ScheduleTrigger",
+            "time": dotnet_timestamp(occurrence),
+            "scheduledTime": dotnet_timestamp(occurrence),
+            "startTime": dotnet_timestamp(now),
+        }
+    )
     envelope["trigger"] = trigger
     envelope.setdefault("correlationId", request_id_for(schedule, occurrence))
     return json.dumps(envelope).encode()
@@ -444,9 +544,15 @@ def handle_tick(worker: Worker, *, last_tick: datetime | None = None) -> list[st
     messages = []
     for schedule, occurrence in due_occurrences(worker.schedules, now=now, last_tick=last_tick):
         request_id = request_id_for(schedule, occurrence)
-        messages.append(OutgoingMessage(body=scheduled_envelope(schedule, occurrence, now), message_id=request_id,
-                                        correlation_id=request_id, subject="amlexec.schedule",
-                                        application_properties={"amlexec.schedule": schedule.name}))
+        messages.append(
+            OutgoingMessage(
+                body=scheduled_envelope(schedule, occurrence, now),
+                message_id=request_id,
+                correlation_id=request_id,
+                subject="amlexec.schedule",
+                application_properties={"amlexec.schedule": schedule.name},
+            )
+        )
     if messages:
         worker.bus.send(Destination.REQUESTS, messages)
         logger.info("schedules due: %s", ", ".join(m.message_id for m in messages))

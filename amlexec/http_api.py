@@ -36,8 +36,10 @@ logger = logging.getLogger(__name__)
 def _rebase(node: Any) -> Any:
     """Point JSON Schema ``#/$defs/X`` references at ``#/components/schemas/X``."""
     if isinstance(node, dict):
-        return {k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" and isinstance(v, str)
-                    else _rebase(v)) for k, v in node.items()}
+        return {
+            k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" and isinstance(v, str) else _rebase(v))
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_rebase(v) for v in node]
     return node
@@ -46,51 +48,97 @@ def _rebase(node: Any) -> Any:
 _ISSUE = {
     "type": "object",
     "required": ["path", "code", "message"],
-    "properties": {"path": {"type": "string", "description": "JSON path in the payload"},
-                   "code": {"type": "string"}, "message": {"type": "string"},
-                   "expected": {"type": "string"}, "got": {"type": "string"}},
+    "properties": {
+        "path": {"type": "string", "description": "JSON path in the payload"},
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+        "expected": {"type": "string"},
+        "got": {"type": "string"},
+    },
 }
-_REJECTION = {"type": "object", "properties": {
-    "valid": {"const": False}, "error": {"type": "string"},
-    "issues": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}}}}
-_CONFLICT = {"type": "object", "required": ["error", "issues"], "properties": {
-    "error": {"const": "IdempotencyConflict"},
-    "issues": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}}}}
-_ERROR = {"type": "object", "required": ["error", "message"], "properties": {
-    "error": {"type": "string", "description": "ServiceUnavailable, access_denied, configuration_error, InternalError"},
-    "message": {"type": "string", "description": "what failed and, for the app's own setup, what to grant or set"}}}
+_REJECTION = {
+    "type": "object",
+    "properties": {
+        "valid": {"const": False},
+        "error": {"type": "string"},
+        "issues": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}},
+    },
+}
+_CONFLICT = {
+    "type": "object",
+    "required": ["error", "issues"],
+    "properties": {
+        "error": {"const": "IdempotencyConflict"},
+        "issues": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}},
+    },
+}
+_ERROR = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {
+            "type": "string",
+            "description": "ServiceUnavailable, access_denied, configuration_error, InternalError",
+        },
+        "message": {"type": "string", "description": "what failed and, for the app's own setup, what to grant or set"},
+    },
+}
 _RUN_STATUS = {
     "type": "object",
     "required": ["runId", "status", "isTerminal"],
     "properties": {
-        "runId": {"type": "string"}, "runName": {"type": "string"},
+        "runId": {"type": "string"},
+        "runName": {"type": "string"},
         "status": {"enum": ["Queued", "InProgress", "Succeeded", "Failed", "Cancelled"]},
         "isTerminal": {"type": "boolean", "description": "stop an Until loop when true"},
-        "serviceStatus": {"type": "string"}, "startedAt": {"type": ["string", "null"], "format": "date-time"},
+        "serviceStatus": {"type": "string"},
+        "startedAt": {"type": ["string", "null"], "format": "date-time"},
         "endedAt": {"type": ["string", "null"], "format": "date-time"},
-        "error": {"type": ["object", "null"], "properties": {"code": {"type": "string"},
-                                                             "message": {"type": ["string", "null"]}}},
+        "error": {
+            "type": ["object", "null"],
+            "properties": {"code": {"type": "string"}, "message": {"type": ["string", "null"]}},
+        },
         "studioUrl": {"type": ["string", "null"]},
-        "steps": {"type": "array", "items": {"type": "object", "properties": {
-            "name": {"type": "string"}, "status": {"type": "string"}, "serviceStatus": {"type": "string"}}}},
+        "steps": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "status": {"type": "string"},
+                    "serviceStatus": {"type": "string"},
+                },
+            },
+        },
     },
 }
 _VALIDATED = {
     "type": "object",
     "required": ["valid", "warnings", "deferred", "request"],
-    "properties": {"valid": {"const": True},
-                   "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}},
-                   "deferred": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"},
-                                "description": "values known only at run time (activity outputs, item(), ...)"},
-                   "request": {"type": "object", "description": "the previewed launch request"}},
+    "properties": {
+        "valid": {"const": True},
+        "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}},
+        "deferred": {
+            "type": "array",
+            "items": {"$ref": "#/components/schemas/Issue"},
+            "description": "values known only at run time (activity outputs, item(), ...)",
+        },
+        "request": {"type": "object", "description": "the previewed launch request"},
+    },
 }
 _SUBMITTED = {
     "type": "object",
     "required": ["runId", "runName", "status", "statusUrl"],
-    "properties": {"runId": {"type": "string"}, "runName": {"type": "string"}, "status": {"const": "Queued"},
-                   "created": {"type": "boolean", "description": "false when the Idempotency-Key found a run"},
-                   "statusUrl": {"type": "string"}, "studioUrl": {"type": ["string", "null"]},
-                   "correlationId": {"type": "string"}, "request": {"type": "object"}},
+    "properties": {
+        "runId": {"type": "string"},
+        "runName": {"type": "string"},
+        "status": {"const": "Queued"},
+        "created": {"type": "boolean", "description": "false when the Idempotency-Key found a run"},
+        "statusUrl": {"type": "string"},
+        "studioUrl": {"type": ["string", "null"]},
+        "correlationId": {"type": "string"},
+        "request": {"type": "object"},
+    },
 }
 
 
@@ -99,57 +147,101 @@ def openapi_document() -> dict[str, Any]:
     payload = payload_schema()
     schemas = _rebase(payload.pop("$defs"))
     schemas["Payload"] = _rebase({"anyOf": payload["anyOf"], "description": payload["description"]})
-    schemas.update({"Issue": _ISSUE, "Rejection": _REJECTION, "Conflict": _CONFLICT, "Error": _ERROR,
-                    "RunStatus": _RUN_STATUS, "Submitted": _SUBMITTED, "Validated": _VALIDATED})
+    schemas.update(
+        {
+            "Issue": _ISSUE,
+            "Rejection": _REJECTION,
+            "Conflict": _CONFLICT,
+            "Error": _ERROR,
+            "RunStatus": _RUN_STATUS,
+            "Submitted": _SUBMITTED,
+            "Validated": _VALIDATED,
+        }
+    )
 
     def json_body(ref: str) -> dict[str, Any]:
         return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
 
     return {
         "openapi": "3.1.0",
-        "info": {"title": "amlexec", "version": "1",
-                 "description": "Run Azure Machine Learning pipelines from Data Factory AzureMLExecutePipeline "
-                                "payloads."},
+        "info": {
+            "title": "amlexec",
+            "version": "1",
+            "description": "Run Azure Machine Learning pipelines from Data Factory AzureMLExecutePipeline payloads.",
+        },
         "servers": [{"url": "/api"}],
         "security": [{"functionKey": []}],
         "paths": {
-            "/runs": {"post": {
-                "operationId": "submitRun", "summary": "Launch a payload (exactly once per Idempotency-Key)",
-                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                                "schema": {"type": "string"},
-                                "description": "the request identity; repeats find the first run"},
-                               {"name": "x-correlation-id", "in": "header", "required": False,
-                                "schema": {"type": "string"}}],
-                "requestBody": {"required": True, **json_body("Payload")},
-                "responses": {"202": {"description": "launched (or found)", **json_body("Submitted")},
-                              "400": {"description": "rejected, with every issue", **json_body("Rejection")},
-                              "409": {"description": "the Idempotency-Key already launched a different payload; "
-                                                     "the first run is untouched", **json_body("Conflict")},
-                              "500": {"description": "the app cannot launch (a missing role or setting, named in "
-                                                     "the message)", **json_body("Error")},
-                              "503": {"description": "Azure ML is throttling or unavailable; retry after",
-                                      "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-                                      **json_body("Error")}},
-            }},
-            "/runs/{runId}": {"get": {
-                "operationId": "getRun", "summary": "Where a run stands",
-                "parameters": [{"name": "runId", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "the run's status", **json_body("RunStatus")},
-                              "400": {"description": "not a run id", **json_body("Rejection")},
-                              "500": {"description": "the app cannot read the run (a missing role, named in the "
-                                                     "message)", **json_body("Error")},
-                              "503": {"description": "Azure ML is throttling or unavailable; retry after",
-                                      "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-                                      **json_body("Error")}},
-            }},
-            "/validate": {"post": {
-                "operationId": "validatePayload", "summary": "Validate a payload and preview its launch request",
-                "requestBody": {"required": True, **json_body("Payload")},
-                "responses": {"200": {"description": "valid", **json_body("Validated")},
-                              "422": {"description": "invalid, with every issue", **json_body("Rejection")},
-                              "500": {"description": "the app's configuration is broken (named in the message)",
-                                      **json_body("Error")}},
-            }},
+            "/runs": {
+                "post": {
+                    "operationId": "submitRun",
+                    "summary": "Launch a payload (exactly once per Idempotency-Key)",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": "the request identity; repeats find the first run",
+                        },
+                        {"name": "x-correlation-id", "in": "header", "required": False, "schema": {"type": "string"}},
+                    ],
+                    "requestBody": {"required": True, **json_body("Payload")},
+                    "responses": {
+                        "202": {"description": "launched (or found)", **json_body("Submitted")},
+                        "400": {"description": "rejected, with every issue", **json_body("Rejection")},
+                        "409": {
+                            "description": "the Idempotency-Key already launched a different payload; "
+                            "the first run is untouched",
+                            **json_body("Conflict"),
+                        },
+                        "500": {
+                            "description": "the app cannot launch (a missing role or setting, named in the message)",
+                            **json_body("Error"),
+                        },
+                        "503": {
+                            "description": "Azure ML is throttling or unavailable; retry after",
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                            **json_body("Error"),
+                        },
+                    },
+                }
+            },
+            "/runs/{runId}": {
+                "get": {
+                    "operationId": "getRun",
+                    "summary": "Where a run stands",
+                    "parameters": [{"name": "runId", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "the run's status", **json_body("RunStatus")},
+                        "400": {"description": "not a run id", **json_body("Rejection")},
+                        "500": {
+                            "description": "the app cannot read the run (a missing role, named in the message)",
+                            **json_body("Error"),
+                        },
+                        "503": {
+                            "description": "Azure ML is throttling or unavailable; retry after",
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                            **json_body("Error"),
+                        },
+                    },
+                }
+            },
+            "/validate": {
+                "post": {
+                    "operationId": "validatePayload",
+                    "summary": "Validate a payload and preview its launch request",
+                    "requestBody": {"required": True, **json_body("Payload")},
+                    "responses": {
+                        "200": {"description": "valid", **json_body("Validated")},
+                        "422": {"description": "invalid, with every issue", **json_body("Rejection")},
+                        "500": {
+                            "description": "the app's configuration is broken (named in the message)",
+                            **json_body("Error"),
+                        },
+                    },
+                }
+            },
         },
         "components": {
             "schemas": schemas,
@@ -166,8 +258,13 @@ def openapi_text() -> str:
 # ------------------------------------------------------------------------------------------------ answers
 
 # Data Factory's words for where a run stands, as its Until-loop recipes test them.
-_ADF_STATUS = {RunState.QUEUED: "Queued", RunState.RUNNING: "InProgress", RunState.COMPLETED: "Succeeded",
-               RunState.FAILED: "Failed", RunState.CANCELED: "Cancelled"}
+_ADF_STATUS = {
+    RunState.QUEUED: "Queued",
+    RunState.RUNNING: "InProgress",
+    RunState.COMPLETED: "Succeeded",
+    RunState.FAILED: "Failed",
+    RunState.CANCELED: "Cancelled",
+}
 # How soon a caller should look again at a run just launched: the first status check's spacing.
 FIRST_LOOK_SECONDS = 15
 
@@ -187,31 +284,54 @@ class Answer:
 def submitted(launched: Launched, run_ref: str) -> Answer:
     """202 for a launched (or found) run, with the status URL a Data Factory Until loop polls."""
     status_url = f"/api/runs/{run_ref}"
-    return Answer(202, {"runId": run_ref, "runName": launched.handle.run_id, "status": "Queued",
-                        "created": launched.handle.created, "statusUrl": status_url,
-                        "studioUrl": launched.handle.studio_url, "correlationId": launched.request.correlation_id,
-                        "request": launched.request.public_view()},
-                  {"Location": status_url, "Retry-After": str(FIRST_LOOK_SECONDS)})
+    return Answer(
+        202,
+        {
+            "runId": run_ref,
+            "runName": launched.handle.run_id,
+            "status": "Queued",
+            "created": launched.handle.created,
+            "statusUrl": status_url,
+            "studioUrl": launched.handle.studio_url,
+            "correlationId": launched.request.correlation_id,
+            "request": launched.request.public_view(),
+        },
+        {"Location": status_url, "Retry-After": str(FIRST_LOOK_SECONDS)},
+    )
 
 
 def run_status(run_ref: str, handle: RunHandle, status: RunStatus) -> Answer:
     """200 with where a run stands, shaped for an Until loop (``isTerminal``)."""
-    return Answer(200, {
-        "runId": run_ref, "runName": status.run_id or handle.run_id, "status": _ADF_STATUS[status.state],
-        "isTerminal": status.is_final, "serviceStatus": status.raw_status,
-        "startedAt": status.started_at.isoformat() if status.started_at else None,
-        "endedAt": status.ended_at.isoformat() if status.ended_at else None,
-        "error": {"code": status.error_code, "message": status.error_message} if status.error_code else None,
-        "studioUrl": status.studio_url,
-        "steps": [{"name": s.name, "status": _ADF_STATUS[s.state], "serviceStatus": s.raw_status}
-                  for s in status.steps],
-    })
+    return Answer(
+        200,
+        {
+            "runId": run_ref,
+            "runName": status.run_id or handle.run_id,
+            "status": _ADF_STATUS[status.state],
+            "isTerminal": status.is_final,
+            "serviceStatus": status.raw_status,
+            "startedAt": status.started_at.isoformat() if status.started_at else None,
+            "endedAt": status.ended_at.isoformat() if status.ended_at else None,
+            "error": {"code": status.error_code, "message": status.error_message} if status.error_code else None,
+            "studioUrl": status.studio_url,
+            "steps": [
+                {"name": s.name, "status": _ADF_STATUS[s.state], "serviceStatus": s.raw_status} for s in status.steps
+            ],
+        },
+    )
 
 
 def validated(report: ValidationReport) -> Answer:
     """200 for a payload that validates: its warnings, run-time-only values and previewed launch request."""
-    return Answer(200, {"valid": True, "warnings": [w.to_dict() for w in report.warnings],
-                        "deferred": [d.to_dict() for d in report.deferred], "request": report.request})
+    return Answer(
+        200,
+        {
+            "valid": True,
+            "warnings": [w.to_dict() for w in report.warnings],
+            "deferred": [d.to_dict() for d in report.deferred],
+            "request": report.request,
+        },
+    )
 
 
 def invalid_payload(rejected: RequestRejected) -> Answer:

@@ -60,15 +60,20 @@ class InProcessHost:
     def send(self, body: bytes, *, message_id: str | None = None, correlation_id: str | None = None) -> str:
         """Put a request on the request queue, as ``amlexec send`` does for Service Bus."""
         message_id = message_id or f"local-{uuid.uuid4()}"
-        self.bus.send(Destination.REQUESTS, [OutgoingMessage(body=body, message_id=message_id,
-                                                             correlation_id=correlation_id)])
+        self.bus.send(
+            Destination.REQUESTS, [OutgoingMessage(body=body, message_id=message_id, correlation_id=correlation_id)]
+        )
         return message_id
 
     def _deliver_request(self, message: OutgoingMessage) -> None:
-        context = RequestContext(request_id=message.message_id, received_at=self.worker.clock.now(),
-                                 trigger_type="ServiceBus", trigger_name=self.worker.settings.request_queue,
-                                 correlation_id=message.correlation_id,
-                                 data_factory=self.worker.settings.data_factory_name)
+        context = RequestContext(
+            request_id=message.message_id,
+            received_at=self.worker.clock.now(),
+            trigger_type="ServiceBus",
+            trigger_name=self.worker.settings.request_queue,
+            correlation_id=message.correlation_id,
+            data_factory=self.worker.settings.data_factory_name,
+        )
         process_request(message.body, context, self.worker)
 
     def _flush_events(self) -> None:
@@ -92,10 +97,16 @@ class InProcessHost:
                 logger.error("message %s failed %d times; dead-lettered: %s", message.message_id, deliveries, error)
                 self.dead_letters.append(message)
                 return
-            logger.warning("message %s failed (delivery %d), delivering again in %s: %s", message.message_id,
-                           deliveries, REDELIVERY_DELAY, error)
-            self._retries.append(_Redelivery(self.worker.clock.now() + REDELIVERY_DELAY, destination, message,
-                                             deliveries + 1))
+            logger.warning(
+                "message %s failed (delivery %d), delivering again in %s: %s",
+                message.message_id,
+                deliveries,
+                REDELIVERY_DELAY,
+                error,
+            )
+            self._retries.append(
+                _Redelivery(self.worker.clock.now() + REDELIVERY_DELAY, destination, message, deliveries + 1)
+            )
 
     def run_until_idle(self, *, max_wait: timedelta | None = None) -> list[dict[str, Any]]:
         """Deliver messages until none is left (or ``max_wait`` passes); return the events published."""
@@ -111,8 +122,11 @@ class InProcessHost:
                 self._retries.remove(retry)
                 self._deliver(retry.destination, retry.message, retry.deliveries)
             self._flush_events()
-            upcoming = [t for t in (self.bus.next_due(Destination.REQUESTS), self.bus.next_due(Destination.STATUS))
-                        if t is not None] + [r.due for r in self._retries]
+            upcoming = [
+                t
+                for t in (self.bus.next_due(Destination.REQUESTS), self.bus.next_due(Destination.STATUS))
+                if t is not None
+            ] + [r.due for r in self._retries]
             if not upcoming:
                 return [json.loads(m.body) for m in self.bus.published]
             wait = (min(upcoming) - clock.now()).total_seconds()

@@ -128,8 +128,9 @@ def _string(value: Any) -> str | None:
     return None
 
 
-def _resolve_secret(name: str, type_props: Mapping[str, Any], env: Mapping[str, str],
-                    problems: list[str]) -> tuple[SecretStr | None, str | None]:
+def _resolve_secret(
+    name: str, type_props: Mapping[str, Any], env: Mapping[str, str], problems: list[str]
+) -> tuple[SecretStr | None, str | None]:
     setting = secret_setting_name(name)
     if env.get(setting):
         return SecretStr(env[setting]), f"app setting {setting}"
@@ -155,8 +156,9 @@ def _resolve_secret(name: str, type_props: Mapping[str, Any], env: Mapping[str, 
     return None, None
 
 
-def _credential(name: str, type_props: Mapping[str, Any], env: Mapping[str, str],
-                problems: list[str]) -> CredentialSpec:
+def _credential(
+    name: str, type_props: Mapping[str, Any], env: Mapping[str, str], problems: list[str]
+) -> CredentialSpec:
     auth = _string(type_props.get("authentication"))
     sp_id = _string(type_props.get("servicePrincipalId"))
     if sp_id and (auth is None or auth.lower() != "msi"):
@@ -174,8 +176,12 @@ def _credential(name: str, type_props: Mapping[str, Any], env: Mapping[str, str]
         setting = client_id_setting_name(reference["referenceName"])
         client_id = env.get(setting) or client_id
         if not env.get(setting):
-            logger.info("linked service %s: credential %s maps to no %s; using the app's identity",
-                        name, reference["referenceName"], setting)
+            logger.info(
+                "linked service %s: credential %s maps to no %s; using the app's identity",
+                name,
+                reference["referenceName"],
+                setting,
+            )
     return CredentialSpec("managed_identity", client_id=client_id)
 
 
@@ -201,8 +207,7 @@ def _allow_list(extension: Any, problems: list[str]) -> AllowList:
                 params[key] = tuple(values)
             else:
                 problems.append(f"amlexec.allowedParameterValues.{key} must be an array of strings")
-    return AllowList(strings("allowedPipelines"), strings("allowedEndpoints"), strings("allowedBatchEndpoints"),
-                     params)
+    return AllowList(strings("allowedPipelines"), strings("allowedEndpoints"), strings("allowedBatchEndpoints"), params)
 
 
 def _parse_entry(entry: Any, base_dir: Path | None, env: Mapping[str, str]) -> LinkedService | None:
@@ -233,9 +238,14 @@ def _parse_entry(entry: Any, base_dir: Path | None, env: Mapping[str, str]) -> L
         runs = _string(type_props.get("runsFolder"))
         if not local.is_dir():
             problems.append(f"pipelines folder {local} does not exist")
-        return LinkedService(name, LOCAL_SERVICE, local_folder=local,
-                             runs_folder=(root / runs).resolve() if runs else None, allow=allow,
-                             problems=tuple(problems))
+        return LinkedService(
+            name,
+            LOCAL_SERVICE,
+            local_folder=local,
+            runs_folder=(root / runs).resolve() if runs else None,
+            allow=allow,
+            problems=tuple(problems),
+        )
 
     missing = [k for k in ("subscriptionId", "resourceGroupName", "mlWorkspaceName") if not _string(type_props.get(k))]
     if missing:
@@ -249,10 +259,12 @@ def _parse_entry(entry: Any, base_dir: Path | None, env: Mapping[str, str]) -> L
     connect_via = props.get("connectVia")
     runtime = connect_via.get("referenceName") if isinstance(connect_via, dict) else None
     if runtime not in (None, "AutoResolveIntegrationRuntime"):
-        logger.info("linked service %s: connectVia %s is a Data Factory runtime; amlexec connects directly",
-                    name, runtime)
-    return LinkedService(name, AZURE_ML_SERVICE, workspace, credential, allow=allow, parameters=parameters,
-                         problems=tuple(problems))
+        logger.info(
+            "linked service %s: connectVia %s is a Data Factory runtime; amlexec connects directly", name, runtime
+        )
+    return LinkedService(
+        name, AZURE_ML_SERVICE, workspace, credential, allow=allow, parameters=parameters, problems=tuple(problems)
+    )
 
 
 def _entries(document: Any, source: str) -> list[Any]:
@@ -282,8 +294,14 @@ class LinkedServiceRegistry:
         self._by_name[key] = service
 
     @classmethod
-    def from_json(cls, text: str, *, source: str = "linked services", base_dir: Path | None = None,
-                  env: Mapping[str, str] | None = None) -> LinkedServiceRegistry:
+    def from_json(
+        cls,
+        text: str,
+        *,
+        source: str = "linked services",
+        base_dir: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> LinkedServiceRegistry:
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -301,8 +319,9 @@ class LinkedServiceRegistry:
             raise ConfigurationError(f"cannot read linked services file {file}: {exc.strerror}") from None
         return cls.from_json(text, source=str(file), base_dir=file.parent, env=env)
 
-    def extend(self, document: Any, *, source: str, base_dir: Path | None = None,
-               env: Mapping[str, str] | None = None) -> None:
+    def extend(
+        self, document: Any, *, source: str, base_dir: Path | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
         environment = os.environ if env is None else env
         for entry in _entries(document, source):
             service = _parse_entry(entry, base_dir, environment)

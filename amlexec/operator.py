@@ -44,17 +44,27 @@ def _rejected(message: Any) -> RejectedMessage:
         issues = json.loads(_text(props.get("amlexec.issues")) or "[]")
     except json.JSONDecodeError:
         issues = []
-    return RejectedMessage(int(message.sequence_number or 0), _text(message.message_id),
-                           _text(props.get("amlexec.originalMessageId")), _text(props.get("amlexec.rejectedAt")),
-                           _text(props.get("amlexec.reason")), issues if isinstance(issues, list) else [],
-                           b"".join(message.body) if not isinstance(message.body, bytes) else message.body)
+    return RejectedMessage(
+        int(message.sequence_number or 0),
+        _text(message.message_id),
+        _text(props.get("amlexec.originalMessageId")),
+        _text(props.get("amlexec.rejectedAt")),
+        _text(props.get("amlexec.reason")),
+        issues if isinstance(issues, list) else [],
+        b"".join(message.body) if not isinstance(message.body, bytes) else message.body,
+    )
 
 
 class ServiceBusOperator:
     """Talks to the app's Service Bus namespace with the operator's own identity (or a connection string)."""
 
-    def __init__(self, settings: Settings, *, connection_string: str | None = None,
-                 client_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        connection_string: str | None = None,
+        client_factory: Callable[[], Any] | None = None,
+    ) -> None:
         self._settings = settings
         self._connection_string = connection_string
         self._factory = client_factory
@@ -72,15 +82,19 @@ class ServiceBusOperator:
 
         return ServiceBusClient(self._settings.service_bus_namespace, DefaultAzureCredential())
 
-    def send(self, body: bytes, *, message_id: str | None = None, correlation_id: str | None = None,
-             queue: str | None = None) -> str:
+    def send(
+        self, body: bytes, *, message_id: str | None = None, correlation_id: str | None = None, queue: str | None = None
+    ) -> str:
         """Put a request on the request queue; returns its message id (the request identity)."""
         from azure.servicebus import ServiceBusMessage
 
         message_id = message_id or str(uuid.uuid4())
         with self._client() as client, client.get_queue_sender(queue or self._settings.request_queue) as sender:
-            sender.send_messages(ServiceBusMessage(body, message_id=message_id, correlation_id=correlation_id,
-                                                   content_type="application/json"))
+            sender.send_messages(
+                ServiceBusMessage(
+                    body, message_id=message_id, correlation_id=correlation_id, content_type="application/json"
+                )
+            )
         return message_id
 
     def list_rejected(self, *, max_count: int = 50) -> list[RejectedMessage]:
@@ -106,13 +120,19 @@ class ServiceBusOperator:
                     rejected = _rejected(message)
                     new_id = str(uuid.uuid4())
                     with client.get_queue_sender(self._settings.request_queue) as sender:
-                        sender.send_messages(ServiceBusMessage(
-                            body if body is not None else rejected.body, message_id=new_id,
-                            correlation_id=_text(message.correlation_id) or None, content_type="application/json",
-                            application_properties={"amlexec.resubmittedFrom": rejected.original_message_id}))
+                        sender.send_messages(
+                            ServiceBusMessage(
+                                body if body is not None else rejected.body,
+                                message_id=new_id,
+                                correlation_id=_text(message.correlation_id) or None,
+                                content_type="application/json",
+                                application_properties={"amlexec.resubmittedFrom": rejected.original_message_id},
+                            )
+                        )
                     receiver.complete_message(message)
-                    for other in batch[batch.index(message) + 1:]:
+                    for other in batch[batch.index(message) + 1 :]:
                         receiver.abandon_message(other)
                     return new_id
-        raise PermanentError(f"no rejected request with sequence number {sequence_number} "
-                             f"(scanned {scanned} message(s))")
+        raise PermanentError(
+            f"no rejected request with sequence number {sequence_number} (scanned {scanned} message(s))"
+        )

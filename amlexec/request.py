@@ -102,7 +102,10 @@ class LocalPipelineTarget(Frozen):
 
 
 Target = Annotated[
-    PublishedPipelineTarget | PipelineEndpointTarget | BatchEndpointTarget | PipelineComponentTarget
+    PublishedPipelineTarget
+    | PipelineEndpointTarget
+    | BatchEndpointTarget
+    | PipelineComponentTarget
     | LocalPipelineTarget,
     Field(discriminator="kind"),
 ]
@@ -135,8 +138,10 @@ class WorkspaceInfo(Frozen):
     @property
     def resource_id(self) -> str:
         """The workspace's ARM path (``/subscriptions/.../workspaces/<name>``), written here and nowhere else."""
-        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-                f"/providers/Microsoft.MachineLearningServices/workspaces/{self.name}")
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.name}"
+        )
 
 
 class LaunchRequest(Frozen):
@@ -163,8 +168,9 @@ class LaunchRequest(Frozen):
     pipeline_run_id: str
     pipeline_name: str
     trigger_time: datetime
-    payload_digest: str | None = Field(default=None, description="hash of the payload as sent: a request id "
-                                                                 "reused for another payload is a conflict")
+    payload_digest: str | None = Field(
+        default=None, description="hash of the payload as sent: a request id reused for another payload is a conflict"
+    )
 
     def public_view(self) -> dict[str, Any]:
         """A JSON-ready dict safe to log or print: inputs are redacted when ``policy.secureInput`` is set."""

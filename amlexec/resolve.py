@@ -78,8 +78,9 @@ class _Resolver:
     :class:`Deferred` placeholder and a note instead of an issue.
     """
 
-    def __init__(self, context: dict[str, Any], now: datetime, prefix: str, secure: bool,
-                 *, lenient: bool = False) -> None:
+    def __init__(
+        self, context: dict[str, Any], now: datetime, prefix: str, secure: bool, *, lenient: bool = False
+    ) -> None:
         self.context = context
         self.now = now
         self.prefix = prefix
@@ -92,8 +93,9 @@ class _Resolver:
     def warn(self, path: str, message: str, code: str) -> None:
         self.warnings.append(Issue(self.prefix + path, message, code=code))
 
-    def fail(self, path: str, message: str, expected: str | None = None, got: Any = None,
-             code: str = "invalid") -> None:
+    def fail(
+        self, path: str, message: str, expected: str | None = None, got: Any = None, code: str = "invalid"
+    ) -> None:
         shown = None if got is None else (REDACTED if self.secure else describe_value(got))
         self.issues.append(Issue(self.prefix + path, message, expected, shown, code))
 
@@ -111,11 +113,19 @@ class _Resolver:
                 return template.evaluate(self.context, now=self.now)
             except ExpressionError as exc:
                 if self.lenient and template.functions & _RUN_TIME_SOURCES:
-                    self.deferred.append(Issue(self.prefix + path, f"evaluated at run time: {self._detail(exc)}",
-                                               code="deferred"))
+                    self.deferred.append(
+                        Issue(self.prefix + path, f"evaluated at run time: {self._detail(exc)}", code="deferred")
+                    )
                     return Deferred(f"<run time: {raw.lstrip('@')}>")
-                self.issues.append(Issue(self.prefix + path, f"expression cannot be evaluated: {self._detail(exc)}",
-                                         "a value available to this request", None, "evaluation_failed"))
+                self.issues.append(
+                    Issue(
+                        self.prefix + path,
+                        f"expression cannot be evaluated: {self._detail(exc)}",
+                        "a value available to this request",
+                        None,
+                        "evaluation_failed",
+                    )
+                )
                 return None
         if isinstance(raw, dict):
             return {key: self.value(item, child_path(path, key), depth + 1) for key, item in raw.items()}
@@ -133,14 +143,20 @@ class _Resolver:
         while stack:
             path, value = stack.pop()
             if isinstance(value, float) and not math.isfinite(value):
-                self.fail(path, "the value is not a finite number", "a finite number", "infinity or NaN",
-                          "number_out_of_range")
+                self.fail(
+                    path,
+                    "the value is not a finite number",
+                    "a finite number",
+                    "infinity or NaN",
+                    "number_out_of_range",
+                )
             elif isinstance(value, str):
                 try:
                     value.encode("utf-8")
                 except UnicodeEncodeError:
-                    self.fail(path, "the value holds an unpaired UTF-16 surrogate", "valid Unicode text", None,
-                              "invalid_text")
+                    self.fail(
+                        path, "the value holds an unpaired UTF-16 surrogate", "valid Unicode text", None, "invalid_text"
+                    )
             elif isinstance(value, dict):
                 stack.extend((child_path(path, str(k)), v) for k, v in value.items())
             elif isinstance(value, list):
@@ -241,8 +257,9 @@ def _expression_context(payload: ValidatedPayload, rc: RequestContext) -> dict[s
     return context
 
 
-def _bind_linked_service(service: LinkedService, resolver: _Resolver, ref_params: dict[str, Dynamic],
-                         path: str) -> WorkspaceInfo | None:
+def _bind_linked_service(
+    service: LinkedService, resolver: _Resolver, ref_params: dict[str, Dynamic], path: str
+) -> WorkspaceInfo | None:
     """Evaluate a parameterised workspace (``@{linkedService().x}``) with allowed reference parameters."""
     if service.workspace is None:
         return None
@@ -255,23 +272,39 @@ def _bind_linked_service(service: LinkedService, resolver: _Resolver, ref_params
         declared = {k.lower() for k in service.parameters}
         allowed = {k.lower(): v for k, v in service.allow.parameter_values.items()}.get(name.lower())
         if name.lower() not in declared:
-            resolver.fail(f"{path}.parameters.{name}", f"linked service '{service.name}' declares no such parameter",
-                          f"one of {sorted(service.parameters) or 'no parameters'}", name, "unknown_parameter")
+            resolver.fail(
+                f"{path}.parameters.{name}",
+                f"linked service '{service.name}' declares no such parameter",
+                f"one of {sorted(service.parameters) or 'no parameters'}",
+                name,
+                "unknown_parameter",
+            )
         elif value != values.get(name) and (allowed is None or value not in allowed):
-            resolver.fail(f"{path}.parameters.{name}",
-                          "value not allowed for this linked service (configure amlexec.allowedParameterValues)",
-                          f"one of {list(allowed) if allowed else [values.get(name)]}", value, "not_allowed")
+            resolver.fail(
+                f"{path}.parameters.{name}",
+                "value not allowed for this linked service (configure amlexec.allowedParameterValues)",
+                f"one of {list(allowed) if allowed else [values.get(name)]}",
+                value,
+                "not_allowed",
+            )
         else:
             values[name] = value
     ws = service.workspace
     if not any("@" in part for part in (ws.subscription_id, ws.resource_group, ws.name)):
         return ws
     link_resolver = _Resolver({"linkedService": values}, resolver.now, "", secure=False)
-    parts = [link_resolver.value(part, f"linkedService:{service.name}") for part in
-             (ws.subscription_id, ws.resource_group, ws.name)]
+    parts = [
+        link_resolver.value(part, f"linkedService:{service.name}")
+        for part in (ws.subscription_id, ws.resource_group, ws.name)
+    ]
     if link_resolver.issues or not all(isinstance(p, str) and p for p in parts):
-        resolver.fail(path, f"linked service '{service.name}' has a workspace expression that cannot be evaluated",
-                      "declared linkedService() parameters with values", None, "linked_service")
+        resolver.fail(
+            path,
+            f"linked service '{service.name}' has a workspace expression that cannot be evaluated",
+            "declared linkedService() parameters with values",
+            None,
+            "linked_service",
+        )
         return None
     return WorkspaceInfo(subscription_id=str(parts[0]), resource_group=str(parts[1]), name=str(parts[2]))
 
@@ -283,13 +316,24 @@ def _select_target(props: TypeProperties, service: LinkedService, r: _Resolver) 
     version = r.text(props.version, tp + "version")
     batch = r.text(props.ml_batch_endpoint_name, tp + "mlBatchEndpointName")
     deployment = r.text(props.ml_batch_deployment_name, tp + "mlBatchDeploymentName")
-    chosen = [(n, v) for n, v in (("mlPipelineId", pipeline_id), ("mlPipelineEndpointId", endpoint_id),
-                                   ("mlBatchEndpointName", batch)) if v]
+    chosen = [
+        (n, v)
+        for n, v in (
+            ("mlPipelineId", pipeline_id),
+            ("mlPipelineEndpointId", endpoint_id),
+            ("mlBatchEndpointName", batch),
+        )
+        if v
+    ]
     if len(chosen) != 1:
         if not r.issues:
-            r.fail("typeProperties", "exactly one pipeline to run is required after evaluation",
-                   "exactly one of mlPipelineId, mlPipelineEndpointId or mlBatchEndpointName",
-                   " and ".join(n for n, _ in chosen) or "none", "no_target" if not chosen else "two_targets")
+            r.fail(
+                "typeProperties",
+                "exactly one pipeline to run is required after evaluation",
+                "exactly one of mlPipelineId, mlPipelineEndpointId or mlBatchEndpointName",
+                " and ".join(n for n, _ in chosen) or "none",
+                "no_target" if not chosen else "two_targets",
+            )
         return None
     prop, name = chosen[0]
     path = tp + prop
@@ -312,8 +356,13 @@ def _select_target(props: TypeProperties, service: LinkedService, r: _Resolver) 
             if file.is_file() and file.resolve().parent == folder:
                 return LocalPipelineTarget(name=local_name, path=str(file))
         available = sorted(p.stem for p in folder.glob("*.y*ml")) if folder.is_dir() else []
-        r.fail(path, f"no pipeline named '{local_name}' in the local linked service '{service.name}'",
-               f"one of {available}", name, "unknown_pipeline")
+        r.fail(
+            path,
+            f"no pipeline named '{local_name}' in the local linked service '{service.name}'",
+            f"one of {available}",
+            name,
+            "unknown_pipeline",
+        )
         return None
 
     target: Target
@@ -322,17 +371,29 @@ def _select_target(props: TypeProperties, service: LinkedService, r: _Resolver) 
         component = _COMPONENT.match(name)
         if name.startswith("azureml:"):
             if not component:
-                r.fail(path, "not a pipeline component reference", "azureml:name:version or azureml:name@label",
-                       name, "invalid_value")
+                r.fail(
+                    path,
+                    "not a pipeline component reference",
+                    "azureml:name:version or azureml:name@label",
+                    name,
+                    "invalid_value",
+                )
                 return None
-            target = PipelineComponentTarget(name=component["name"], version=component["version"],
-                                             label=component["label"] if not component["version"] else None)
+            target = PipelineComponentTarget(
+                name=component["name"],
+                version=component["version"],
+                label=component["label"] if not component["version"] else None,
+            )
         else:
             if not is_guid(name):
                 # Data Factory accepts any text here; the service answers an unknown id with 404 before any
                 # run starts, so this is a warning, not a rejection.
-                r.warn(path, "does not look like a published pipeline id (a GUID); for a registered pipeline "
-                       "component write azureml:name:version or azureml:name@label", "not_a_guid")
+                r.warn(
+                    path,
+                    "does not look like a published pipeline id (a GUID); for a registered pipeline "
+                    "component write azureml:name:version or azureml:name@label",
+                    "not_a_guid",
+                )
             target = PublishedPipelineTarget(pipeline_id=name.lower() if is_guid(name) else name)
         kind = "pipeline"
     elif prop == "mlPipelineEndpointId":
@@ -342,8 +403,13 @@ def _select_target(props: TypeProperties, service: LinkedService, r: _Resolver) 
         target = BatchEndpointTarget(endpoint_name=name, deployment_name=deployment)
         kind = "batch"
     if not service.allow.permits(kind, name):
-        r.fail(path, f"linked service '{service.name}' is not allowed to launch this target",
-               "a target listed in the linked service's amlexec allow-list", name, "not_allowed")
+        r.fail(
+            path,
+            f"linked service '{service.name}' is not allowed to launch this target",
+            "a target listed in the linked service's amlexec allow-list",
+            name,
+            "not_allowed",
+        )
         return None
     return target
 
@@ -355,8 +421,13 @@ def _experiment_name(props: TypeProperties, fallback: str, r: _Resolver) -> str:
         derived = re.sub(r"[^A-Za-z0-9_-]+", "_", fallback).strip("_-")[:255]
         return derived if derived and derived[0].isalnum() else f"amlexec_{derived}".strip("_")
     if not isinstance(name, Deferred) and not _EXPERIMENT.match(name):
-        r.fail("typeProperties.experimentName", "not a valid Azure ML experiment name",
-               "1-255 letters, digits, '_' or '-', starting with a letter or digit", name, "invalid_value")
+        r.fail(
+            "typeProperties.experimentName",
+            "not a valid Azure ML experiment name",
+            "1-255 letters, digits, '_' or '-', starting with a letter or digit",
+            name,
+            "invalid_value",
+        )
     return name
 
 
@@ -369,78 +440,125 @@ class Resolution:
     warnings: list[Issue]
 
 
-def resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServiceRegistry, *,
-            default_linked_service: str | None = None) -> LaunchRequest:
+def resolve(
+    payload: ValidatedPayload,
+    rc: RequestContext,
+    registry: LinkedServiceRegistry,
+    *,
+    default_linked_service: str | None = None,
+) -> LaunchRequest:
     """Evaluate every expression and select the target; raise RequestRejected listing every issue."""
     return _resolve(payload, rc, registry, default_linked_service, lenient=False).request
 
 
-def preview(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServiceRegistry, *,
-            default_linked_service: str | None = None) -> Resolution:
+def preview(
+    payload: ValidatedPayload,
+    rc: RequestContext,
+    registry: LinkedServiceRegistry,
+    *,
+    default_linked_service: str | None = None,
+) -> Resolution:
     """Resolve for validation: values that exist only at run time become placeholders, not errors."""
     return _resolve(payload, rc, registry, default_linked_service, lenient=True)
 
 
-def _resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServiceRegistry,
-             default_linked_service: str | None, *, lenient: bool) -> Resolution:
+def _resolve(
+    payload: ValidatedPayload,
+    rc: RequestContext,
+    registry: LinkedServiceRegistry,
+    default_linked_service: str | None,
+    *,
+    lenient: bool,
+) -> Resolution:
     activity = payload.activity
     props = activity.type_properties
     assert props is not None, "validate_payload rejects activities without typeProperties"
     secure = activity.policy.secure_input
-    resolver = _Resolver(_expression_context(payload, rc), rc.received_at, payload.path_prefix, secure,
-                         lenient=lenient)
+    resolver = _Resolver(_expression_context(payload, rc), rc.received_at, payload.path_prefix, secure, lenient=lenient)
     context = resolver.context
 
     ref = activity.linked_service_name
-    reference = ref.reference_name if ref else (
-        activity.external_references.connection if activity.external_references else default_linked_service)
+    reference = (
+        ref.reference_name
+        if ref
+        else (activity.external_references.connection if activity.external_references else default_linked_service)
+    )
     ref_path = "linkedServiceName" if ref else "externalReferences.connection"
     service = registry.lookup(reference) if reference else None
     if reference is None:
-        resolver.fail("linkedServiceName", "no linked service named and no default configured",
-                      "linkedServiceName.referenceName", None, "missing")
+        resolver.fail(
+            "linkedServiceName",
+            "no linked service named and no default configured",
+            "linkedServiceName.referenceName",
+            None,
+            "missing",
+        )
     elif service is None:
-        resolver.fail(f"{ref_path}.referenceName" if ref else ref_path, f"unknown linked service '{reference}'",
-                      f"one of {registry.names()}", reference, "unknown_linked_service")
+        resolver.fail(
+            f"{ref_path}.referenceName" if ref else ref_path,
+            f"unknown linked service '{reference}'",
+            f"one of {registry.names()}",
+            reference,
+            "unknown_linked_service",
+        )
     if service is None:
         raise RequestRejected(resolver.issues)
 
     workspace = _bind_linked_service(service, resolver, dict(ref.parameters) if ref else {}, ref_path)
     target = _select_target(props, service, resolver)
-    experiment = _experiment_name(props, context["pipeline"]["Pipeline"] if payload.envelope.pipeline.name
-                                  else activity.name, resolver)
+    experiment = _experiment_name(
+        props, context["pipeline"]["Pipeline"] if payload.envelope.pipeline.name else activity.name, resolver
+    )
 
     params = resolver.mapping(props.ml_pipeline_parameters, "typeProperties.mlPipelineParameters")
     data_paths: dict[str, DataPath] = {}
     assignments = props.data_path_assignments
     raw_paths = resolver.mapping(
         {k: v.model_dump(by_alias=True, exclude_none=True) for k, v in assignments.items()}
-        if isinstance(assignments, dict) else assignments, "typeProperties.dataPathAssignments")
+        if isinstance(assignments, dict)
+        else assignments,
+        "typeProperties.dataPathAssignments",
+    )
     for name, value in raw_paths.items():
         path = "typeProperties." + format_path(["dataPathAssignments", name])
         if not name and not value:
             continue
         if not isinstance(value, dict) or not isinstance(value.get("DataStoreName"), str):
-            resolver.fail(path, "a data path needs a DataStoreName", '{"DataStoreName": ..., "RelativePath": ...}',
-                          value, "invalid_value")
+            resolver.fail(
+                path,
+                "a data path needs a DataStoreName",
+                '{"DataStoreName": ..., "RelativePath": ...}',
+                value,
+                "invalid_value",
+            )
             continue
         relative = value.get("RelativePath")
-        data_paths[name] = DataPath(datastore_name=value["DataStoreName"],
-                                    relative_path=relative if isinstance(relative, str) else None)
+        data_paths[name] = DataPath(
+            datastore_name=value["DataStoreName"], relative_path=relative if isinstance(relative, str) else None
+        )
 
     policy = activity.policy
     timeout_text = resolver.text(policy.timeout, "policy.timeout")
-    timeout = (parse_timeout(timeout_text) if timeout_text and not isinstance(timeout_text, Deferred)
-               else float(DEFAULT_TIMEOUT_SECONDS))
+    timeout = (
+        parse_timeout(timeout_text)
+        if timeout_text and not isinstance(timeout_text, Deferred)
+        else float(DEFAULT_TIMEOUT_SECONDS)
+    )
     if timeout is None or timeout <= 0:
-        resolver.fail("policy.timeout", "timeout is not a positive d.hh:mm:ss duration", '"d.hh:mm:ss"',
-                      timeout_text, "invalid_timeout")
+        resolver.fail(
+            "policy.timeout",
+            "timeout is not a positive d.hh:mm:ss duration",
+            '"d.hh:mm:ss"',
+            timeout_text,
+            "invalid_timeout",
+        )
         timeout = float(DEFAULT_TIMEOUT_SECONDS)
     resolved_policy = ResolvedPolicy(
         timeout_seconds=timeout,
         retry=resolver.integer(policy.retry, "policy.retry", 0, 0, 2**31 - 1),
-        retry_interval_seconds=resolver.integer(policy.retry_interval_in_seconds, "policy.retryIntervalInSeconds",
-                                                30, 30, 86400),
+        retry_interval_seconds=resolver.integer(
+            policy.retry_interval_in_seconds, "policy.retryIntervalInSeconds", 30, 30, 86400
+        ),
         secure_input=policy.secure_input,
         secure_output=policy.secure_output,
     )
@@ -451,26 +569,30 @@ def _resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServ
 
     request_fields: dict[str, Any] = {
         "parameters": params,
-        "dataset_assignments": resolver.mapping(props.data_set_definition_value_assignments,
-                                                "typeProperties.dataSetDefinitionValueAssignments"),
+        "dataset_assignments": resolver.mapping(
+            props.data_set_definition_value_assignments, "typeProperties.dataSetDefinitionValueAssignments"
+        ),
         "job_inputs": resolver.mapping(props.job_inputs, "typeProperties.jobInputs"),
         "job_outputs": resolver.mapping(props.job_outputs, "typeProperties.jobOutputs"),
         "job_settings": resolver.mapping(props.job_settings, "typeProperties.jobSettings"),
         "parent_run_id": resolver.text(props.ml_parent_run_id, "typeProperties.mlParentRunId"),
-        "continue_on_step_failure": resolver.boolean(props.continue_on_step_failure,
-                                                     "typeProperties.continueOnStepFailure"),
+        "continue_on_step_failure": resolver.boolean(
+            props.continue_on_step_failure, "typeProperties.continueOnStepFailure"
+        ),
     }
-    resolver.check_values({
-        "typeProperties.mlPipelineParameters": request_fields["parameters"],
-        "typeProperties.dataSetDefinitionValueAssignments": request_fields["dataset_assignments"],
-        "typeProperties.jobInputs": request_fields["job_inputs"],
-        "typeProperties.jobOutputs": request_fields["job_outputs"],
-        "typeProperties.jobSettings": request_fields["job_settings"],
-        "typeProperties.mlParentRunId": request_fields["parent_run_id"],
-        "typeProperties.dataPathAssignments": raw_paths,
-        "typeProperties.experimentName": experiment,
-        "userProperties": user_properties,
-    })
+    resolver.check_values(
+        {
+            "typeProperties.mlPipelineParameters": request_fields["parameters"],
+            "typeProperties.dataSetDefinitionValueAssignments": request_fields["dataset_assignments"],
+            "typeProperties.jobInputs": request_fields["job_inputs"],
+            "typeProperties.jobOutputs": request_fields["job_outputs"],
+            "typeProperties.jobSettings": request_fields["job_settings"],
+            "typeProperties.mlParentRunId": request_fields["parent_run_id"],
+            "typeProperties.dataPathAssignments": raw_paths,
+            "typeProperties.experimentName": experiment,
+            "userProperties": user_properties,
+        }
+    )
     if resolver.issues or target is None:
         raise RequestRejected(resolver.issues)
     try:
@@ -493,8 +615,14 @@ def _resolve(payload: ValidatedPayload, rc: RequestContext, registry: LinkedServ
         )
     except PydanticValidationError as exc:
         # Every value was checked above; this is the last line of defence, never a crash.
-        raise RequestRejected([Issue(payload.path_prefix + ".".join(str(p) for p in err["loc"]),
-                                     "the resolved request is not valid: " + err["msg"], code="invalid_request")
-                               for err in exc.errors(include_url=False, include_input=False)]) from None
+        raise RequestRejected(
+            [
+                Issue(
+                    payload.path_prefix + ".".join(str(p) for p in err["loc"]),
+                    "the resolved request is not valid: " + err["msg"],
+                    code="invalid_request",
+                )
+                for err in exc.errors(include_url=False, include_input=False)
+            ]
+        ) from None
     return Resolution(request, resolver.deferred, resolver.warnings)
-

@@ -25,6 +25,7 @@ __all__ = [
     "EventContext",
     "attempt_of",
     "run_name",
+    "run_name_for",
     "run_properties",
     "run_tags",
 ]
@@ -48,12 +49,18 @@ class EventContext(BaseModel):
 
     @classmethod
     def of(cls, request: LaunchRequest) -> EventContext:
-        return cls(request_id=request.request_id, correlation_id=request.correlation_id,
-                   activity_name=request.activity_name, linked_service=request.linked_service,
-                   workspace=request.workspace, target=request.target.model_dump(mode="json"),
-                   experiment_name=request.experiment_name,
-                   parameters=None if request.policy.secure_input else request.parameters,
-                   secure_output=request.policy.secure_output, max_attempts=request.policy.retry + 1)
+        return cls(
+            request_id=request.request_id,
+            correlation_id=request.correlation_id,
+            activity_name=request.activity_name,
+            linked_service=request.linked_service,
+            workspace=request.workspace,
+            target=request.target.model_dump(mode="json"),
+            experiment_name=request.experiment_name,
+            parameters=None if request.policy.secure_input else request.parameters,
+            secure_output=request.policy.secure_output,
+            max_attempts=request.policy.retry + 1,
+        )
 
     def pack(self) -> str:
         """A compact text form for a run property (compressed JSON, base64)."""
@@ -97,9 +104,12 @@ DIGEST_PROPERTY = f"{TAG_PREFIX}payloadDigest"
 def run_properties(request: LaunchRequest, name: str) -> dict[str, str]:
     """Properties on every run: its amlexec name (for look-ups), the event context (for Event Grid) and the
     payload's digest (to tell a redelivery from a request id reused for another payload)."""
-    properties = {RUN_NAME_PROPERTY: name, f"{TAG_PREFIX}requestId": request.request_id,
-                  f"{TAG_PREFIX}correlationId": request.correlation_id,
-                  CONTEXT_PROPERTY: EventContext.of(request).pack()}
+    properties = {
+        RUN_NAME_PROPERTY: name,
+        f"{TAG_PREFIX}requestId": request.request_id,
+        f"{TAG_PREFIX}correlationId": request.correlation_id,
+        CONTEXT_PROPERTY: EventContext.of(request).pack(),
+    }
     if request.payload_digest:
         properties[DIGEST_PROPERTY] = request.payload_digest
     return properties
@@ -109,16 +119,20 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def run_name(request: LaunchRequest, attempt: int = 1) -> str:
-    """The deterministic run (job) name for one attempt of a request.
+    """The deterministic run (job) name for one attempt of a request (see :func:`run_name_for`)."""
+    return run_name_for(request.request_id, request.activity_name, attempt)
 
-    Built from the request identity and the activity name, so the same message always maps to the same
-    name; lower-case letters, digits and '_' only, starting with a letter, which every Azure ML naming
-    rule accepts.
+
+def run_name_for(request_id: str, activity_name: str, attempt: int = 1) -> str:
+    """The run name for one attempt of a request identity and activity.
+
+    The same message always maps to the same name; lower-case letters, digits and '_' only, starting with a
+    letter, which every Azure ML naming rule accepts.
     """
     if attempt < 1:
         raise ValueError(f"attempt must be >= 1, got {attempt}")
-    digest = hashlib.sha256(f"{request.request_id}\x1f{request.activity_name}".encode()).hexdigest()[:20]
-    slug = _SLUG.sub("_", request.activity_name.lower()).strip("_")[:40] or "run"
+    digest = hashlib.sha256(f"{request_id}\x1f{activity_name}".encode()).hexdigest()[:20]
+    slug = _SLUG.sub("_", activity_name.lower()).strip("_")[:40] or "run"
     return f"amlexec_{slug}_{digest}_{attempt}"
 
 
@@ -129,4 +143,3 @@ def attempt_of(name: str) -> int:
     """The attempt number a run name ends with (1 when it carries none)."""
     match = _ATTEMPT_SUFFIX.search(name)
     return int(match.group(1)) if match else 1
-

@@ -73,8 +73,13 @@ def request_id_for(schedule: Schedule, occurrence: datetime) -> str:
     return f"schedule:{schedule.name}:{occurrence.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
-def due_occurrences(schedules: list[Schedule], *, now: datetime, last_tick: datetime | None,
-                    tick_period: timedelta = timedelta(minutes=1)) -> list[tuple[Schedule, datetime]]:
+def due_occurrences(
+    schedules: list[Schedule],
+    *,
+    now: datetime,
+    last_tick: datetime | None,
+    tick_period: timedelta = timedelta(minutes=1),
+) -> list[tuple[Schedule, datetime]]:
     """Per schedule, the latest occurrence since the previous tick (none if nothing fell due)."""
     # Clamp before subtracting: a timer with no stored status reports year 1 as its last tick.
     since = max(last_tick if last_tick is not None else now - tick_period, now - MAX_CATCH_UP) - TICK_OVERLAP
@@ -105,8 +110,9 @@ def _parse(entries: Any, source: str, base_dir: Path | None) -> list[Schedule]:
         from croniter import croniter
 
         if len(cron.split()) != 6 or not croniter.is_valid(cron, second_at_beginning=True):
-            raise ConfigurationError(f"{where}: {cron!r} is not a six-field NCRONTAB expression "
-                                     "(second minute hour day month day-of-week)")
+            raise ConfigurationError(
+                f"{where}: {cron!r} is not a six-field NCRONTAB expression (second minute hour day month day-of-week)"
+            )
         if "payload" in entry:
             payload = json.dumps(entry["payload"]).encode()
         elif isinstance(entry.get("payloadFile"), str):

@@ -115,12 +115,14 @@ class Settings:
                 )
             limit = int(raw_limit)
         namespace = source.get("ServiceBusConnection__fullyQualifiedNamespace", "").strip() or None
-        bus = (source.get("AMLEXEC_BUS", "").strip().lower() or ("servicebus" if namespace else "memory"))
+        bus = source.get("AMLEXEC_BUS", "").strip().lower() or ("servicebus" if namespace else "memory")
         if bus not in ("servicebus", "memory"):
             raise ConfigurationError(f"AMLEXEC_BUS must be 'servicebus' or 'memory', got {bus!r}")
         if bus == "servicebus" and not namespace:
-            raise ConfigurationError("AMLEXEC_BUS=servicebus needs ServiceBusConnection__fullyQualifiedNamespace "
-                                     "(for example mynamespace.servicebus.windows.net)")
+            raise ConfigurationError(
+                "AMLEXEC_BUS=servicebus needs ServiceBusConnection__fullyQualifiedNamespace "
+                "(for example mynamespace.servicebus.windows.net)"
+            )
         file = source.get("AMLEXEC_LINKED_SERVICES_FILE", "").strip()
         schedules_file = source.get("AMLEXEC_SCHEDULES_FILE", "").strip()
 
@@ -158,8 +160,9 @@ def load_linked_services(settings: Settings, env: Mapping[str, str] | None = Non
     if settings.linked_services_file is not None:
         registry = LinkedServiceRegistry.from_file(settings.linked_services_file, env=env)
     if settings.linked_services_json:
-        registry.merge(LinkedServiceRegistry.from_json(settings.linked_services_json,
-                                                       source="AMLEXEC_LINKED_SERVICES", env=env))
+        registry.merge(
+            LinkedServiceRegistry.from_json(settings.linked_services_json, source="AMLEXEC_LINKED_SERVICES", env=env)
+        )
     return registry
 
 

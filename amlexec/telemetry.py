@@ -35,8 +35,10 @@ def configure() -> None:
         try:
             from azure.monitor.opentelemetry import configure_azure_monitor
         except ImportError:
-            logger.warning("APPLICATIONINSIGHTS_CONNECTION_STRING is set but azure-monitor-opentelemetry is "
-                           "not installed; traces are not exported")
+            logger.warning(
+                "APPLICATIONINSIGHTS_CONNECTION_STRING is set but azure-monitor-opentelemetry is "
+                "not installed; traces are not exported"
+            )
             return
         options: dict[str, Any] = {"logger_name": "amlexec"}
         auth = os.environ.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "")
@@ -44,8 +46,7 @@ def configure() -> None:
             # Key-based ingestion is off in the deployed App Insights: export with the app's managed identity.
             from azure.identity import ManagedIdentityCredential
 
-            client_id = next((part.split("=", 1)[1] for part in auth.split(";") if part.startswith("ClientId=")),
-                             None)
+            client_id = next((part.split("=", 1)[1] for part in auth.split(";") if part.startswith("ClientId=")), None)
             options["credential"] = ManagedIdentityCredential(client_id=client_id)
         configure_azure_monitor(**options)
 

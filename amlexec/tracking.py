@@ -73,7 +73,7 @@ class CheckMessage(BaseModel):
         suffix = f"|{self.check_number}"
         if len(base) + len(suffix) > _MAX_MESSAGE_ID:
             digest = hashlib.sha256(base.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-            base = f"{base[:_MAX_MESSAGE_ID - len(suffix) - len(digest) - 1]}~{digest}"
+            base = f"{base[: _MAX_MESSAGE_ID - len(suffix) - len(digest) - 1]}~{digest}"
         return base + suffix
 
 
@@ -105,8 +105,10 @@ def next_delay(check_number: int, policy: TrackingPolicy) -> timedelta:
 def _retry_or_finish(check: CheckMessage, kind: EventKind, reason: str) -> Decision:
     policy = check.request.policy
     if check.attempt <= policy.retry:
-        return Decision(relaunch_after=timedelta(seconds=policy.retry_interval_seconds),
-                        reason=f"{reason}; attempt {check.attempt} of {policy.retry + 1}, retrying")
+        return Decision(
+            relaunch_after=timedelta(seconds=policy.retry_interval_seconds),
+            reason=f"{reason}; attempt {check.attempt} of {policy.retry + 1}, retrying",
+        )
     return Decision(finish=kind, reason=reason)
 
 
@@ -130,31 +132,46 @@ def decide(check: CheckMessage, status: RunStatus, now: datetime, policy: Tracki
     if canceled_by_us:
         assert check.cancel_requested_at is not None
         if now - check.cancel_requested_at >= policy.cancel_grace:
-            return _retry_or_finish(check, our_outcome,
-                                    f"run still {status.raw_status} {policy.cancel_grace} after the cancel")
+            return _retry_or_finish(
+                check, our_outcome, f"run still {status.raw_status} {policy.cancel_grace} after the cancel"
+            )
         if status.raw_status.replace(" ", "").lower() != "cancelrequested":
             # The cancel may never have reached the service (a crash right after the intent was recorded):
             # asking again is harmless.
-            return Decision(cancel=True, check_after=policy.cancel_recheck,
-                            next_check=check.model_copy(update={"check_number": check.check_number + 1}),
-                            reason="cancel not yet taken; asking again")
+            return Decision(
+                cancel=True,
+                check_after=policy.cancel_recheck,
+                next_check=check.model_copy(update={"check_number": check.check_number + 1}),
+                reason="cancel not yet taken; asking again",
+            )
         return _again(check, policy.cancel_recheck, "waiting for the cancel to take effect")
 
     if now >= deadline:
-        return Decision(cancel=True, check_after=policy.cancel_recheck,
-                        next_check=check.model_copy(update={"cancel_requested_at": now, "cancel_reason": "timeout",
-                                                            "check_number": check.check_number + 1}),
-                        reason="timeout reached; canceling")
+        return Decision(
+            cancel=True,
+            check_after=policy.cancel_recheck,
+            next_check=check.model_copy(
+                update={"cancel_requested_at": now, "cancel_reason": "timeout", "check_number": check.check_number + 1}
+            ),
+            reason="timeout reached; canceling",
+        )
 
     not_responding_since = check.not_responding_since
     if status.raw_status.replace(" ", "").lower() == "notresponding":
         not_responding_since = not_responding_since or now
         if now - not_responding_since >= policy.not_responding_grace:
-            return Decision(cancel=True, check_after=policy.cancel_recheck,
-                            next_check=check.model_copy(update={"cancel_requested_at": now,
-                                                                "cancel_reason": "not_responding",
-                                                                "check_number": check.check_number + 1}),
-                            reason=f"NotResponding for {now - not_responding_since}; canceling")
+            return Decision(
+                cancel=True,
+                check_after=policy.cancel_recheck,
+                next_check=check.model_copy(
+                    update={
+                        "cancel_requested_at": now,
+                        "cancel_reason": "not_responding",
+                        "check_number": check.check_number + 1,
+                    }
+                ),
+                reason=f"NotResponding for {now - not_responding_since}; canceling",
+            )
     else:
         not_responding_since = None
 
@@ -164,8 +181,9 @@ def decide(check: CheckMessage, status: RunStatus, now: datetime, policy: Tracki
 
 
 def _again(check: CheckMessage, delay: timedelta, reason: str) -> Decision:
-    return Decision(check_after=delay, next_check=check.model_copy(update={"check_number": check.check_number + 1}),
-                    reason=reason)
+    return Decision(
+        check_after=delay, next_check=check.model_copy(update={"check_number": check.check_number + 1}), reason=reason
+    )
 
 
 def decide_after_failure(check: CheckMessage, reason: str, policy: TrackingPolicy) -> Decision:
@@ -178,6 +196,8 @@ def decide_after_failure(check: CheckMessage, reason: str, policy: TrackingPolic
     failures = check.failures + 1
     if failures >= policy.max_check_failures:
         return Decision(finish=EventKind.FAILED, reason=f"{reason}; giving up after {failures} failed checks")
-    return Decision(check_after=policy.max_delay,
-                    next_check=check.model_copy(update={"failures": failures, "check_number": check.check_number + 1}),
-                    reason=f"{reason}; check {failures} of {policy.max_check_failures} failed, trying again later")
+    return Decision(
+        check_after=policy.max_delay,
+        next_check=check.model_copy(update={"failures": failures, "check_number": check.check_number + 1}),
+        reason=f"{reason}; check {failures} of {policy.max_check_failures} failed, trying again later",
+    )

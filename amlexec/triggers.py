@@ -72,14 +72,20 @@ def _handle_request_message(msg: func.ServiceBusMessage, trigger_name: str) -> N
     context = _request_context(msg, trigger_name, worker)
     body = msg.get_body()
     traceparent = telemetry.traceparent_of(msg.application_properties)
-    logger.info("request %s (correlation %s, delivery %s) from %s", context.request_id, context.correlation_id,
-                msg.delivery_count, trigger_name)
+    logger.info(
+        "request %s (correlation %s, delivery %s) from %s",
+        context.request_id,
+        context.correlation_id,
+        msg.delivery_count,
+        trigger_name,
+    )
     process_request(body, context, worker, traceparent=traceparent)
 
 
 @blueprint.function_name("requests")
-@blueprint.service_bus_queue_trigger(arg_name="msg", queue_name="%AMLEXEC_REQUEST_QUEUE%",
-                                     connection=SERVICE_BUS_CONNECTION)
+@blueprint.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%AMLEXEC_REQUEST_QUEUE%", connection=SERVICE_BUS_CONNECTION
+)
 def requests_queue(msg: func.ServiceBusMessage) -> None:
     """A launch request from the request queue: launch it exactly once, or reject it with reasons."""
     _handle_request_message(msg, get_settings().request_queue)
@@ -88,9 +94,12 @@ def requests_queue(msg: func.ServiceBusMessage) -> None:
 if request_topic_configured():
     # Registered only when configured: a topic subscription is an alternative way in, not a requirement.
     @blueprint.function_name("requests_topic")
-    @blueprint.service_bus_topic_trigger(arg_name="msg", topic_name="%AMLEXEC_REQUEST_TOPIC%",
-                                         subscription_name="%AMLEXEC_REQUEST_SUBSCRIPTION%",
-                                         connection=SERVICE_BUS_CONNECTION)
+    @blueprint.service_bus_topic_trigger(
+        arg_name="msg",
+        topic_name="%AMLEXEC_REQUEST_TOPIC%",
+        subscription_name="%AMLEXEC_REQUEST_SUBSCRIPTION%",
+        connection=SERVICE_BUS_CONNECTION,
+    )
     def requests_topic(msg: func.ServiceBusMessage) -> None:
         """A launch request from a topic subscription (same handling as the queue)."""
         settings = get_settings()
@@ -98,16 +107,16 @@ if request_topic_configured():
 
 
 @blueprint.function_name("status_checks")
-@blueprint.service_bus_queue_trigger(arg_name="msg", queue_name="%AMLEXEC_STATUS_QUEUE%",
-                                     connection=SERVICE_BUS_CONNECTION)
+@blueprint.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%AMLEXEC_STATUS_QUEUE%", connection=SERVICE_BUS_CONNECTION
+)
 def status_checks(msg: func.ServiceBusMessage) -> None:
     """A scheduled look at a run in flight: reschedule, cancel, relaunch, or publish its terminal event."""
     handle_check(msg.get_body(), _worker())
 
 
 @blueprint.function_name("scheduler")
-@blueprint.timer_trigger(arg_name="timer", schedule="%AMLEXEC_SCHEDULER_TICK%", run_on_startup=False,
-                         use_monitor=True)
+@blueprint.timer_trigger(arg_name="timer", schedule="%AMLEXEC_SCHEDULER_TICK%", run_on_startup=False, use_monitor=True)
 def scheduler(timer: func.TimerRequest) -> None:
     """Every tick: enqueue a request for each configured schedule occurrence that fell due."""
     worker = _worker()
@@ -140,9 +149,9 @@ def _last_tick(value: object) -> datetime | None:
 
 # ---------------------------------------------------------------------------------------------------- HTTP
 
+
 def _respond(answer: http_api.Answer) -> func.HttpResponse:
-    return func.HttpResponse(answer.text(), status_code=answer.status, mimetype=_JSON,
-                             headers=answer.headers or None)
+    return func.HttpResponse(answer.text(), status_code=answer.status, mimetype=_JSON, headers=answer.headers or None)
 
 
 @blueprint.function_name("runs_submit")
@@ -155,10 +164,14 @@ def runs_submit(req: func.HttpRequest) -> func.HttpResponse:
     """
     worker = _worker()
     key = req.headers.get("Idempotency-Key") or req.headers.get("x-ms-client-request-id")
-    context = RequestContext(request_id=f"http:{key}" if key else f"http:{uuid.uuid4()}",
-                             received_at=worker.clock.now(), trigger_type="Manual", trigger_name="http",
-                             correlation_id=req.headers.get("x-correlation-id"),
-                             data_factory=worker.settings.data_factory_name)
+    context = RequestContext(
+        request_id=f"http:{key}" if key else f"http:{uuid.uuid4()}",
+        received_at=worker.clock.now(),
+        trigger_type="Manual",
+        trigger_name="http",
+        correlation_id=req.headers.get("x-correlation-id"),
+        data_factory=worker.settings.data_factory_name,
+    )
     body = req.get_body()
     try:
         launched = process_request(body, context, worker, traceparent=req.headers.get("traceparent"))

@@ -145,16 +145,26 @@ def _issues_from_pydantic(error: PydanticValidationError) -> list[Issue]:
         if tag_at is None:
             issues.append(_issue_from_error(err, loc))
         else:
-            unions.setdefault(loc[:tag_at], []).append((str(loc[tag_at]), loc[tag_at + 1:], err))
+            unions.setdefault(loc[:tag_at], []).append((str(loc[tag_at]), loc[tag_at + 1 :], err))
     for field_loc, branches in unions.items():
-        detailed = [(rest, err) for tag, rest, err in branches if tag.startswith("dict") and
-                    (rest or err["type"] != "dict_type")]
+        detailed = [
+            (rest, err)
+            for tag, rest, err in branches
+            if tag.startswith("dict") and (rest or err["type"] != "dict_type")
+        ]
         if detailed:
             issues.extend(_issue_from_error(err, field_loc + rest) for rest, err in detailed)
         else:
             value = branches[0][2]["input"]
-            issues.append(Issue(format_path(field_loc), "wrong type", "object or expression", describe_value(value),
-                                code="dynamic_type"))
+            issues.append(
+                Issue(
+                    format_path(field_loc),
+                    "wrong type",
+                    "object or expression",
+                    describe_value(value),
+                    code="dynamic_type",
+                )
+            )
     return issues
 
 
@@ -180,8 +190,9 @@ def _finite_float(text: str) -> float:
     value = float(text)
     if math.isinf(value):
         # 1e400 parses to infinity, which JSON cannot carry on to Azure ML or to an event.
-        raise _reject(f"number {text[:40]} is too large", "a finite number", "an overflowing number",
-                      "number_out_of_range")
+        raise _reject(
+            f"number {text[:40]} is too large", "a finite number", "an overflowing number", "number_out_of_range"
+        )
     return value
 
 
@@ -217,8 +228,9 @@ def _decode(payload: bytes | str | dict[str, Any], limits: Limits) -> tuple[Any,
         try:
             size = len(json.dumps(payload, separators=(",", ":"), allow_nan=False).encode())
         except ValueError:
-            raise _reject("payload contains a non-finite number", "finite numbers", "NaN or Infinity",
-                          "invalid_json") from None
+            raise _reject(
+                "payload contains a non-finite number", "finite numbers", "NaN or Infinity", "invalid_json"
+            ) from None
         openers = 0
         suspect_surrogates = True
     else:
@@ -227,57 +239,89 @@ def _decode(payload: bytes | str | dict[str, Any], limits: Limits) -> tuple[Any,
         # A document cannot nest deeper than it has brackets: most payloads skip the depth walk entirely.
         openers = raw.count(b"{") + raw.count(b"[")
         if size > limits.max_payload_bytes:
-            raise _reject("payload is too large", f"at most {limits.max_payload_bytes} bytes", f"{size} bytes",
-                          "payload_too_large")
+            raise _reject(
+                "payload is too large",
+                f"at most {limits.max_payload_bytes} bytes",
+                f"{size} bytes",
+                "payload_too_large",
+            )
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise _reject(f"payload is not UTF-8 text (byte {exc.start})", "UTF-8 JSON", "binary data",
-                          "not_utf8") from None
+            raise _reject(
+                f"payload is not UTF-8 text (byte {exc.start})", "UTF-8 JSON", "binary data", "not_utf8"
+            ) from None
         try:
             data = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
-            raise _reject(f"payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                          "a JSON object", describe_value(text[:40]), "invalid_json") from None
+            raise _reject(
+                f"payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                "a JSON object",
+                describe_value(text[:40]),
+                "invalid_json",
+            ) from None
         except RecursionError:
             raise too_deep from None
         except ValueError as exc:
             # Python refuses integers of more than 4,300 digits (a guard against quadratic conversion).
-            raise _reject(f"payload holds a number JSON cannot carry: {str(exc)[:120]}", "a number of at most "
-                          "4300 digits", "a longer number", "number_out_of_range") from None
+            raise _reject(
+                f"payload holds a number JSON cannot carry: {str(exc)[:120]}",
+                "a number of at most 4300 digits",
+                "a longer number",
+                "number_out_of_range",
+            ) from None
         # Only a \u escape can produce an unpaired surrogate: skip the walk when the text has none.
         suspect_surrogates = "\\ud" in text.lower()
     if size > limits.max_payload_bytes:
-        raise _reject("payload is too large", f"at most {limits.max_payload_bytes} bytes", f"{size} bytes",
-                      "payload_too_large")
+        raise _reject(
+            "payload is too large", f"at most {limits.max_payload_bytes} bytes", f"{size} bytes", "payload_too_large"
+        )
     if openers > limits.max_json_depth and _json_depth_exceeds(data, limits.max_json_depth):
         raise too_deep
     if suspect_surrogates and _has_lone_surrogate(data):
-        raise _reject("payload contains an unpaired UTF-16 surrogate (a \\uD800-\\uDFFF escape on its own)",
-                      "valid Unicode text", "an unpaired surrogate", "invalid_text")
+        raise _reject(
+            "payload contains an unpaired UTF-16 surrogate (a \\uD800-\\uDFFF escape on its own)",
+            "valid Unicode text",
+            "an unpaired surrogate",
+            "invalid_text",
+        )
     return data, size
 
 
-def _semantic_issues(activity: Activity, raw_type_properties: Mapping[str, Any], prefix: str,
-                     limits: Limits) -> tuple[list[Issue], list[Issue]]:
+def _semantic_issues(
+    activity: Activity, raw_type_properties: Mapping[str, Any], prefix: str, limits: Limits
+) -> tuple[list[Issue], list[Issue]]:
     errors: list[Issue] = []
     warnings: list[Issue] = []
 
     if activity.type != ACTIVITY_TYPE:
-        errors.append(Issue(prefix + "type", "not a Machine Learning Execute Pipeline activity",
-                            f'"{ACTIVITY_TYPE}"', describe_value(activity.type), code="wrong_type"))
+        errors.append(
+            Issue(
+                prefix + "type",
+                "not a Machine Learning Execute Pipeline activity",
+                f'"{ACTIVITY_TYPE}"',
+                describe_value(activity.type),
+                code="wrong_type",
+            )
+        )
     for key in activity.model_extra or {}:
-        warnings.append(Issue(prefix + key, "property is not part of the activity contract; ignored",
-                              code="ignored_property"))
+        warnings.append(
+            Issue(prefix + key, "property is not part of the activity contract; ignored", code="ignored_property")
+        )
     if activity.state == "Inactive":
-        warnings.append(Issue(prefix + "state", "the activity is marked Inactive in Data Factory; amlexec runs it",
-                              code="inactive"))
+        warnings.append(
+            Issue(prefix + "state", "the activity is marked Inactive in Data Factory; amlexec runs it", code="inactive")
+        )
 
     ref = activity.linked_service_name
     if ref is not None and ref.reference_name.startswith("[") and ref.reference_name.endswith("]"):
-        warnings.append(Issue(prefix + "linkedServiceName.referenceName",
-                              "an ARM template expression; amlexec looks up the linked service it names",
-                              code="arm_expression"))
+        warnings.append(
+            Issue(
+                prefix + "linkedServiceName.referenceName",
+                "an ARM template expression; amlexec looks up the linked service it names",
+                code="arm_expression",
+            )
+        )
 
     props = activity.type_properties
     if props is None:
@@ -285,8 +329,9 @@ def _semantic_issues(activity: Activity, raw_type_properties: Mapping[str, Any],
         return errors, warnings
     tp = prefix + "typeProperties."
     for key in props.model_extra or {}:
-        warnings.append(Issue(tp + key, "property is not part of the activity contract; ignored",
-                              code="ignored_property"))
+        warnings.append(
+            Issue(tp + key, "property is not part of the activity contract; ignored", code="ignored_property")
+        )
 
     errors.extend(_target_issues(raw_type_properties, tp))
     errors.extend(_parameter_issues(props, tp, limits))
@@ -296,16 +341,29 @@ def _semantic_issues(activity: Activity, raw_type_properties: Mapping[str, Any],
     if policy.timeout is not None and not policy.timeout.is_expression and isinstance(policy.timeout.raw, str):
         seconds = parse_timeout(policy.timeout.raw)
         if seconds is None or seconds <= 0:
-            errors.append(Issue(prefix + "policy.timeout", "timeout is not a positive d.hh:mm:ss duration",
-                                '"d.hh:mm:ss" such as "0.12:00:00"', describe_value(policy.timeout.raw),
-                                code="invalid_timeout"))
+            errors.append(
+                Issue(
+                    prefix + "policy.timeout",
+                    "timeout is not a positive d.hh:mm:ss duration",
+                    '"d.hh:mm:ss" such as "0.12:00:00"',
+                    describe_value(policy.timeout.raw),
+                    code="invalid_timeout",
+                )
+            )
     for name, number in (("retry", policy.retry), ("retryIntervalInSeconds", policy.retry_interval_in_seconds)):
         if number is None or number.is_expression or not isinstance(number.raw, int | float):
             continue
         low, high = (0, 2**31 - 1) if name == "retry" else (30, 86400)
         if not low <= number.raw <= high:
-            errors.append(Issue(prefix + "policy." + name, "out of range", f"an integer from {low} to {high}",
-                                describe_value(number.raw), code="out_of_range"))
+            errors.append(
+                Issue(
+                    prefix + "policy." + name,
+                    "out of range",
+                    f"an integer from {low} to {high}",
+                    describe_value(number.raw),
+                    code="out_of_range",
+                )
+            )
     return errors, warnings
 
 
@@ -326,28 +384,70 @@ def _target_issues(props: Mapping[str, Any], tp: str) -> list[Issue]:
     if isinstance(execution, str) and not execution.startswith("@"):
         exec_kind = execution.replace("_", "").lower()
         if exec_kind not in ("pipeline", "batchendpoint"):
-            issues.append(Issue(tp + "mlExecutionType", "unknown execution type", '"pipeline" or "batchEndpoint"',
-                                describe_value(execution), code="invalid_value"))
-    chosen = [name for name, on in (("mlPipelineId", pipeline), ("mlPipelineEndpointId", endpoint),
-                                    ("mlBatchEndpointName", batch)) if on]
+            issues.append(
+                Issue(
+                    tp + "mlExecutionType",
+                    "unknown execution type",
+                    '"pipeline" or "batchEndpoint"',
+                    describe_value(execution),
+                    code="invalid_value",
+                )
+            )
+    chosen = [
+        name
+        for name, on in (("mlPipelineId", pipeline), ("mlPipelineEndpointId", endpoint), ("mlBatchEndpointName", batch))
+        if on
+    ]
     if not chosen:
-        issues.append(Issue(tp.rstrip("."), "no pipeline to run (an unfinished draft)",
-                            "exactly one of mlPipelineId, mlPipelineEndpointId or mlBatchEndpointName",
-                            "none set", code="no_target"))
+        issues.append(
+            Issue(
+                tp.rstrip("."),
+                "no pipeline to run (an unfinished draft)",
+                "exactly one of mlPipelineId, mlPipelineEndpointId or mlBatchEndpointName",
+                "none set",
+                code="no_target",
+            )
+        )
     elif len(chosen) > 1:
-        issues.append(Issue(tp.rstrip("."), "more than one pipeline to run",
-                            "exactly one of mlPipelineId, mlPipelineEndpointId or mlBatchEndpointName",
-                            " and ".join(chosen), code="two_targets"))
+        issues.append(
+            Issue(
+                tp.rstrip("."),
+                "more than one pipeline to run",
+                "exactly one of mlPipelineId, mlPipelineEndpointId or mlBatchEndpointName",
+                " and ".join(chosen),
+                code="two_targets",
+            )
+        )
     if exec_kind == "batchendpoint" and (pipeline or endpoint) and not batch:
-        issues.append(Issue(tp + "mlExecutionType", "batch-endpoint execution needs mlBatchEndpointName",
-                            "mlBatchEndpointName", "pipeline properties", code="no_target"))
+        issues.append(
+            Issue(
+                tp + "mlExecutionType",
+                "batch-endpoint execution needs mlBatchEndpointName",
+                "mlBatchEndpointName",
+                "pipeline properties",
+                code="no_target",
+            )
+        )
     if _is_set(props.get("version")) and not endpoint:
-        issues.append(Issue(tp + "version", "version applies only to a pipeline endpoint",
-                            "mlPipelineEndpointId alongside version", "no mlPipelineEndpointId", code="orphan_version"))
+        issues.append(
+            Issue(
+                tp + "version",
+                "version applies only to a pipeline endpoint",
+                "mlPipelineEndpointId alongside version",
+                "no mlPipelineEndpointId",
+                code="orphan_version",
+            )
+        )
     if _is_set(props.get("mlBatchDeploymentName")) and not batch:
-        issues.append(Issue(tp + "mlBatchDeploymentName", "a deployment needs its batch endpoint",
-                            "mlBatchEndpointName alongside mlBatchDeploymentName", "no mlBatchEndpointName",
-                            code="orphan_deployment"))
+        issues.append(
+            Issue(
+                tp + "mlBatchDeploymentName",
+                "a deployment needs its batch endpoint",
+                "mlBatchEndpointName alongside mlBatchDeploymentName",
+                "no mlBatchEndpointName",
+                code="orphan_deployment",
+            )
+        )
     return issues
 
 
@@ -364,8 +464,13 @@ def _raw_rule_issues(data: Mapping[str, Any], bare: bool) -> list[Issue]:
 
 
 def _draft_issue(prefix: str) -> Issue:
-    return Issue(prefix + "typeProperties", "the activity has no typeProperties (an unfinished draft)",
-                 "an object naming the pipeline to run", "nothing", code="draft")
+    return Issue(
+        prefix + "typeProperties",
+        "the activity has no typeProperties (an unfinished draft)",
+        "an object naming the pipeline to run",
+        "nothing",
+        code="draft",
+    )
 
 
 def _json_size(value: Any) -> int:
@@ -381,26 +486,44 @@ def _json_size(value: Any) -> int:
 
 def _parameter_issues(props: TypeProperties, tp: str, limits: Limits) -> list[Issue]:
     issues: list[Issue] = []
-    for prop_name, params in (("mlPipelineParameters", props.ml_pipeline_parameters),
-                              ("jobInputs", props.job_inputs)):
+    for prop_name, params in (("mlPipelineParameters", props.ml_pipeline_parameters), ("jobInputs", props.job_inputs)):
         if not isinstance(params, dict):
             continue
         if len(params) > limits.max_parameters:
-            issues.append(Issue(tp + prop_name, "too many parameters", f"at most {limits.max_parameters}",
-                                f"{len(params)}", code="too_many_parameters"))
+            issues.append(
+                Issue(
+                    tp + prop_name,
+                    "too many parameters",
+                    f"at most {limits.max_parameters}",
+                    f"{len(params)}",
+                    code="too_many_parameters",
+                )
+            )
         for name, value in params.items():
             path = tp + format_path([prop_name, name])
             if not name.strip():
                 issues.append(Issue(path, "parameter name is empty", "a non-empty name", '""', code="empty_name"))
             elif len(name) > limits.max_parameter_name_length:
-                issues.append(Issue(path, "parameter name is too long",
-                                    f"at most {limits.max_parameter_name_length} characters", f"{len(name)} characters",
-                                    code="name_too_long"))
+                issues.append(
+                    Issue(
+                        path,
+                        "parameter name is too long",
+                        f"at most {limits.max_parameter_name_length} characters",
+                        f"{len(name)} characters",
+                        code="name_too_long",
+                    )
+                )
             size = _json_size(value.raw)
             if size > limits.max_parameter_value_length:
-                issues.append(Issue(path, "parameter value is too long",
-                                    f"at most {limits.max_parameter_value_length} characters", f"{size} characters",
-                                    code="value_too_long"))
+                issues.append(
+                    Issue(
+                        path,
+                        "parameter value is too long",
+                        f"at most {limits.max_parameter_value_length} characters",
+                        f"{size} characters",
+                        code="value_too_long",
+                    )
+                )
     return issues
 
 
@@ -410,11 +533,12 @@ def _data_path_warnings(props: TypeProperties, tp: str) -> list[Issue]:
         return warnings
     for name, assignment in props.data_path_assignments.items():
         if not name and isinstance(assignment, DataPathAssignment) and assignment.DataStoreName is None:
-            warnings.append(Issue(tp + "dataPathAssignments['']", "empty assignment left by the UI; ignored",
-                                  code="ignored_property"))
+            warnings.append(
+                Issue(
+                    tp + "dataPathAssignments['']", "empty assignment left by the UI; ignored", code="ignored_property"
+                )
+            )
     return warnings
-
-
 
 
 def _redact(issues: list[Issue]) -> list[Issue]:
@@ -442,8 +566,17 @@ def validate_payload(payload: bytes | str | dict[str, Any], *, limits: Limits = 
     """Validate a request (bare activity or envelope); raise RequestRejected listing every issue."""
     data, size = _decode(payload, limits)
     if not isinstance(data, dict):
-        raise RequestRejected([Issue("$", "payload must be a JSON object", "an activity or an envelope object",
-                                     describe_value(data), code="not_object")])
+        raise RequestRejected(
+            [
+                Issue(
+                    "$",
+                    "payload must be a JSON object",
+                    "an activity or an envelope object",
+                    describe_value(data),
+                    code="not_object",
+                )
+            ]
+        )
     bare = not is_envelope(data)
     prefix = "" if bare else "activity."
     secure = _secure_input_requested(data, bare)
@@ -460,8 +593,9 @@ def validate_payload(payload: bytes | str | dict[str, Any], *, limits: Limits = 
         for key in envelope.model_extra or {}:
             warnings.append(Issue(key, "property is not part of the envelope; ignored", code="ignored_property"))
     raw_activity = data if bare else data["activity"]
-    errors, activity_warnings = _semantic_issues(envelope.activity, raw_activity.get("typeProperties") or {},
-                                                 prefix, limits)
+    errors, activity_warnings = _semantic_issues(
+        envelope.activity, raw_activity.get("typeProperties") or {}, prefix, limits
+    )
     warnings.extend(activity_warnings)
     if errors:
         raise RequestRejected(_redact(errors) if secure else errors)

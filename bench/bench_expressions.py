@@ -13,11 +13,14 @@ from datetime import UTC, datetime
 
 from measure import interleave, rates, ratios, spread
 
+from amlexec.expressions import Template
 from amlexec.expressions import compile as compile_expression
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
-CONTEXT = {"pipeline": {"parameters": {"a": "left", "n": 41, "day": "2026-11-20T00:00:00Z"}, "RunId": "r-1"},
-           "variables": {"v": [1, 2, 3]}}
+CONTEXT = {
+    "pipeline": {"parameters": {"a": "left", "n": 41, "day": "2026-11-20T00:00:00Z"}, "RunId": "r-1"},
+    "variables": {"v": [1, 2, 3]},
+}
 CASES = {
     "property access": "@pipeline().parameters.a",
     "string functions": "@concat(toUpper(pipeline().parameters.a), '-', string(add(pipeline().parameters.n, 1)))",
@@ -27,29 +30,41 @@ CASES = {
 }
 
 
+def _evaluator(template: Template) -> Callable[[int], object]:
+    return lambda _index: template.evaluate(CONTEXT, now=NOW)
+
+
 def main() -> None:
     from amlexec.expressions.parser import parse_template  # the uncached parser
 
     rounds = int(os.environ.get("BENCH_EXPRESSIONS_ROUNDS", "30"))
     contenders: dict[str, Callable[[int], object]] = {}
     for name, text in CASES.items():
-        template = compile_expression(text)
-        contenders[name] = lambda _, template=template: template.evaluate(CONTEXT, now=NOW)
+        contenders[name] = _evaluator(compile_expression(text))
     contenders["parse (uncached)"] = lambda _: parse_template(CASES["string functions"])
     for function in contenders.values():  # warm up
         for i in range(50):
             function(i)
     # Roughly 10 ms per contender per round: short enough to interleave finely, long enough for the timers.
-    calls = {"property access": 8000, "string functions": 2000, "interpolation": 4000, "date format": 300,
-             "collection": 2000, "parse (uncached)": 150}
+    calls = {
+        "property access": 8000,
+        "string functions": 2000,
+        "interpolation": 4000,
+        "date format": 300,
+        "collection": 2000,
+        "parse (uncached)": 150,
+    }
     timings = interleave(contenders, rounds=rounds, calls=calls)
     print(f"expression evaluation, cached templates, {rounds} alternating rounds (median, IQR over rounds):")
     for name, text in (*CASES.items(), ("parse (uncached)", CASES["string functions"])):
-        print(f"  {name:17s}: {rates(timings[name].cpu):>28s} /CPU-s, {rates(timings[name].wall):>28s} /wall-s   "
-              f"{text}")
+        print(
+            f"  {name:17s}: {rates(timings[name].cpu):>28s} /CPU-s, {rates(timings[name].wall):>28s} /wall-s   {text}"
+        )
     cached, parsed = timings["string functions"], timings["parse (uncached)"]
-    print(f"  baseline: parsing uncached costs {spread(ratios(parsed.cpu, cached.cpu), digits=1)}x a cached "
-          "evaluation of the same expression (CPU, per round)")
+    print(
+        f"  baseline: parsing uncached costs {spread(ratios(parsed.cpu, cached.cpu), digits=1)}x a cached "
+        "evaluation of the same expression (CPU, per round)"
+    )
 
 
 if __name__ == "__main__":

@@ -52,15 +52,19 @@ def run() -> None:
             second[target] += 1
             canceled[target] += fake.jobs[name]["properties"]["status"] in ("CancelRequested", "Canceled")
         creates = Counter({name: n for name, n in fake.creates.items() if n > 1})
-    print(f"two instances, {count} requests, seed {seed}, races on {race:.0%} of first deliveries "
-          f"(simulated clock; {time.process_time() - cpu:.1f} s CPU): invariants {verdict}")
+    print(
+        f"two instances, {count} requests, seed {seed}, races on {race:.0%} of first deliveries "
+        f"(simulated clock; {time.process_time() - cpu:.1f} s CPU): invariants {verdict}"
+    )
     for target in ("component", "batch", "published"):
         raced = report.races[target]
         extra = second["published"] if target == "published" else 0
         again = sum(1 for name in creates if name in kept and report.planned[report.run_of[name][0]].target == target)
-        print(f"  {target:9}: {raced:4d} races, {again:4d} names in more than one create (races, resent lost answers), "
-              f"{extra:4d} second runs started, "
-              f"{canceled['published'] if target == 'published' else 0:4d} of them canceled by amlexec")
+        print(
+            f"  {target:9}: {raced:4d} races, {again:4d} names in more than one create (races, resent lost answers), "
+            f"{extra:4d} second runs started, "
+            f"{canceled['published'] if target == 'published' else 0:4d} of them canceled by amlexec"
+        )
     print(f"  runs kept: {len(kept)}; terminal events naming a canceled duplicate: 0 (checked by the invariants)")
 
 

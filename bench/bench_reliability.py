@@ -43,10 +43,12 @@ def run() -> None:
         for plan in report.planned.values():
             outcomes[plan.outcome] = outcomes.get(plan.outcome, 0) + 1
         faults = ", ".join(f"{k} {v}" for k, v in sorted(report.http_faults.items()))
-        print(f"faults, seed {seed}: {count} requests ({', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))})"
-              f" -> invariants hold; {report.deliveries} deliveries, {report.crashes} injected crashes, HTTP "
-              f"faults: {faults}, {len(report.flow.bus.dropped_duplicates)} duplicates dropped, "
-              f"{report.wall_seconds:.0f} s wall, {cpu:.0f} s CPU")
+        print(
+            f"faults, seed {seed}: {count} requests ({', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))})"
+            f" -> invariants hold; {report.deliveries} deliveries, {report.crashes} injected crashes, HTTP "
+            f"faults: {faults}, {len(report.flow.bus.dropped_duplicates)} duplicates dropped, "
+            f"{report.wall_seconds:.0f} s wall, {cpu:.0f} s CPU"
+        )
     load = int(os.environ.get("AMLEXEC_LOAD_COUNT", "5000"))
     rate = 20.0
     patch = Patch()
@@ -56,16 +58,21 @@ def run() -> None:
     ok = result.launched == load and result.duplicate_runs == 0 and result.terminal_events == load
     memory = ", ".join(f"{m:.0f}" for m in result.memory_kib)
     within = result.throughput <= result.throughput_bound * (1 + 1e-9)
-    print(f"burst of {load}: {'every request launched once' if ok else 'LAUNCH MISMATCH'} ({result.launched} runs, "
-          f"{result.duplicate_runs} duplicates, {result.terminal_events} terminal events); {result.throttled} "
-          f"throttled submits; {result.wall_seconds:.0f} s wall")
-    print(f"  throughput (simulated clock): {result.throughput:.2f} launches/s against a {rate:.0f}/s limit (target >= "
-          f"{rate / 1.5:.1f}/s): {result.launched} launches in {result.simulated_seconds:.0f} s, first delivery to "
-          f"last launch with Retry-After waits and refills, less {result.paused_seconds:.0f} s of settling between "
-          f"slices during which the fake's bucket was stopped; the most a {result.burst}-token bucket admits in "
-          f"{result.simulated_seconds:.0f} s: {result.throughput_bound:.2f}/s "
-          f"({'within it' if within else 'EXCEEDED: the figure is wrong'})")
+    print(
+        f"burst of {load}: {'every request launched once' if ok else 'LAUNCH MISMATCH'} ({result.launched} runs, "
+        f"{result.duplicate_runs} duplicates, {result.terminal_events} terminal events); {result.throttled} "
+        f"throttled submits; {result.wall_seconds:.0f} s wall"
+    )
+    print(
+        f"  throughput (simulated clock): {result.throughput:.2f} launches/s against a {rate:.0f}/s limit (target >= "
+        f"{rate / 1.5:.1f}/s): {result.launched} launches in {result.simulated_seconds:.0f} s, first delivery to "
+        f"last launch with Retry-After waits and refills, less {result.paused_seconds:.0f} s of settling between "
+        f"slices during which the fake's bucket was stopped; the most a {result.burst}-token bucket admits in "
+        f"{result.simulated_seconds:.0f} s: {result.throughput_bound:.2f}/s "
+        f"({'within it' if within else 'EXCEEDED: the figure is wrong'})"
+    )
     print(f"  worker memory after each fifth: {memory} KiB")
+
 
 if __name__ == "__main__":
     main()

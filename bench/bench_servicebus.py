@@ -76,8 +76,9 @@ def _relay_process(pipe: Connection, target_port: int, delay: float) -> None:
 
     async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         broker_reader, broker_writer = await asyncio.open_connection("127.0.0.1", target_port)
-        await asyncio.gather(pump(client_reader, broker_writer), pump(broker_reader, client_writer),
-                             return_exceptions=True)
+        await asyncio.gather(
+            pump(client_reader, broker_writer), pump(broker_reader, client_writer), return_exceptions=True
+        )
 
     async def serve() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
@@ -94,8 +95,7 @@ def _connection_string(port: int) -> str:
 
 def _run(port: int, broker: Connection, *, max_senders: int, threads: int, messages: int, tag: str) -> float:
     """Send threads × messages through one ServiceBusBus; return messages/s. Raises if any is lost or doubled."""
-    bus = ServiceBusBus(ENTITIES, connection_string=_connection_string(port), retry_total=0,
-                        max_senders=max_senders)
+    bus = ServiceBusBus(ENTITIES, connection_string=_connection_string(port), retry_total=0, max_senders=max_senders)
     broker.send(("count", QUEUE))
     before, _ = broker.recv()
     errors: list[BaseException] = []
@@ -140,15 +140,18 @@ def main() -> None:
     rounds = int(os.environ.get("BENCH_SB_ROUNDS", "3"))
     latencies = [float(v) for v in os.environ.get("BENCH_SB_LATENCIES_MS", "0,1,5").split(",") if v.strip()]
     sizes = [int(v) for v in os.environ.get("BENCH_SB_MAX_SENDERS", "1,8").split(",") if v.strip()]
-    configurations = [(f"per-destination lock (max_senders={n})" if n == 1 else f"pool (max_senders={n})", n)
-                      for n in sizes]
+    configurations = [
+        (f"per-destination lock (max_senders={n})" if n == 1 else f"pool (max_senders={n})", n) for n in sizes
+    ]
     context = multiprocessing.get_context("spawn")
     broker_pipe, child_pipe = context.Pipe()
     broker = context.Process(target=_broker_process, args=(child_pipe,), daemon=True)
     broker.start()
     broker_port = broker_pipe.recv()
-    print(f"{threads} threads x {messages} single-message sends per run, {rounds} rounds, interleaved; "
-          f"one queue; messages/s (higher is better)")
+    print(
+        f"{threads} threads x {messages} single-message sends per run, {rounds} rounds, interleaved; "
+        f"one queue; messages/s (higher is better)"
+    )
     try:
         for latency in latencies:
             relay_pipe: Connection | None = None
@@ -156,8 +159,9 @@ def main() -> None:
             port = broker_port
             if latency:
                 relay_pipe, relay_child = context.Pipe()
-                relay = context.Process(target=_relay_process, args=(relay_child, broker_port, latency / 1000),
-                                        daemon=True)
+                relay = context.Process(
+                    target=_relay_process, args=(relay_child, broker_port, latency / 1000), daemon=True
+                )
                 relay.start()
                 port = relay_pipe.recv()
             figures: dict[str, list[float]] = {name: [] for name, _ in configurations}
@@ -166,12 +170,15 @@ def main() -> None:
                 order = configurations if round_number % 2 == 0 else configurations[::-1]
                 for name, max_senders in order:
                     tag = f"{latency}-{round_number}-{max_senders}"
-                    figures[name].append(_run(port, broker_pipe, max_senders=max_senders, threads=threads,
-                                              messages=messages, tag=tag))
+                    figures[name].append(
+                        _run(port, broker_pipe, max_senders=max_senders, threads=threads, messages=messages, tag=tag)
+                    )
             for name, values in figures.items():
                 rates = ", ".join(f"{v:,.0f}" for v in values)
-                print(f"  one-way delay {latency:g} ms, {name}: median {statistics.median(values):,.0f} msg/s "
-                      f"(rounds: {rates}); every message arrived exactly once")
+                print(
+                    f"  one-way delay {latency:g} ms, {name}: median {statistics.median(values):,.0f} msg/s "
+                    f"(rounds: {rates}); every message arrived exactly once"
+                )
             if relay_pipe is not None:
                 relay_pipe.send("stop")
                 relay.join(10)

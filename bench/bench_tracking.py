@@ -52,13 +52,17 @@ def _activity(target: str, index: int) -> dict[str, Any]:
     if target == "published":
         props.update(mlPipelineId=PIPELINE, mlPipelineParameters={"threshold": 0.5})
     elif target == "batch":
-        props.update(mlExecutionType="batchEndpoint", mlBatchEndpointName="loan-scoring",
-                     mlPipelineParameters={"n": index})
+        props.update(
+            mlExecutionType="batchEndpoint", mlBatchEndpointName="loan-scoring", mlPipelineParameters={"n": index}
+        )
     else:
         props.update(mlPipelineId="azureml:score_pipeline:3", mlPipelineParameters={"n": index})
-    return {"name": "Bench", "type": "AzureMLExecutePipeline",
-            "linkedServiceName": {"referenceName": "AzureMLService", "type": "LinkedServiceReference"},
-            "typeProperties": props}
+    return {
+        "name": "Bench",
+        "type": "AzureMLExecutePipeline",
+        "linkedServiceName": {"referenceName": "AzureMLService", "type": "LinkedServiceReference"},
+        "typeProperties": props,
+    }
 
 
 def calls_per_launch() -> None:
@@ -71,9 +75,11 @@ def calls_per_launch() -> None:
         counted.append(len(world.router.calls) - before)
     # Only the component sequence has a bare implementation to count (bench_launch's); the other two are
     # the documented SDK call sequences.
-    bare = {"component": f"measured {counted[0]} first, {counted[1]} then: jobs.get, components.get, jobs PUT",
-            "published": "5+ (workspace, discovery, pipeline, interface, submit), from the SDK sequence",
-            "batch": "4 (jobs.get, endpoint, deployment, invoke), from the SDK sequence"}
+    bare = {
+        "component": f"measured {counted[0]} first, {counted[1]} then: jobs.get, components.get, jobs PUT",
+        "published": "5+ (workspace, discovery, pipeline, interface, submit), from the SDK sequence",
+        "batch": "4 (jobs.get, endpoint, deployment, invoke), from the SDK sequence",
+    }
     for target in ("component", "published", "batch"):
         patch = Patch()
         with tempfile.TemporaryDirectory() as folder:
@@ -108,14 +114,17 @@ def calls_per_run_hour() -> None:
         hours = (flow.world.clock.now() - start).total_seconds() / 3600
         calls = len(flow.world.router.calls) - start_calls
     patch.close()
-    print(f"tracking a 2-hour run (simulated clock): {checks / hours:.1f} checks and {calls / hours:.0f} API calls "
-          "per run-hour (anchor: a fixed 15 s poll would make 240 checks/hour; amlexec backs off to one check per "
-          "5 min)")
+    print(
+        f"tracking a 2-hour run (simulated clock): {checks / hours:.1f} checks and {calls / hours:.0f} API calls "
+        "per run-hour (anchor: a fixed 15 s poll would make 240 checks/hour; amlexec backs off to one check per "
+        "5 min)"
+    )
 
 
 def time_to_event(samples: int = 60) -> None:
     rng = random.Random(7)
-    polling, grid = [], []
+    polling: list[float] = []
+    grid: list[float] = []
     for index in range(samples):
         patch = Patch()
         with tempfile.TemporaryDirectory() as folder:
@@ -133,9 +142,15 @@ def time_to_event(samples: int = 60) -> None:
                     flow.world.clock.advance(max(0.0, (ended_at - flow.world.clock.now()).total_seconds()))
                     flow.world.fake.finish(job["name"], "Completed")
                     if use_grid:
-                        flow.grid_event("Microsoft.MachineLearningServices.RunStatusChanged", {
-                            "runId": job["name"], "experimentName": "bench", "runStatus": "Completed",
-                            "runProperties": job["properties"]["properties"]})
+                        flow.grid_event(
+                            "Microsoft.MachineLearningServices.RunStatusChanged",
+                            {
+                                "runId": job["name"],
+                                "experimentName": "bench",
+                                "runStatus": "Completed",
+                                "runProperties": job["properties"]["properties"],
+                            },
+                        )
                 if flow.terminal_events():
                     break
                 flow.world.clock.advance(max(0.0, (due - flow.world.clock.now()).total_seconds()))
@@ -146,10 +161,14 @@ def time_to_event(samples: int = 60) -> None:
             delay = (flow.world.clock.now() - ended_at).total_seconds()
             (grid if use_grid else polling).append(delay)
         patch.close()
-    for label, values, anchor in (("polling", polling, "at most the 5 min maximum interval"),
-                                  ("Event Grid", grid, "within seconds")):
-        print(f"run end -> terminal event, {label:<10} (simulated clock): median {statistics.median(values):6.1f} s, "
-              f"max {max(values):6.1f} s over {len(values)} runs (target: {anchor})")
+    for label, values, anchor in (
+        ("polling", polling, "at most the 5 min maximum interval"),
+        ("Event Grid", grid, "within seconds"),
+    ):
+        print(
+            f"run end -> terminal event, {label:<10} (simulated clock): median {statistics.median(values):6.1f} s, "
+            f"max {max(values):6.1f} s over {len(values)} runs (target: {anchor})"
+        )
 
 
 def throughput(requests: int = 400, bare_launches: int = 40) -> None:
@@ -177,13 +196,17 @@ def throughput(requests: int = 400, bare_launches: int = 40) -> None:
     bare_block(bare_launches)
     bare_wall = [w for w, _ in bare]
     bare_cpu = [c for _, c in bare]
-    print(f"end to end against the fakes, no faults, one core: {report.deliveries / wall:.0f} messages per "
-          f"wall-second, {report.deliveries / cpu:.0f} per CPU-second ({report.deliveries} deliveries for "
-          f"{requests} requests, {wall:.1f} s wall, {cpu:.1f} s CPU, setup included)")
-    print(f"  anchor, same run (before and after): a bare azure-ai-ml launch costs {spread(bare_wall, 1000, 1)} ms "
-          f"wall, {spread(bare_cpu, 1000, 1)} ms CPU, i.e. {1 / statistics.median(bare_cpu):.0f} launches per "
-          f"CPU-second: amlexec handles {report.deliveries / cpu * statistics.median(bare_cpu):.2f} messages "
-          "(launches and status checks) in the CPU time of one bare launch")
+    print(
+        f"end to end against the fakes, no faults, one core: {report.deliveries / wall:.0f} messages per "
+        f"wall-second, {report.deliveries / cpu:.0f} per CPU-second ({report.deliveries} deliveries for "
+        f"{requests} requests, {wall:.1f} s wall, {cpu:.1f} s CPU, setup included)"
+    )
+    print(
+        f"  anchor, same run (before and after): a bare azure-ai-ml launch costs {spread(bare_wall, 1000, 1)} ms "
+        f"wall, {spread(bare_cpu, 1000, 1)} ms CPU, i.e. {1 / statistics.median(bare_cpu):.0f} launches per "
+        f"CPU-second: amlexec handles {report.deliveries / cpu * statistics.median(bare_cpu):.2f} messages "
+        "(launches and status checks) in the CPU time of one bare launch"
+    )
 
 
 FIRST_MESSAGE = """
@@ -225,7 +248,8 @@ def cold_start(runs: int = 5) -> None:
     def child(code: str) -> dict[str, float]:
         # Run from the current (temporary, non-git) folder, like a Functions host: see outside_git_checkout.
         out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+        return figures
 
     ours: list[dict[str, float]] = []
     sdk: list[dict[str, float]] = []
@@ -237,12 +261,16 @@ def cold_start(runs: int = 5) -> None:
         return statistics.median(v[key] for v in values)
 
     first, first_cpu = median(ours, "first"), median(ours, "first_cpu")
-    print(f"cold start (median of {runs}, alternating with the anchor, warm file cache): import function_app "
-          f"{median(ours, 'import'):.2f} s (target <= 0.5 s); first handled message {first:.2f} s wall, "
-          f"{first_cpu:.2f} s CPU including the lazy azure-ai-ml import, {median(ours, 'rss'):.0f} MB RSS after it")
-    print(f"  anchor, same run: import azure.ai.ml alone {median(sdk, 'first'):.2f} s wall, "
-          f"{median(sdk, 'first_cpu'):.2f} s CPU, {median(sdk, 'rss'):.0f} MB RSS; first message / that import: "
-          f"{first / median(sdk, 'first'):.2f}x wall, {first_cpu / median(sdk, 'first_cpu'):.2f}x CPU")
+    print(
+        f"cold start (median of {runs}, alternating with the anchor, warm file cache): import function_app "
+        f"{median(ours, 'import'):.2f} s (target <= 0.5 s); first handled message {first:.2f} s wall, "
+        f"{first_cpu:.2f} s CPU including the lazy azure-ai-ml import, {median(ours, 'rss'):.0f} MB RSS after it"
+    )
+    print(
+        f"  anchor, same run: import azure.ai.ml alone {median(sdk, 'first'):.2f} s wall, "
+        f"{median(sdk, 'first_cpu'):.2f} s CPU, {median(sdk, 'rss'):.0f} MB RSS; first message / that import: "
+        f"{first / median(sdk, 'first'):.2f}x wall, {first_cpu / median(sdk, 'first_cpu'):.2f}x CPU"
+    )
 
 
 def main() -> None:

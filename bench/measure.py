@@ -28,8 +28,9 @@ class Timings:
     cpu: list[float] = field(default_factory=list)
 
 
-def interleave(contenders: dict[str, Callable[[int], object]], *, rounds: int,
-               calls: int | dict[str, int]) -> dict[str, Timings]:
+def interleave(
+    contenders: dict[str, Callable[[int], object]], *, rounds: int, calls: int | dict[str, int]
+) -> dict[str, Timings]:
     """Run each contender ``calls`` times per round for ``rounds`` rounds; each call gets a fresh index."""
     names = list(contenders)
     per_round = calls if isinstance(calls, dict) else dict.fromkeys(names, calls)
@@ -81,8 +82,7 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return (f"machine: {os.cpu_count()} CPUs, {model}, Python {platform.python_version()}; "
-            f"load average {load} at start")
+    return f"machine: {os.cpu_count()} CPUs, {model}, Python {platform.python_version()}; load average {load} at start"
 
 
 @contextlib.contextmanager

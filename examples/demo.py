@@ -37,8 +37,10 @@ def run_demo(payload_file: Path, *, message_id: str, out: TextIO = sys.stdout) -
         data = event["data"]
         if event["type"].endswith(".started"):
             target = data["target"]
-            out.write(f"started  {data['runId']} ({target['kind']} {target.get('name')}, attempt {data['attempt']},"
-                      f" experiment {data['experimentName']})\n")
+            out.write(
+                f"started  {data['runId']} ({target['kind']} {target.get('name')}, attempt {data['attempt']},"
+                f" experiment {data['experimentName']})\n"
+            )
             out.write(f"         parameters {json.dumps(data.get('parameters'))}\n")
             return
         for step in data.get("steps", []):

@@ -59,36 +59,82 @@ NOW = datetime(2026, 11, 21, 2, 0, 0, 123456, tzinfo=UTC)
 
 _WS = {"subscriptionId": "11111111-2222-3333-4444-555555555555", "resourceGroupName": "rg-ml"}
 LINKED_SERVICES: list[dict[str, Any]] = [
-    {"name": "AzureMLService", "properties": {"type": "AzureMLService", "typeProperties": {
-        **_WS, "mlWorkspaceName": "ws-ml", "authentication": "MSI"}}},
-    {"name": "Restricted", "properties": {"type": "AzureMLService", "typeProperties": {
-        **_WS, "mlWorkspaceName": "ws-restricted", "authentication": "MSI"}},
-     "amlexec": {"allowedPipelines": ["0a77f445-258e-4349-9895-e555060b32d8", "azureml:score@prod"],
-                 "allowedEndpoints": ["9d3c0b55-0000-4000-8000-000000000001"],
-                 "allowedBatchEndpoints": ["loan-scoring"]}},
-    {"name": "Parameterised", "properties": {
-        "type": "AzureMLService",
-        "parameters": {"ws": {"type": "String", "defaultValue": "ws-a"}},
-        "typeProperties": {**_WS, "mlWorkspaceName": "@{linkedService().ws}", "authentication": "MSI"}},
-     "amlexec": {"allowedParameterValues": {"ws": ["ws-a", "ws-b"]}, "allowedPipelines": ["azureml:p:1"]}},
-    {"name": "LocalPipelines", "properties": {"type": "AmlexecLocal",
-                                              "typeProperties": {"pipelinesFolder": "pipelines"}}},
+    {
+        "name": "AzureMLService",
+        "properties": {
+            "type": "AzureMLService",
+            "typeProperties": {**_WS, "mlWorkspaceName": "ws-ml", "authentication": "MSI"},
+        },
+    },
+    {
+        "name": "Restricted",
+        "properties": {
+            "type": "AzureMLService",
+            "typeProperties": {**_WS, "mlWorkspaceName": "ws-restricted", "authentication": "MSI"},
+        },
+        "amlexec": {
+            "allowedPipelines": ["0a77f445-258e-4349-9895-e555060b32d8", "azureml:score@prod"],
+            "allowedEndpoints": ["9d3c0b55-0000-4000-8000-000000000001"],
+            "allowedBatchEndpoints": ["loan-scoring"],
+        },
+    },
+    {
+        "name": "Parameterised",
+        "properties": {
+            "type": "AzureMLService",
+            "parameters": {"ws": {"type": "String", "defaultValue": "ws-a"}},
+            "typeProperties": {**_WS, "mlWorkspaceName": "@{linkedService().ws}", "authentication": "MSI"},
+        },
+        "amlexec": {"allowedParameterValues": {"ws": ["ws-a", "ws-b"]}, "allowedPipelines": ["azureml:p:1"]},
+    },
+    {
+        "name": "LocalPipelines",
+        "properties": {"type": "AmlexecLocal", "typeProperties": {"pipelinesFolder": "pipelines"}},
+    },
 ]
 REGISTRY = LinkedServiceRegistry.from_json(json.dumps(LINKED_SERVICES), env={}, base_dir=ROOT / "examples")
-CONTEXT = RequestContext(request_id="fuzz-0001", received_at=NOW, trigger_type="ServiceBus",
-                         trigger_name="requests", correlation_id="fuzz-corr")
+CONTEXT = RequestContext(
+    request_id="fuzz-0001",
+    received_at=NOW,
+    trigger_type="ServiceBus",
+    trigger_name="requests",
+    correlation_id="fuzz-corr",
+)
 # The workspaces a request may ever land in: each configured one, plus each allowed parameter value.
-ALLOWED_WORKSPACES = {("AzureMLService", "ws-ml"), ("Restricted", "ws-restricted"),
-                      ("Parameterised", "ws-a"), ("Parameterised", "ws-b")}
+ALLOWED_WORKSPACES = {
+    ("AzureMLService", "ws-ml"),
+    ("Restricted", "ws-restricted"),
+    ("Parameterised", "ws-a"),
+    ("Parameterised", "ws-b"),
+}
 
 EXPRESSION_CONTEXT: dict[str, Any] = {
-    "pipeline": {"parameters": {"a": 1, "s": "hello", "f": 2.5, "b": True, "n": None, "arr": [1, "two", [3]],
-                                "obj": {"x": {"y": None, "z": [1, 2]}}, "big": "x" * 2048,
-                                "date": "2026-11-21T02:00:00Z", "json": '{"k": [1, 2, {"m": "v"}]}'},
-                 "globalParameters": {"g": "global"}, "RunId": "run-1", "Pipeline": "P", "DataFactory": "df",
-                 "TriggerTime": "2026-11-21T02:00:00.1234560Z", "TriggerType": "Manual", "TriggerName": "t"},
-    "trigger": {"scheduledTime": "2026-11-21T02:00:00Z", "startTime": "2026-11-21T02:00:01Z",
-                "outputs": {"body": {"x": 1}}},
+    "pipeline": {
+        "parameters": {
+            "a": 1,
+            "s": "hello",
+            "f": 2.5,
+            "b": True,
+            "n": None,
+            "arr": [1, "two", [3]],
+            "obj": {"x": {"y": None, "z": [1, 2]}},
+            "big": "x" * 2048,
+            "date": "2026-11-21T02:00:00Z",
+            "json": '{"k": [1, 2, {"m": "v"}]}',
+        },
+        "globalParameters": {"g": "global"},
+        "RunId": "run-1",
+        "Pipeline": "P",
+        "DataFactory": "df",
+        "TriggerTime": "2026-11-21T02:00:00.1234560Z",
+        "TriggerType": "Manual",
+        "TriggerName": "t",
+    },
+    "trigger": {
+        "scheduledTime": "2026-11-21T02:00:00Z",
+        "startTime": "2026-11-21T02:00:01Z",
+        "outputs": {"body": {"x": 1}},
+    },
     "variables": {"v": "x", "list": ["a", "b"], "num": 7},
     "activity": {"Copy": {"output": {"rowsCopied": 10, "files": ["a.csv"]}}},
     "item": {"name": "inside a ForEach", "i": 3},
@@ -124,10 +170,12 @@ def _check_request(request: LaunchRequest, *, lenient: bool) -> None:
         if (ws.subscription_id, ws.resource_group) != (_WS["subscriptionId"], _WS["resourceGroupName"]):
             raise OracleFailed(f"{service.name} resolved to a foreign subscription/group: {ws!r}")
         target = request.target
-        kind, name = {"published_pipeline": ("pipeline", getattr(target, "pipeline_id", "")),
-                      "pipeline_component": ("pipeline", getattr(target, "reference", "")),
-                      "pipeline_endpoint": ("endpoint", getattr(target, "endpoint_id", "")),
-                      "batch_endpoint": ("batch", getattr(target, "endpoint_name", ""))}[target.kind]
+        kind, name = {
+            "published_pipeline": ("pipeline", getattr(target, "pipeline_id", "")),
+            "pipeline_component": ("pipeline", getattr(target, "reference", "")),
+            "pipeline_endpoint": ("endpoint", getattr(target, "endpoint_id", "")),
+            "batch_endpoint": ("batch", getattr(target, "endpoint_name", "")),
+        }[target.kind]
         # A previewed run-time placeholder is not a target yet; resolve() re-checks it with real values.
         if not (lenient and name.startswith("<run time")) and not _permitted(service.allow, kind, name):
             raise OracleFailed(f"{service.name} may not launch {target!r}")

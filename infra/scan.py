@@ -95,8 +95,10 @@ def judge(report: Any, accepted: dict[tuple[str, str, str], str]) -> Verdict:
             else:
                 verdict.accepted.append((finding, reason))
     for finding in verdict.failed:
-        verdict.problems.append(f"{finding.check_id} {finding.name} — {finding.resource} in {finding.file} "
-                                "(fix it, or accept it with a reason in infra/checkov-accepted.yaml)")
+        verdict.problems.append(
+            f"{finding.check_id} {finding.name} — {finding.resource} in {finding.file} "
+            "(fix it, or accept it with a reason in infra/checkov-accepted.yaml)"
+        )
     matched = {finding.key() for finding, _ in verdict.accepted}
     for key in sorted(set(accepted) - matched):
         verdict.problems.append(f"stale acceptance {key}: checkov no longer reports it; remove the entry")
@@ -104,8 +106,17 @@ def judge(report: Any, accepted: dict[tuple[str, str, str], str]) -> Verdict:
 
 
 def run_checkov(checkov: str, directory: Path) -> Any:
-    command = [checkov, "--directory", str(directory), "--framework", "bicep", "--output", "json",
-               "--skip-download", "--compact"]
+    command = [
+        checkov,
+        "--directory",
+        str(directory),
+        "--framework",
+        "bicep",
+        "--output",
+        "json",
+        "--skip-download",
+        "--compact",
+    ]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv, no shell
     if completed.returncode not in (0, 1):  # 1 only means "some check failed"
         sys.stderr.write(completed.stderr[-4000:])
@@ -130,10 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     verdict = judge(report, accepted)
     verdict.problems[:0] = problems
     summary = verdict.summary
-    print(f"checkov {summary.get('checkov_version', '?')}: {summary.get('resource_count', 0)} resources, "
-          f"{verdict.passed} passed, {len(verdict.accepted) + len(verdict.failed)} failed "
-          f"({len(verdict.accepted)} accepted), {summary.get('skipped', 0)} skipped, "
-          f"{summary.get('parsing_errors', 0)} parse errors")
+    print(
+        f"checkov {summary.get('checkov_version', '?')}: {summary.get('resource_count', 0)} resources, "
+        f"{verdict.passed} passed, {len(verdict.accepted) + len(verdict.failed)} failed "
+        f"({len(verdict.accepted)} accepted), {summary.get('skipped', 0)} skipped, "
+        f"{summary.get('parsing_errors', 0)} parse errors"
+    )
     for finding, reason in verdict.accepted:
         print(f"  accepted {finding.check_id} on {finding.resource}: {reason}")
     for problem in verdict.problems:

@@ -23,8 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP = {".git", ".venv", ".venv-oracle", ".venv-checkov", ".amlexec", ".pytest_cache", ".mypy_cache",
-        ".ruff_cache", "__pycache__", "build"}
+SKIP = {
+    ".git",
+    ".venv",
+    ".venv-oracle",
+    ".venv-checkov",
+    ".amlexec",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    "__pycache__",
+    "build",
+}
 
 
 @dataclass(frozen=True)
@@ -39,23 +49,23 @@ class Mutation:
 
 def load(path: Path) -> list[Mutation]:
     document = tomllib.loads(path.read_text(encoding="utf-8"))
-    return [Mutation(m["id"], m["guarantee"], m["file"], m["find"], m["replace"], tuple(m["tests"]))
-            for m in document["mutation"]]
+    return [
+        Mutation(m["id"], m["guarantee"], m["file"], m["find"], m["replace"], tuple(m["tests"]))
+        for m in document["mutation"]
+    ]
 
 
 def scratch_copy(into: Path) -> Path:
     """The working tree (uncommitted changes included) without virtualenvs, caches or run folders."""
     target = into / "tree"
-    shutil.copytree(ROOT, target, ignore=lambda _dir, names: [n for n in names if n in SKIP or n.endswith(
-        ".egg-info")])
+    shutil.copytree(ROOT, target, ignore=lambda _dir, names: [n for n in names if n in SKIP or n.endswith(".egg-info")])
     return target
 
 
 def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[int, str]:
     """Run ``tests`` against ``tree``'s own amlexec (not the editable install pointing at the checkout)."""
     env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'tests'}", "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-               "-o", "addopts=", *tests]
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *tests]
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=1800, check=False)
     output = (done.stdout + done.stderr).strip()
     return done.returncode, output.splitlines()[-1] if output else ""
@@ -63,8 +73,14 @@ def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[int, str]:
 
 def check_isolated(tree: Path) -> None:
     env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'tests'}"}
-    where = subprocess.run([sys.executable, "-c", "import amlexec; print(amlexec.__file__)"], cwd=tree, env=env,
-                           capture_output=True, text=True, check=True).stdout.strip()
+    where = subprocess.run(
+        [sys.executable, "-c", "import amlexec; print(amlexec.__file__)"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if not Path(where).is_relative_to(tree):
         raise SystemExit(f"the scratch copy imports amlexec from {where}, not from itself: mutations would not run")
 

@@ -74,8 +74,10 @@ def activity(**type_properties: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def registry() -> LinkedServiceRegistry:
-    local = {"name": "LocalPipelines", "properties": {"type": "AmlexecLocal",
-                                                      "typeProperties": {"pipelinesFolder": "pipelines"}}}
+    local = {
+        "name": "LocalPipelines",
+        "properties": {"type": "AmlexecLocal", "typeProperties": {"pipelinesFolder": "pipelines"}},
+    }
     reg = LinkedServiceRegistry.from_json(json.dumps([AZURE_ML_SERVICE]), env={})
     reg.extend([local], source="test", base_dir=EXAMPLES, env={})
     return reg
@@ -86,5 +88,10 @@ FIXED_TIME = datetime(2026, 11, 21, 2, 0, 0, 123456, tzinfo=UTC)
 
 @pytest.fixture
 def context() -> RequestContext:
-    return RequestContext(request_id="msg-0001", received_at=FIXED_TIME, trigger_type="ServiceBus",
-                          trigger_name="requests", correlation_id="corr-1")
+    return RequestContext(
+        request_id="msg-0001",
+        received_at=FIXED_TIME,
+        trigger_type="ServiceBus",
+        trigger_name="requests",
+        correlation_id="corr-1",
+    )

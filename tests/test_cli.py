@@ -33,9 +33,12 @@ from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.settings import Settings
 
 PIPELINE_ID = "0a77f445-258e-4349-9895-e555060b32d8"
-AZURE_PAYLOAD = {"name": "Score", "type": "AzureMLExecutePipeline",
-                 "linkedServiceName": {"referenceName": "AzureMLService", "type": "LinkedServiceReference"},
-                 "typeProperties": {"mlPipelineId": PIPELINE_ID, "experimentName": "scoring"}}
+AZURE_PAYLOAD = {
+    "name": "Score",
+    "type": "AzureMLExecutePipeline",
+    "linkedServiceName": {"referenceName": "AzureMLService", "type": "LinkedServiceReference"},
+    "typeProperties": {"mlPipelineId": PIPELINE_ID, "experimentName": "scoring"},
+}
 
 
 def one_line(err: str) -> str:
@@ -65,8 +68,15 @@ def files(tmp_path: Path) -> dict[str, Path]:
     services = tmp_path / "ls.json"
     services.write_text(json.dumps([AZURE_ML_SERVICE]))
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"name": "x", "type": "AzureMLExecutePipeline",
-                               "typeProperties": {"mlPipelineId": 1, "experimentName": "@concat("}}))
+    bad.write_text(
+        json.dumps(
+            {
+                "name": "x",
+                "type": "AzureMLExecutePipeline",
+                "typeProperties": {"mlPipelineId": 1, "experimentName": "@concat("},
+            }
+        )
+    )
     return {"seed": seed, "services": services, "bad": bad}
 
 
@@ -108,8 +118,9 @@ def test_missing_file_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert one_line(captured.err).startswith("amlexec: error: cannot read 1 of 1 file(s)")
 
 
-def test_bad_linked_services_file_is_a_configuration_error(files: dict[str, Path], tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_linked_services_file_is_a_configuration_error(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("[{")
     assert main(["validate", str(files["seed"]), "--linked-services", str(broken)]) == 1
@@ -117,10 +128,22 @@ def test_bad_linked_services_file_is_a_configuration_error(files: dict[str, Path
 
 
 def test_resolve_prints_the_launch_request(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["resolve", str(EXAMPLES / "payloads" / "loan_scoring.json"),
-                 "--linked-services", str(EXAMPLES / "linked_services.json"),
-                 "--param", "region=apac", "--param", "threshold=0.5",
-                 "--trigger-time", "2026-11-21T02:00:00Z", "--request-id", "r-1"])
+    code = main(
+        [
+            "resolve",
+            str(EXAMPLES / "payloads" / "loan_scoring.json"),
+            "--linked-services",
+            str(EXAMPLES / "linked_services.json"),
+            "--param",
+            "region=apac",
+            "--param",
+            "threshold=0.5",
+            "--trigger-time",
+            "2026-11-21T02:00:00Z",
+            "--request-id",
+            "r-1",
+        ]
+    )
     assert code == 0
     request = json.loads(capsys.readouterr().out)
     assert request["target"]["kind"] == "local_pipeline"
@@ -132,8 +155,9 @@ def test_resolve_prints_the_launch_request(capsys: pytest.CaptureFixture[str]) -
     assert request["correlation_id"] == "demo-loan-scoring-2026-11-21"
 
 
-def test_resolve_without_linked_services_is_a_configuration_error(files: dict[str, Path],
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_resolve_without_linked_services_is_a_configuration_error(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     # Not a usage error: AMLEXEC_LINKED_SERVICES_FILE in the environment is as good as the option.
     assert main(["resolve", str(files["seed"])]) == 1
     assert "AMLEXEC_LINKED_SERVICES_FILE" in one_line(capsys.readouterr().err)
@@ -158,11 +182,20 @@ def test_schema_matches_committed_file(capsys: pytest.CaptureFixture[str]) -> No
     assert capsys.readouterr().out == committed, "run `make schema` and commit schemas/"
 
 
-def test_run_launches_locally_and_follows_to_completion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_launches_locally_and_follows_to_completion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("AMLEXEC_LOCAL_RUNS_DIR", str(tmp_path / "runs"))
-    args = ["run", str(EXAMPLES / "payloads" / "loan_scoring.json"), "--linked-services",
-            str(EXAMPLES / "linked_services.json"), "--request-id", "cli-run-1", "--param", "region=apac"]
+    args = [
+        "run",
+        str(EXAMPLES / "payloads" / "loan_scoring.json"),
+        "--linked-services",
+        str(EXAMPLES / "linked_services.json"),
+        "--request-id",
+        "cli-run-1",
+        "--param",
+        "region=apac",
+    ]
     monkeypatch.setenv("AMLEXEC_POLL_INITIAL_SECONDS", "0.2")
     monkeypatch.setenv("AMLEXEC_POLL_MAX_SECONDS", "1")
     assert main(args) == 0
@@ -188,8 +221,11 @@ def test_help_lists_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "amlexec: error: <what> (<where>); <what to do>" in out
-    listed = {int(line.split()[0]) for line in out.split("exit codes", 1)[1].splitlines()
-              if line.strip()[:3].strip().isdigit()}
+    listed = {
+        int(line.split()[0])
+        for line in out.split("exit codes", 1)[1].splitlines()
+        if line.strip()[:3].strip().isdigit()
+    }
     assert listed == {code for code, _ in EXIT_CODES}
 
 
@@ -213,17 +249,21 @@ def test_verbose_goes_before_or_after_the_command_and_leaves_logging_as_it_was(
 # --------------------------------------------------------------------------------------- usage errors
 
 
-@pytest.mark.parametrize("argv", [
-    [],
-    ["bogus"],
-    ["validate"],
-    ["validate", "x.json", "--param", "novalue"],
-    ["resolve", "x.json", "--trigger-time", "yesterday"],
-    ["run", "x.json", "--param", "=x"],
-    ["expr", "@utcNow()", "--now", "never"],
-    ["rejected", "resubmit", "--sequence", "x"],
-    ["schema", "--foo"],
-], ids=lambda argv: " ".join(argv) or "no-command")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["bogus"],
+        ["validate"],
+        ["validate", "x.json", "--param", "novalue"],
+        ["resolve", "x.json", "--trigger-time", "yesterday"],
+        ["run", "x.json", "--param", "=x"],
+        ["expr", "@utcNow()", "--now", "never"],
+        ["rejected", "resubmit", "--sequence", "x"],
+        ["schema", "--foo"],
+    ],
+    ids=lambda argv: " ".join(argv) or "no-command",
+)
 def test_usage_errors_exit_64_not_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     # argparse's own 2 would read as "invalid payload" to a script checking the exit code.
     line = fails(argv, 64, capsys)
@@ -242,21 +282,30 @@ def test_resubmit_without_a_sequence_is_a_usage_error(capsys: pytest.CaptureFixt
 def test_a_missing_payload_file_exits_66(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.json"
     line = fails([command, str(missing), "--linked-services", str(EXAMPLES / "linked_services.json")], 66, capsys)
-    assert line == (f"amlexec: error: cannot read payload: No such file or directory ({missing}); check the path "
-                    "(a file, not a folder) and that you may read it")
+    assert line == (
+        f"amlexec: error: cannot read payload: No such file or directory ({missing}); check the path "
+        "(a file, not a folder) and that you may read it"
+    )
 
 
 @pytest.mark.parametrize("command", ["resolve", "run", "send"])
-def test_a_folder_given_as_payload_exits_66(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_folder_given_as_payload_exits_66(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("ServiceBusConnection__fullyQualifiedNamespace", raising=False)
-    line = fails([command, str(tmp_path), "--linked-services", str(EXAMPLES / "linked_services.json")]
-                 if command != "send" else [command, str(tmp_path)], 66, capsys)
+    line = fails(
+        [command, str(tmp_path), "--linked-services", str(EXAMPLES / "linked_services.json")]
+        if command != "send"
+        else [command, str(tmp_path)],
+        66,
+        capsys,
+    )
     assert f"cannot read payload: Is a directory ({tmp_path})" in line
 
 
-def test_resubmit_with_a_missing_body_exits_66(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_resubmit_with_a_missing_body_exits_66(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("ServiceBusConnection__fullyQualifiedNamespace", raising=False)
     missing = tmp_path / "fixed.json"
     line = fails(["rejected", "resubmit", "--sequence", "7", "--body", str(missing)], 66, capsys)
@@ -268,15 +317,20 @@ def test_a_missing_context_file_exits_66(tmp_path: Path, capsys: pytest.CaptureF
     assert "cannot read --context file: No such file or directory" in line
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    (b'{"pipeline": {\n', "is not valid JSON: Expecting property name enclosed in double quotes at line 2"),
-    (b"[1, 2]", "holds a JSON list, not an object"),
-    (b'"text"', "holds a JSON str, not an object"),
-    (b"null", "holds a JSON NoneType, not an object"),
-    (b"\xff\xfe{}", "is not UTF-8 text (byte 0)"),
-], ids=["invalid-json", "array", "string", "null", "not-utf8"])
-def test_a_context_that_is_not_a_json_object_is_invalid(content: bytes, problem: str, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b'{"pipeline": {\n', "is not valid JSON: Expecting property name enclosed in double quotes at line 2"),
+        (b"[1, 2]", "holds a JSON list, not an object"),
+        (b'"text"', "holds a JSON str, not an object"),
+        (b"null", "holds a JSON NoneType, not an object"),
+        (b"\xff\xfe{}", "is not UTF-8 text (byte 0)"),
+    ],
+    ids=["invalid-json", "array", "string", "null", "not-utf8"],
+)
+def test_a_context_that_is_not_a_json_object_is_invalid(
+    content: bytes, problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     context = tmp_path / "ctx.json"
     context.write_bytes(content)
     line = fails(["expr", "@add(1, 2)", "--context", str(context)], 2, capsys)
@@ -288,14 +342,25 @@ def test_a_context_that_is_not_a_json_object_is_invalid(content: bytes, problem:
 
 
 @pytest.mark.parametrize("command", ["resolve", "run"])
-@pytest.mark.parametrize("case", [
-    (b"{bad\n", 'payload is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2 '
-                '(expected a JSON object, got string "{bad\\n")'),
-    (b"\xff\xfe{}", "payload is not UTF-8 text (byte 0) (expected UTF-8 JSON, got binary data)"),
-], ids=["invalid-json", "not-utf8"])
-def test_an_invalid_payload_is_one_line_and_exit_2(command: str, case: tuple[bytes, str], tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "case",
+    [
+        (
+            b"{bad\n",
+            "payload is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2 "
+            '(expected a JSON object, got string "{bad\\n")',
+        ),
+        (b"\xff\xfe{}", "payload is not UTF-8 text (byte 0) (expected UTF-8 JSON, got binary data)"),
+    ],
+    ids=["invalid-json", "not-utf8"],
+)
+def test_an_invalid_payload_is_one_line_and_exit_2(
+    command: str,
+    case: tuple[bytes, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     content, problem = case
     monkeypatch.setenv("AMLEXEC_LOCAL_RUNS_DIR", str(tmp_path / "runs"))
     payload = tmp_path / "payload.json"
@@ -313,12 +378,14 @@ def test_validate_ends_with_one_summary_line(files: dict[str, Path], capsys: pyt
     assert main(["validate", str(files["bad"]), str(files["seed"])]) == 2
     captured = capsys.readouterr()
     assert captured.out.startswith("INVALID")
-    assert one_line(captured.err) == (f"amlexec: error: 1 of 2 payload(s) invalid ({files['bad']}); fix the errors "
-                                      "listed above")
+    assert one_line(captured.err) == (
+        f"amlexec: error: 1 of 2 payload(s) invalid ({files['bad']}); fix the errors listed above"
+    )
 
 
-def test_send_refuses_an_invalid_payload_in_one_line(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_send_refuses_an_invalid_payload_in_one_line(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("ServiceBusConnection__fullyQualifiedNamespace", raising=False)
     line = fails(["send", str(files["bad"])], 2, capsys)
     assert line.endswith("not sent: fix it, or --force sends it anyway")
@@ -329,8 +396,9 @@ def test_an_expression_error_names_its_position(capsys: pytest.CaptureFixture[st
     assert "(EXPRESSION at position 6); fix the expression" in line
 
 
-def test_a_bad_setting_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_setting_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("AMLEXEC_POLL_MAX_SECONDS", "abc")
     line = fails(["schema"], 1, capsys)
     assert line.startswith("amlexec: error: configuration error: AMLEXEC_POLL_MAX_SECONDS must be")
@@ -343,10 +411,12 @@ def test_a_bad_setting_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch,
 class NoSignIn:
     """DefaultAzureCredential on a machine with no Azure sign-in: it logs its multi-line report, then raises."""
 
-    REPORT = ("DefaultAzureCredential failed to retrieve a token from the included credentials.\n"
-              "Attempted credentials:\n\tEnvironmentCredential: EnvironmentCredential authentication unavailable.\n"
-              "\tManagedIdentityCredential: ManagedIdentityCredential authentication unavailable.\n"
-              "\tAzureCliCredential: Azure CLI not found on path")
+    REPORT = (
+        "DefaultAzureCredential failed to retrieve a token from the included credentials.\n"
+        "Attempted credentials:\n\tEnvironmentCredential: EnvironmentCredential authentication unavailable.\n"
+        "\tManagedIdentityCredential: ManagedIdentityCredential authentication unavailable.\n"
+        "\tAzureCliCredential: Azure CLI not found on path"
+    )
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         logging.getLogger("azure.identity._credentials.chained").warning(self.REPORT)
@@ -372,10 +442,13 @@ def azure_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., 
         world = make_world()
         create = Worker.create.__func__  # type: ignore[attr-defined]
 
-        def create_wired(cls: type[Worker], settings: Settings, **kwargs: Any) -> Worker:
+        def create_wired(cls: type[Worker], /, settings: Settings, **kwargs: Any) -> Worker:
             # The CLI's own registry, the SDK's real requests, the fake workspace's answers.
-            connector = WorkspaceConnector(kwargs["registry"], transport=world.transport,
-                                           credential_for=None if real_credential else lambda _: world.credential)
+            connector = WorkspaceConnector(
+                kwargs["registry"],
+                transport=world.transport,
+                credential_for=None if real_credential else lambda _: world.credential,
+            )
             return create(cls, settings, connector=connector, clock=clock, **kwargs)  # type: ignore[no-any-return]
 
         monkeypatch.setattr(Worker, "create", classmethod(create_wired))
@@ -390,17 +463,21 @@ def refuse_everything(world: World, status: int, **kwargs: Any) -> None:
         world.router.fail(method, r"", status=status, times=100_000, **kwargs)
 
 
-def test_run_without_azure_credentials_says_how_to_sign_in(azure_run: Callable[..., tuple[list[str], World]],
-                                                          monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_without_azure_credentials_says_how_to_sign_in(
+    azure_run: Callable[..., tuple[list[str], World]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # The linked service's own credential path (registry -> azure-identity), with the credential failing as
     # DefaultAzureCredential does off Azure: before the fix, its report and an AccessDenied traceback.
     monkeypatch.setattr("amlexec.linked_services._build_credential", lambda spec: NoSignIn())
     argv, world = azure_run(real_credential=True)
     line = fails(argv, 1, capsys)
-    assert line == ("amlexec: error: no Azure credential could get a token (linked service 'AzureMLService', "
-                    f"workspace '{WS}'); sign in with 'az login', or set AZURE_TENANT_ID, AZURE_CLIENT_ID and "
-                    "AZURE_CLIENT_SECRET (--verbose shows why each credential failed)")
+    assert line == (
+        "amlexec: error: no Azure credential could get a token (linked service 'AzureMLService', "
+        f"workspace '{WS}'); sign in with 'az login', or set AZURE_TENANT_ID, AZURE_CLIENT_ID and "
+        "AZURE_CLIENT_SECRET (--verbose shows why each credential failed)"
+    )
     assert world.router.calls == [], "no token, no request"
     assert main([*argv, "--verbose"]) == 1
     err = capsys.readouterr().err
@@ -408,20 +485,32 @@ def test_run_without_azure_credentials_says_how_to_sign_in(azure_run: Callable[.
     assert err.splitlines()[-1] == line
 
 
-def test_run_refused_with_403_names_the_role_to_grant(azure_run: Callable[..., tuple[list[str], World]],
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_refused_with_403_names_the_role_to_grant(
+    azure_run: Callable[..., tuple[list[str], World]], capsys: pytest.CaptureFixture[str]
+) -> None:
     argv, world = azure_run()
-    refuse_everything(world, 403, body={"error": {"code": "AuthorizationFailed", "message": "The client does not "
-                                                  "have authorization to perform action 'workspaces/jobs/read'"}})
+    refuse_everything(
+        world,
+        403,
+        body={
+            "error": {
+                "code": "AuthorizationFailed",
+                "message": "The client does not have authorization to perform action 'workspaces/jobs/read'",
+            }
+        },
+    )
     line = fails(argv, 1, capsys)
     assert line.startswith("amlexec: error: access denied: ")
     assert "403 forbidden (" in line and "AuthorizationFailed" in line
-    assert line.endswith(f"(linked service 'AzureMLService', workspace '{WS}'); grant the identity you signed "
-                         f"in with the 'AzureML Data Scientist' role on workspace '{WS}'")
+    assert line.endswith(
+        f"(linked service 'AzureMLService', workspace '{WS}'); grant the identity you signed "
+        f"in with the 'AzureML Data Scientist' role on workspace '{WS}'"
+    )
 
 
 def test_run_when_the_service_is_unavailable_says_to_retry_with_the_same_id(
-    azure_run: Callable[..., tuple[list[str], World]], capsys: pytest.CaptureFixture[str],
+    azure_run: Callable[..., tuple[list[str], World]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     argv, world = azure_run(clock=ManualClock())
     refuse_everything(world, 503)
@@ -432,8 +521,9 @@ def test_run_when_the_service_is_unavailable_says_to_retry_with_the_same_id(
     assert "service answered 503" in capsys.readouterr().err
 
 
-def test_a_rejection_for_access_is_reported_by_its_cause(monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_rejection_for_access_is_reported_by_its_cause(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # A host that settles a permanent launch failure as a rejection sends one issue with the error's code.
     code = getattr(AccessDenied, "code", None)
     if code is None:
@@ -443,8 +533,16 @@ def test_a_rejection_for_access_is_reported_by_its_cause(monkeypatch: pytest.Mon
     issue = Issue("$", f"look up run r: 403 forbidden (denied); {ROLE_HINT}", code=code)
     rejected = {"type": "com.amlexec.run.rejected", "data": {"issues": [issue.to_dict()]}}
     monkeypatch.setattr(InProcessHost, "run_until_idle", lambda self, **kw: [rejected])
-    line = fails(["run", str(EXAMPLES / "payloads" / "loan_scoring.json"), "--linked-services",
-                  str(EXAMPLES / "linked_services.json")], 1, capsys)
+    line = fails(
+        [
+            "run",
+            str(EXAMPLES / "payloads" / "loan_scoring.json"),
+            "--linked-services",
+            str(EXAMPLES / "linked_services.json"),
+        ],
+        1,
+        capsys,
+    )
     assert "access denied: look up run r: 403 forbidden (denied)" in line and "'AzureML Data Scientist'" in line
 
 
@@ -462,17 +560,33 @@ jobs:
 """
 
 
-def test_a_run_that_fails_exits_3_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_that_fails_exits_3_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "pipelines").mkdir()
     (tmp_path / "pipelines" / "broken.yml").write_text(BROKEN_PIPELINE)
     services = tmp_path / "ls.json"
-    services.write_text(json.dumps([{"name": "Local", "properties": {
-        "type": "AmlexecLocal", "typeProperties": {"pipelinesFolder": "pipelines"}}}]))
+    services.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "Local",
+                    "properties": {"type": "AmlexecLocal", "typeProperties": {"pipelinesFolder": "pipelines"}},
+                }
+            ]
+        )
+    )
     payload = tmp_path / "payload.json"
-    payload.write_text(json.dumps({"name": "broken", "type": "AzureMLExecutePipeline",
-                                   "linkedServiceName": {"referenceName": "Local", "type": "LinkedServiceReference"},
-                                   "typeProperties": {"mlPipelineId": "broken", "experimentName": "x"}}))
+    payload.write_text(
+        json.dumps(
+            {
+                "name": "broken",
+                "type": "AzureMLExecutePipeline",
+                "linkedServiceName": {"referenceName": "Local", "type": "LinkedServiceReference"},
+                "typeProperties": {"mlPipelineId": "broken", "experimentName": "x"},
+            }
+        )
+    )
     monkeypatch.setenv("AMLEXEC_LOCAL_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("AMLEXEC_POLL_INITIAL_SECONDS", "0.2")
     monkeypatch.setenv("AMLEXEC_POLL_MAX_SECONDS", "1")
@@ -481,24 +595,37 @@ def test_a_run_that_fails_exits_3_with_the_reason(tmp_path: Path, monkeypatch: p
     assert "; see file://" in line
 
 
-def test_a_run_left_unfinished_says_how_to_follow_it_again(monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_left_unfinished_says_how_to_follow_it_again(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     started = {"type": "com.amlexec.run.started", "data": {}}
     monkeypatch.setattr(InProcessHost, "run_until_idle", lambda self, **kw: [started])
     payload = str(EXAMPLES / "payloads" / "loan_scoring.json")
-    line = fails(["run", payload, "--linked-services", str(EXAMPLES / "linked_services.json"), "--request-id",
-                  "req-5"], 3, capsys)
+    line = fails(
+        ["run", payload, "--linked-services", str(EXAMPLES / "linked_services.json"), "--request-id", "req-5"],
+        3,
+        capsys,
+    )
     assert line.endswith(f"'amlexec run {payload} --request-id req-5' follows it again")
 
 
-def test_ctrl_c_during_a_run_exits_130_and_names_the_request_id(monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_ctrl_c_during_a_run_exits_130_and_names_the_request_id(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def interrupted(self: InProcessHost, **kwargs: Any) -> list[dict[str, Any]]:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(InProcessHost, "run_until_idle", interrupted)
-    line = fails(["run", str(EXAMPLES / "payloads" / "loan_scoring.json"), "--linked-services",
-                  str(EXAMPLES / "linked_services.json")], 130, capsys)
+    line = fails(
+        [
+            "run",
+            str(EXAMPLES / "payloads" / "loan_scoring.json"),
+            "--linked-services",
+            str(EXAMPLES / "linked_services.json"),
+        ],
+        130,
+        capsys,
+    )
     assert line.startswith("amlexec: error: interrupted (")
     assert "a run already launched keeps going: 'amlexec run " in line and "--request-id cli-" in line
 
@@ -524,8 +651,9 @@ def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
     assert fails(["schema"], 130, capsys) == "amlexec: error: interrupted (amlexec schema); nothing more was done"
 
 
-def test_a_bug_is_one_line_and_the_traceback_needs_verbose(monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bug_is_one_line_and_the_traceback_needs_verbose(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(cli, "_cmd_schema", raising(ZeroDivisionError("boom\nsecond line")))
     line = fails(["schema"], 70, capsys)
     assert line.startswith("amlexec: error: internal error: ZeroDivisionError: boom\\nsecond line (amlexec schema)")
@@ -542,8 +670,9 @@ def test_secrets_in_a_message_are_masked(monkeypatch: pytest.MonkeyPatch, capsys
     assert "s3cr3t" not in line and "SharedAccessKey=***" in line
 
 
-def test_a_closed_stdout_exits_141_silently(monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_closed_stdout_exits_141_silently(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     class ClosedPipe:
         def write(self, text: str) -> int:
             raise BrokenPipeError(32, "Broken pipe")
@@ -582,17 +711,26 @@ sys.exit(main(sys.argv[1:]))
 
 
 def run_process(args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("IDENTITY_ENDPOINT", "MSI_ENDPOINT") and not k.startswith(("AZURE_", "AMLEXEC_"))}
-    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", NO_PROXY="",
-               AMLEXEC_LOCAL_RUNS_DIR=str(cwd / "runs"))
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
-                          check=False, **kwargs)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("IDENTITY_ENDPOINT", "MSI_ENDPOINT") and not k.startswith(("AZURE_", "AMLEXEC_"))
+    }
+    env.update(
+        HTTPS_PROXY="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
+        NO_PROXY="",
+        AMLEXEC_LOCAL_RUNS_DIR=str(cwd / "runs"),
+    )
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False, **kwargs
+    )
 
 
 def test_process_missing_file(tmp_path: Path) -> None:
-    result = run_process(["-m", "amlexec", "resolve", "nope.json", "--linked-services",
-                          str(EXAMPLES / "linked_services.json")], tmp_path)
+    result = run_process(
+        ["-m", "amlexec", "resolve", "nope.json", "--linked-services", str(EXAMPLES / "linked_services.json")], tmp_path
+    )
     assert result.returncode == 66
     assert one_line(result.stderr).startswith("amlexec: error: cannot read payload: No such file or directory")
 
@@ -611,8 +749,13 @@ def test_process_run_without_sign_in_prints_one_line_and_no_sdk_report(tmp_path:
 
 def test_process_with_stdout_closed_early_exits_141_without_a_word(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with subprocess.Popen([sys.executable, "-m", "amlexec", "expr", "@range(1, 100000)"], cwd=tmp_path, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+    with subprocess.Popen(
+        [sys.executable, "-m", "amlexec", "expr", "@range(1, 100000)"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
         assert process.stdout is not None and process.stderr is not None
         process.stdout.close()  # the reader is gone before the first byte, as with `| head -0`
         err = process.stderr.read()

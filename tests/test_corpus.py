@@ -30,8 +30,18 @@ def linked_services_file(entry: dict[str, Any], corpus_dir: Path, tmp_path: Path
         service = json.loads((corpus_dir / entry["linked_service_file"]).read_text())
         service["name"] = reference
     else:
-        service = {"name": reference, "properties": {"type": "AzureMLService", "typeProperties": {
-            "subscriptionId": "s", "resourceGroupName": "rg", "mlWorkspaceName": "ws", "authentication": "MSI"}}}
+        service = {
+            "name": reference,
+            "properties": {
+                "type": "AzureMLService",
+                "typeProperties": {
+                    "subscriptionId": "s",
+                    "resourceGroupName": "rg",
+                    "mlWorkspaceName": "ws",
+                    "authentication": "MSI",
+                },
+            },
+        }
     path = tmp_path / "linked_services.json"
     path.write_text(json.dumps([service]))
     return path

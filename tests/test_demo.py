@@ -34,10 +34,13 @@ def expected_scores(threshold: float, region: str) -> dict[str, str]:
             if row["region"] != region:
                 continue
             income, amount = float(row["income"]), float(row["loan_amount"])
-            features = {"debt_to_income": round(amount / income, 4),
-                        "monthly_burden": round(amount / float(row["term_months"]) / (income / 12), 4),
-                        "credit_score": float(row["credit_score"]), "years_employed": float(row["years_employed"]),
-                        "prior_defaults": float(row["prior_defaults"])}
+            features = {
+                "debt_to_income": round(amount / income, 4),
+                "monthly_burden": round(amount / float(row["term_months"]) / (income / 12), 4),
+                "credit_score": float(row["credit_score"]),
+                "years_employed": float(row["years_employed"]),
+                "prior_defaults": float(row["prior_defaults"]),
+            }
             decisions[row["application_id"]] = "review" if default_probability(features) >= threshold else "approve"
     return decisions
 
@@ -72,7 +75,14 @@ def test_demo_runs_the_pipeline_and_its_outputs_are_right(demo_env: Path) -> Non
 
 def test_make_demo_script_exits_zero(demo_env: Path) -> None:
     env = dict(os.environ, AMLEXEC_DEMO_MESSAGE_ID="test-demo-script")
-    result = subprocess.run([sys.executable, str(EXAMPLES / "demo.py")], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo.py")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "com.amlexec.run.completed" in result.stdout

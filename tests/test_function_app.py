@@ -13,19 +13,30 @@ import function_app
 def indexed() -> dict[str, dict[str, Any]]:
     function_app.app.functions_bindings = {}
     try:
-        return {fn.get_function_name(): json.loads(fn.get_function_json()) for fn in function_app.app.get_functions()}
+        return {
+            str(fn.get_function_name()): dict(json.loads(fn.get_function_json()))
+            for fn in function_app.app.get_functions()
+        }
     finally:
         function_app.app.functions_bindings = {}
 
 
 def trigger(function: dict[str, Any]) -> dict[str, Any]:
     (found,) = [b for b in function["bindings"] if b["direction"] == "IN" and b["type"].endswith("Trigger")]
-    return found
+    return dict(found)
 
 
 def test_the_host_indexes_exactly_these_functions() -> None:
-    assert set(indexed()) == {"requests", "status_checks", "scheduler", "runs_submit", "runs_status", "validate",
-                              "openapi", "run_events"}
+    assert set(indexed()) == {
+        "requests",
+        "status_checks",
+        "scheduler",
+        "runs_submit",
+        "runs_status",
+        "validate",
+        "openapi",
+        "run_events",
+    }
 
 
 def test_service_bus_triggers_use_settings_and_the_identity_based_connection() -> None:
@@ -47,8 +58,12 @@ def test_timer_ticks_on_a_setting_and_uses_the_schedule_monitor() -> None:
 
 def test_http_routes_methods_and_function_keys() -> None:
     functions = indexed()
-    expected = {"runs_submit": ("runs", ["POST"]), "runs_status": ("runs/{run_id}", ["GET"]),
-                "validate": ("validate", ["POST"]), "openapi": ("openapi.json", ["GET"])}
+    expected = {
+        "runs_submit": ("runs", ["POST"]),
+        "runs_status": ("runs/{run_id}", ["GET"]),
+        "validate": ("validate", ["POST"]),
+        "openapi": ("openapi.json", ["GET"]),
+    }
     for name, (route, methods) in expected.items():
         binding = trigger(functions[name])
         assert binding["type"] == "httpTrigger"
@@ -107,8 +122,11 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_only_the_trigger_module_imports_azure_functions() -> None:
     core = Path(function_app.__file__).parent / "amlexec"
-    offenders = [p.name for p in core.rglob("*.py")
-                 if any(m.startswith("azure.functions") for m in imported_modules(p)) and p.name != "triggers.py"]
+    offenders = [
+        p.name
+        for p in core.rglob("*.py")
+        if any(m.startswith("azure.functions") for m in imported_modules(p)) and p.name != "triggers.py"
+    ]
     assert offenders == []
     assert imported_modules(Path(function_app.__file__)) == {"azure.functions", "amlexec.triggers"}
 
@@ -117,8 +135,16 @@ def test_cold_import_loads_no_azure_sdk() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, function_app; heavy = [m for m in sys.modules if m.startswith(('azure.ai', 'azure.identity',"
-            " 'azure.servicebus', 'azure.core', 'yaml', 'croniter'))]; print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(function_app.__file__).parent, capture_output=True,
-                         text=True, check=True, timeout=60).stdout.strip()
+    code = (
+        "import sys, function_app; heavy = [m for m in sys.modules if m.startswith(('azure.ai', 'azure.identity',"
+        " 'azure.servicebus', 'azure.core', 'yaml', 'croniter'))]; print(heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(function_app.__file__).parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
     assert out == "[]"

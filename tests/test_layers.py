@@ -11,18 +11,35 @@ import sys
 
 import pytest
 
-LAUNCHERS = ["amlexec.launch.base", "amlexec.launch.jobs", "amlexec.launch.component", "amlexec.launch.published",
-             "amlexec.launch.batch_endpoint", "amlexec.launch.router", "amlexec.launch.local.launcher",
-             "amlexec.runs", "amlexec.events", "amlexec.tracking"]
+LAUNCHERS = [
+    "amlexec.launch.base",
+    "amlexec.launch.jobs",
+    "amlexec.launch.component",
+    "amlexec.launch.published",
+    "amlexec.launch.batch_endpoint",
+    "amlexec.launch.router",
+    "amlexec.launch.local.launcher",
+    "amlexec.runs",
+    "amlexec.events",
+    "amlexec.tracking",
+]
 REQUEST_MAKING = ("amlexec.expressions", "amlexec.validation", "amlexec.resolve", "amlexec.activity")
 
 
 def _loaded(module: str) -> set[str]:
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True,
-                          text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     # importtime writes "import time: self | cumulative | name" lines on stderr, the name indented by depth.
-    return {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")
-            and "|" in line}
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
 
 
 @pytest.mark.parametrize("module", LAUNCHERS)

@@ -12,8 +12,14 @@ from amlexec.linked_services import LinkedServiceRegistry, secret_setting_name
 
 
 def sp_service(**extra: object) -> dict[str, object]:
-    props = {"subscriptionId": "s", "resourceGroupName": "rg", "mlWorkspaceName": "ws",
-             "servicePrincipalId": "app-id", "tenant": "tenant-id", **extra}
+    props = {
+        "subscriptionId": "s",
+        "resourceGroupName": "rg",
+        "mlWorkspaceName": "ws",
+        "servicePrincipalId": "app-id",
+        "tenant": "tenant-id",
+        **extra,
+    }
     return {"name": "AML", "properties": {"type": "AzureMLService", "typeProperties": props}}
 
 
@@ -42,8 +48,9 @@ def test_encrypted_credential_names_the_setting_to_use() -> None:
 
 def test_secret_from_app_setting_never_shows() -> None:
     secret = "s3cr3t-value-never-logged"
-    registry = LinkedServiceRegistry.from_json(json.dumps([sp_service(encryptedCredential="x")]),
-                                               env={secret_setting_name("AML"): secret})
+    registry = LinkedServiceRegistry.from_json(
+        json.dumps([sp_service(encryptedCredential="x")]), env={secret_setting_name("AML"): secret}
+    )
     service = registry.get("AML")
     assert service is not None and service.usable
     assert secret not in repr(service) and secret not in str(service)
@@ -56,8 +63,11 @@ def test_secret_from_app_setting_never_shows() -> None:
 
 
 def test_key_vault_reference_asks_for_an_app_setting() -> None:
-    key = {"type": "AzureKeyVaultSecret", "store": {"referenceName": "kv", "type": "LinkedServiceReference"},
-           "secretName": "aml-sp"}
+    key = {
+        "type": "AzureKeyVaultSecret",
+        "store": {"referenceName": "kv", "type": "LinkedServiceReference"},
+        "secretName": "aml-sp",
+    }
     registry = LinkedServiceRegistry.from_json(json.dumps([sp_service(servicePrincipalKey=key)]), env={})
     service = registry.get("AML")
     assert service is not None
@@ -65,8 +75,18 @@ def test_key_vault_reference_asks_for_an_app_setting() -> None:
 
 
 def test_managed_identity_uses_app_client_id(monkeypatch: pytest.MonkeyPatch) -> None:
-    msi = {"name": "M", "properties": {"type": "AzureMLService", "typeProperties": {
-        "subscriptionId": "s", "resourceGroupName": "rg", "mlWorkspaceName": "ws", "authentication": "msi"}}}
+    msi = {
+        "name": "M",
+        "properties": {
+            "type": "AzureMLService",
+            "typeProperties": {
+                "subscriptionId": "s",
+                "resourceGroupName": "rg",
+                "mlWorkspaceName": "ws",
+                "authentication": "msi",
+            },
+        },
+    }
     registry = LinkedServiceRegistry.from_json(json.dumps([msi]), env={"AZURE_CLIENT_ID": "uami-client"})
     service = registry.get("M")
     assert service is not None and service.credential.kind == "managed_identity"
@@ -79,8 +99,18 @@ def test_managed_identity_uses_app_client_id(monkeypatch: pytest.MonkeyPatch) ->
 def test_developer_machine_uses_default_credential(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("IDENTITY_ENDPOINT", raising=False)
     monkeypatch.delenv("MSI_ENDPOINT", raising=False)
-    msi = {"name": "M", "properties": {"type": "AzureMLService", "typeProperties": {
-        "subscriptionId": "s", "resourceGroupName": "rg", "mlWorkspaceName": "ws", "authentication": "MSI"}}}
+    msi = {
+        "name": "M",
+        "properties": {
+            "type": "AzureMLService",
+            "typeProperties": {
+                "subscriptionId": "s",
+                "resourceGroupName": "rg",
+                "mlWorkspaceName": "ws",
+                "authentication": "MSI",
+            },
+        },
+    }
     registry = LinkedServiceRegistry.from_json(json.dumps([msi]), env={})
     service = registry.get("M")
     assert service is not None
@@ -89,8 +119,13 @@ def test_developer_machine_uses_default_credential(monkeypatch: pytest.MonkeyPat
 
 def test_other_linked_service_types_are_skipped_and_duplicates_refused() -> None:
     kv = {"name": "kv", "properties": {"type": "AzureKeyVault", "typeProperties": {"baseUrl": "https://x"}}}
-    msi = {"name": "M", "properties": {"type": "AzureMLService", "typeProperties": {
-        "subscriptionId": "s", "resourceGroupName": "rg", "mlWorkspaceName": "ws"}}}
+    msi = {
+        "name": "M",
+        "properties": {
+            "type": "AzureMLService",
+            "typeProperties": {"subscriptionId": "s", "resourceGroupName": "rg", "mlWorkspaceName": "ws"},
+        },
+    }
     assert LinkedServiceRegistry.from_json(json.dumps({"value": [kv, msi]}), env={}).names() == ["M"]
     with pytest.raises(ConfigurationError, match="defined twice"):
         LinkedServiceRegistry.from_json(json.dumps([msi, msi]), env={})

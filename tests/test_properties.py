@@ -27,15 +27,45 @@ expression_like = st.one_of(
     st.sampled_from(["@pipeline().parameters.a", "@{concat('a', 1)}", "@@x", "@item()", "@activity('x').output"]),
 )
 
-property_names = st.sampled_from([
-    "mlPipelineId", "mlPipelineEndpointId", "version", "experimentName", "mlPipelineParameters",
-    "dataPathAssignments", "mlParentRunId", "continueOnStepFailure", "mlExecutionType", "mlBatchEndpointName",
-    "mlBatchDeploymentName", "jobInputs", "jobOutputs", "jobSettings", "other",
-])
+property_names = st.sampled_from(
+    [
+        "mlPipelineId",
+        "mlPipelineEndpointId",
+        "version",
+        "experimentName",
+        "mlPipelineParameters",
+        "dataPathAssignments",
+        "mlParentRunId",
+        "continueOnStepFailure",
+        "mlExecutionType",
+        "mlBatchEndpointName",
+        "mlBatchDeploymentName",
+        "jobInputs",
+        "jobOutputs",
+        "jobSettings",
+        "other",
+    ]
+)
 
-REGISTRY = LinkedServiceRegistry.from_json(json.dumps([{"name": "AzureMLService", "properties": {
-    "type": "AzureMLService", "typeProperties": {"subscriptionId": "s", "resourceGroupName": "r",
-                                                 "mlWorkspaceName": "w", "authentication": "MSI"}}}]), env={})
+REGISTRY = LinkedServiceRegistry.from_json(
+    json.dumps(
+        [
+            {
+                "name": "AzureMLService",
+                "properties": {
+                    "type": "AzureMLService",
+                    "typeProperties": {
+                        "subscriptionId": "s",
+                        "resourceGroupName": "r",
+                        "mlWorkspaceName": "w",
+                        "authentication": "MSI",
+                    },
+                },
+            }
+        ]
+    ),
+    env={},
+)
 CONTEXT = RequestContext(request_id="prop", received_at=FIXED_TIME)
 
 
@@ -68,8 +98,12 @@ def test_arbitrary_type_properties_never_crash(props: dict[str, Any]) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.text(max_size=10), expression_like, max_size=5), expression_like)
 def test_arbitrary_expressions_in_parameters_never_crash(params: dict[str, Any], pipeline_id: str) -> None:
-    outcome({"activity": activity(mlPipelineId=pipeline_id, mlPipelineParameters=params),
-             "pipeline": {"parameters": {"a": 1}}})
+    outcome(
+        {
+            "activity": activity(mlPipelineId=pipeline_id, mlPipelineParameters=params),
+            "pipeline": {"parameters": {"a": 1}},
+        }
+    )
 
 
 @settings(max_examples=100, deadline=None)

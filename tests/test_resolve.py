@@ -53,18 +53,34 @@ def test_parameters_keep_their_evaluated_types(registry: LinkedServiceRegistry, 
         "pipeline": {"parameters": {"n": 3}},
     }
     request = run(envelope, registry, context)
-    assert request.parameters == {"n": 3, "flag": True, "zero": 0, "off": False, "empty": "", "text": "3",
-                                  "obj": {"nested": 3}, "ratio": 3}
+    assert request.parameters == {
+        "n": 3,
+        "flag": True,
+        "zero": 0,
+        "off": False,
+        "empty": "",
+        "text": "3",
+        "obj": {"nested": 3},
+        "ratio": 3,
+    }
     assert request.target == PublishedPipelineTarget(pipeline_id=GUID)
     assert request.workspace is not None and request.workspace.name == "ws-ml"
 
 
-def test_system_variables_come_from_the_request_context(registry: LinkedServiceRegistry,
-                                                        context: RequestContext) -> None:
-    body = activity(mlPipelineId=GUID, mlPipelineParameters={
-        "run": "@pipeline().RunId", "time": "@pipeline().TriggerTime", "type": "@pipeline().TriggerType",
-        "factory": "@pipeline().DataFactory", "now": "@utcNow()", "sched": "@trigger().scheduledTime",
-    })
+def test_system_variables_come_from_the_request_context(
+    registry: LinkedServiceRegistry, context: RequestContext
+) -> None:
+    body = activity(
+        mlPipelineId=GUID,
+        mlPipelineParameters={
+            "run": "@pipeline().RunId",
+            "time": "@pipeline().TriggerTime",
+            "type": "@pipeline().TriggerType",
+            "factory": "@pipeline().DataFactory",
+            "now": "@utcNow()",
+            "sched": "@trigger().scheduledTime",
+        },
+    )
     first = run(body, registry, context)
     again = run(body, registry, context)
     assert first == again, "a redelivered message must resolve to the same request"
@@ -76,8 +92,9 @@ def test_system_variables_come_from_the_request_context(registry: LinkedServiceR
     assert other.parameters["run"] != first.parameters["run"]
 
 
-def test_envelope_supplies_activity_outputs_variables_and_item(registry: LinkedServiceRegistry,
-                                                               context: RequestContext) -> None:
+def test_envelope_supplies_activity_outputs_variables_and_item(
+    registry: LinkedServiceRegistry, context: RequestContext
+) -> None:
     envelope = {
         "activity": activity(
             mlPipelineEndpointId="@activity('Lookup').output.firstRow.endpoint",
@@ -98,8 +115,11 @@ def test_envelope_supplies_activity_outputs_variables_and_item(registry: LinkedS
 
 def test_result_types_are_checked(registry: LinkedServiceRegistry, context: RequestContext) -> None:
     envelope = {
-        "activity": activity(mlPipelineId=GUID, experimentName="@activity('Copy data1').output",
-                             continueOnStepFailure="@pipeline().parameters.n"),
+        "activity": activity(
+            mlPipelineId=GUID,
+            experimentName="@activity('Copy data1').output",
+            continueOnStepFailure="@pipeline().parameters.n",
+        ),
         "activityOutputs": {"Copy data1": {"rowsCopied": 10}},
         "pipeline": {"parameters": {"n": 3}},
     }
@@ -110,8 +130,9 @@ def test_result_types_are_checked(registry: LinkedServiceRegistry, context: Requ
     assert found["activity.typeProperties.continueOnStepFailure"].expected == "boolean"
 
 
-def test_missing_run_time_values_are_rejected_but_previewed(registry: LinkedServiceRegistry,
-                                                            context: RequestContext) -> None:
+def test_missing_run_time_values_are_rejected_but_previewed(
+    registry: LinkedServiceRegistry, context: RequestContext
+) -> None:
     body = activity(mlPipelineId="@pipeline().parameters.id", experimentName="@activity('x').output.name")
     (first, second) = sorted(issues(body, registry, context), key=lambda i: i.path)
     assert first.code == second.code == "evaluation_failed"
@@ -127,12 +148,19 @@ def test_missing_run_time_values_are_rejected_but_previewed(registry: LinkedServ
         ({"mlPipelineId": "azureml:score_pipeline:3"}, PipelineComponentTarget(name="score_pipeline", version="3")),
         ({"mlPipelineId": "azureml:score_pipeline@prod"}, PipelineComponentTarget(name="score_pipeline", label="prod")),
         ({"mlPipelineEndpointId": "123"}, PipelineEndpointTarget(endpoint_id="123")),
-        ({"mlBatchEndpointName": "loan-scoring", "mlBatchDeploymentName": "blue", "mlExecutionType": "batchEndpoint"},
-         BatchEndpointTarget(endpoint_name="loan-scoring", deployment_name="blue")),
+        (
+            {
+                "mlBatchEndpointName": "loan-scoring",
+                "mlBatchDeploymentName": "blue",
+                "mlExecutionType": "batchEndpoint",
+            },
+            BatchEndpointTarget(endpoint_name="loan-scoring", deployment_name="blue"),
+        ),
     ],
 )
-def test_exactly_one_target_is_selected(type_properties: dict[str, Any], target: Any,
-                                        registry: LinkedServiceRegistry, context: RequestContext) -> None:
+def test_exactly_one_target_is_selected(
+    type_properties: dict[str, Any], target: Any, registry: LinkedServiceRegistry, context: RequestContext
+) -> None:
     assert run(activity(**type_properties), registry, context).target == target
 
 
@@ -145,8 +173,7 @@ def test_non_guid_pipeline_id_is_a_warning(registry: LinkedServiceRegistry, cont
     assert bad.code == "invalid_value" and bad.expected == "azureml:name:version or azureml:name@label"
 
 
-def test_local_linked_service_selects_a_pipeline_file(registry: LinkedServiceRegistry,
-                                                      context: RequestContext) -> None:
+def test_local_linked_service_selects_a_pipeline_file(registry: LinkedServiceRegistry, context: RequestContext) -> None:
     body = activity(mlPipelineId="loan_scoring")
     body["linkedServiceName"]["referenceName"] = "localpipelines"  # names are case-insensitive
     request = run(body, registry, context)
@@ -167,8 +194,9 @@ def test_unknown_linked_service(registry: LinkedServiceRegistry, context: Reques
     assert issue.path == "linkedServiceName.referenceName" and issue.code == "unknown_linked_service"
 
 
-def test_arm_parameter_reference_finds_the_named_service(registry: LinkedServiceRegistry,
-                                                         context: RequestContext) -> None:
+def test_arm_parameter_reference_finds_the_named_service(
+    registry: LinkedServiceRegistry, context: RequestContext
+) -> None:
     body = activity(mlPipelineId=GUID)
     body["linkedServiceName"]["referenceName"] = "[parameters('AzureMLService')]"
     assert run(body, registry, context).linked_service == "AzureMLService"
@@ -188,8 +216,12 @@ def test_parameterised_workspace_only_takes_allowed_values(context: RequestConte
         "name": "AzureMLService3",
         "properties": {
             "type": "AzureMLService",
-            "typeProperties": {"subscriptionId": "s", "resourceGroupName": "rg",
-                               "mlWorkspaceName": "@{linkedService().mlWorkspaceName}", "authentication": "MSI"},
+            "typeProperties": {
+                "subscriptionId": "s",
+                "resourceGroupName": "rg",
+                "mlWorkspaceName": "@{linkedService().mlWorkspaceName}",
+                "authentication": "MSI",
+            },
             "parameters": {"mlWorkspaceName": {"type": "String", "defaultValue": "ws-default"}},
         },
         "amlexec": {"allowedParameterValues": {"mlWorkspaceName": ["ws-a"]}},
@@ -210,8 +242,7 @@ def test_parameterised_workspace_only_takes_allowed_values(context: RequestConte
 def test_policy_is_resolved_with_defaults(registry: LinkedServiceRegistry, context: RequestContext) -> None:
     body = activity(mlPipelineId=GUID)
     assert run(body, registry, context).policy.timeout_seconds == 7 * 86400
-    body["policy"] = {"timeout": "0.12:00:00", "retry": "@add(1, 1)", "retryIntervalInSeconds": 60,
-                      "secureInput": True}
+    body["policy"] = {"timeout": "0.12:00:00", "retry": "@add(1, 1)", "retryIntervalInSeconds": 60, "secureInput": True}
     policy = run(body, registry, context).policy
     assert (policy.timeout_seconds, policy.retry, policy.retry_interval_seconds) == (43200, 2, 60)
 
@@ -225,12 +256,17 @@ def test_secure_input_redacts_public_view(registry: LinkedServiceRegistry, conte
 
 
 def test_data_paths_and_experiment_default(registry: LinkedServiceRegistry, context: RequestContext) -> None:
-    body = activity(mlPipelineId=GUID, dataPathAssignments={
-        "dataset": {"DataStoreName": "workspaceblobstore", "RelativePath": {"value": "mnist_images",
-                                                                            "type": "Expression"}},
-        "only_store": {"DataStoreName": "store2"},
-        "": {},
-    })
+    body = activity(
+        mlPipelineId=GUID,
+        dataPathAssignments={
+            "dataset": {
+                "DataStoreName": "workspaceblobstore",
+                "RelativePath": {"value": "mnist_images", "type": "Expression"},
+            },
+            "only_store": {"DataStoreName": "store2"},
+            "": {},
+        },
+    )
     body["name"] = "Machine Learning Execute Pipeline1"
     request = run(body, registry, context)
     assert request.data_path_assignments["dataset"].relative_path == "mnist_images"

@@ -25,5 +25,4 @@ def test_the_look_back_is_capped_at_a_day_plus_the_overlap() -> None:
 
 def test_no_previous_tick_looks_back_one_period() -> None:
     assert due_occurrences([NIGHTLY], now=NOW + timedelta(minutes=5), last_tick=None) == []
-    assert due_occurrences([NIGHTLY], now=NOW, last_tick=None) == [(NIGHTLY, datetime(2026, 11, 21, 2, 0,
-                                                                                       tzinfo=UTC))]
+    assert due_occurrences([NIGHTLY], now=NOW, last_tick=None) == [(NIGHTLY, datetime(2026, 11, 21, 2, 0, tzinfo=UTC))]

@@ -18,10 +18,19 @@ POLICY = TrackingPolicy()
 
 
 def _check(*, retry: int = 0, timeout: float = 3600, **fields: Any) -> CheckMessage:
-    request = LaunchRequest(request_id="r-1", correlation_id="c-1", activity_name="Score", linked_service="ls",
-                            workspace=None, target=PublishedPipelineTarget(pipeline_id="p"), experiment_name="e",
-                            policy=ResolvedPolicy(timeout_seconds=timeout, retry=retry), pipeline_run_id="run",
-                            pipeline_name="pipe", trigger_time=START)
+    request = LaunchRequest(
+        request_id="r-1",
+        correlation_id="c-1",
+        activity_name="Score",
+        linked_service="ls",
+        workspace=None,
+        target=PublishedPipelineTarget(pipeline_id="p"),
+        experiment_name="e",
+        policy=ResolvedPolicy(timeout_seconds=timeout, retry=retry),
+        pipeline_run_id="run",
+        pipeline_name="pipe",
+        trigger_time=START,
+    )
     handle = RunHandle(target_kind="published_pipeline", run_id="run-1", experiment_name="e", linked_service="ls")
     return CheckMessage(request=request, handle=handle, attempt_started_at=START, **fields)
 
@@ -52,33 +61,80 @@ CASES = [
     Case("failed, a retry left", "Failed", check={"retry": 1}, relaunch=True),
     Case("failed on the last attempt", "Failed", check={"retry": 1, "attempt": 2}, finish=EventKind.FAILED),
     Case("canceled by someone else", "Canceled", finish=EventKind.CANCELED),
-    Case("canceled after amlexec's timeout cancel", "Canceled",
-         check={"cancel_requested_at": START, "cancel_reason": "timeout"}, finish=EventKind.TIMED_OUT),
-    Case("canceled past the deadline, amlexec's record of the cancel lost", "Canceled", minutes=61,
-         finish=EventKind.TIMED_OUT),
-    Case("canceled after a hopeless NotResponding", "Canceled",
-         check={"cancel_requested_at": START, "cancel_reason": "not_responding"}, finish=EventKind.FAILED),
+    Case(
+        "canceled after amlexec's timeout cancel",
+        "Canceled",
+        check={"cancel_requested_at": START, "cancel_reason": "timeout"},
+        finish=EventKind.TIMED_OUT,
+    ),
+    Case(
+        "canceled past the deadline, amlexec's record of the cancel lost",
+        "Canceled",
+        minutes=61,
+        finish=EventKind.TIMED_OUT,
+    ),
+    Case(
+        "canceled after a hopeless NotResponding",
+        "Canceled",
+        check={"cancel_requested_at": START, "cancel_reason": "not_responding"},
+        finish=EventKind.FAILED,
+    ),
     Case("running, first look", "Running", minutes=0.25, again_in=timedelta(seconds=15)),
-    Case("running, sixth look", "Running", check={"check_number": 5}, again_in=timedelta(seconds=15 * 1.5 ** 5)),
+    Case("running, sixth look", "Running", check={"check_number": 5}, again_in=timedelta(seconds=15 * 1.5**5)),
     Case("running, long after", "Running", minutes=50, check={"check_number": 400}, again_in=timedelta(minutes=5)),
-    Case("running close to the deadline", "Running", minutes=59.9, check={"check_number": 400},
-         again_in=timedelta(seconds=6)),
+    Case(
+        "running close to the deadline",
+        "Running",
+        minutes=59.9,
+        check={"check_number": 400},
+        again_in=timedelta(seconds=6),
+    ),
     Case("running past the deadline", "Running", minutes=60, cancel=True, again_in=POLICY.cancel_recheck),
-    Case("timed out, a retry left", "Running", minutes=61, check={"retry": 1}, cancel=True,
-         again_in=POLICY.cancel_recheck),
-    Case("cancel requested, waiting", "CancelRequested", minutes=62,
-         check={"cancel_requested_at": START + timedelta(minutes=60), "cancel_reason": "timeout"},
-         again_in=POLICY.cancel_recheck),
-    Case("cancel never taken: ask again", "Running", minutes=62,
-         check={"cancel_requested_at": START + timedelta(minutes=60), "cancel_reason": "timeout"}, cancel=True,
-         again_in=POLICY.cancel_recheck),
-    Case("stuck in CancelRequested past the grace", "CancelRequested", minutes=71,
-         check={"cancel_requested_at": START + timedelta(minutes=60), "cancel_reason": "timeout"},
-         finish=EventKind.TIMED_OUT),
-    Case("NotResponding, within the grace", "NotResponding", minutes=10,
-         check={"not_responding_since": START + timedelta(minutes=1)}, again_in=timedelta(seconds=15)),
-    Case("NotResponding past the grace", "NotResponding", minutes=20,
-         check={"not_responding_since": START + timedelta(minutes=1)}, cancel=True, again_in=POLICY.cancel_recheck),
+    Case(
+        "timed out, a retry left",
+        "Running",
+        minutes=61,
+        check={"retry": 1},
+        cancel=True,
+        again_in=POLICY.cancel_recheck,
+    ),
+    Case(
+        "cancel requested, waiting",
+        "CancelRequested",
+        minutes=62,
+        check={"cancel_requested_at": START + timedelta(minutes=60), "cancel_reason": "timeout"},
+        again_in=POLICY.cancel_recheck,
+    ),
+    Case(
+        "cancel never taken: ask again",
+        "Running",
+        minutes=62,
+        check={"cancel_requested_at": START + timedelta(minutes=60), "cancel_reason": "timeout"},
+        cancel=True,
+        again_in=POLICY.cancel_recheck,
+    ),
+    Case(
+        "stuck in CancelRequested past the grace",
+        "CancelRequested",
+        minutes=71,
+        check={"cancel_requested_at": START + timedelta(minutes=60), "cancel_reason": "timeout"},
+        finish=EventKind.TIMED_OUT,
+    ),
+    Case(
+        "NotResponding, within the grace",
+        "NotResponding",
+        minutes=10,
+        check={"not_responding_since": START + timedelta(minutes=1)},
+        again_in=timedelta(seconds=15),
+    ),
+    Case(
+        "NotResponding past the grace",
+        "NotResponding",
+        minutes=20,
+        check={"not_responding_since": START + timedelta(minutes=1)},
+        cancel=True,
+        again_in=POLICY.cancel_recheck,
+    ),
 ]
 
 
@@ -108,8 +164,9 @@ def test_not_responding_is_remembered_and_forgotten() -> None:
     assert recovered.next_check is not None and recovered.next_check.not_responding_since is None
 
 
-@pytest.mark.parametrize(("check_number", "seconds"), [(0, 15), (1, 22.5), (2, 33.75), (7, 256.2890625), (8, 300),
-                                                        (73, 300), (10_000, 300)])
+@pytest.mark.parametrize(
+    ("check_number", "seconds"), [(0, 15), (1, 22.5), (2, 33.75), (7, 256.2890625), (8, 300), (73, 300), (10_000, 300)]
+)
 def test_next_delay_grows_then_stays_at_the_maximum(check_number: int, seconds: float) -> None:
     assert next_delay(check_number, POLICY).total_seconds() == pytest.approx(seconds)
 

@@ -50,12 +50,14 @@ def test_envelope_carries_context_and_prefixes_paths() -> None:
 
 
 def test_every_value_may_be_literal_at_string_or_expression_object() -> None:
-    payload = validate_payload(activity(
-        mlPipelineId={"value": "@pipeline().parameters.id", "type": "Expression"},
-        experimentName="@concat('exp-', pipeline().RunId)",
-        continueOnStepFailure={"value": "@equals(1, 1)", "type": "Expression"},
-        mlPipelineParameters={"a": "plain", "b": 5, "c": {"value": "@utcNow()", "type": "Expression"}},
-    ))
+    payload = validate_payload(
+        activity(
+            mlPipelineId={"value": "@pipeline().parameters.id", "type": "Expression"},
+            experimentName="@concat('exp-', pipeline().RunId)",
+            continueOnStepFailure={"value": "@equals(1, 1)", "type": "Expression"},
+            mlPipelineParameters={"a": "plain", "b": 5, "c": {"value": "@utcNow()", "type": "Expression"}},
+        )
+    )
     props = payload.activity.type_properties
     assert props is not None
     assert props.ml_pipeline_id is not None and props.ml_pipeline_id.is_expression
@@ -66,12 +68,14 @@ def test_every_value_may_be_literal_at_string_or_expression_object() -> None:
 
 
 def test_all_errors_are_collected_with_path_expected_and_got() -> None:
-    issues = rejected(activity(
-        mlPipelineId="0a77f445-258e-4349-9895-e555060b32d8",
-        experimentName=["not", "a", "string"],
-        continueOnStepFailure="maybe",
-        mlPipelineParameters={"runDate": {"value": "@formatDateTime(", "type": "Expression"}},
-    ))
+    issues = rejected(
+        activity(
+            mlPipelineId="0a77f445-258e-4349-9895-e555060b32d8",
+            experimentName=["not", "a", "string"],
+            continueOnStepFailure="maybe",
+            mlPipelineParameters={"runDate": {"value": "@formatDateTime(", "type": "Expression"}},
+        )
+    )
     paths = by_path(issues)
     assert set(paths) >= {
         "typeProperties.experimentName",
@@ -132,27 +136,35 @@ def test_unknown_properties_are_warnings_not_errors() -> None:
 
 
 def test_fabric_batch_endpoint_shape() -> None:
-    payload = validate_payload({
-        "name": "Batch", "type": "AzureMLExecutePipeline",
-        "externalReferences": {"connection": "b0f6b4f2-1111-2222-3333-444455556666"},
-        "typeProperties": {
-            "mlExecutionType": "batchEndpoint",
-            "mlBatchEndpointName": "loan-scoring",
-            "mlBatchDeploymentName": "blue",
-            "jobInputs": {"threshold": 0.4, "data": {"type": "uri_folder", "path": "azureml://datastores/x/paths/y"}},
-            "jobOutputs": {"scores": {"type": "uri_folder"}},
-            "jobSettings": {"continueOnStepFailure": True, "defaultCompute": "cpu"},
-        },
-    })
+    payload = validate_payload(
+        {
+            "name": "Batch",
+            "type": "AzureMLExecutePipeline",
+            "externalReferences": {"connection": "b0f6b4f2-1111-2222-3333-444455556666"},
+            "typeProperties": {
+                "mlExecutionType": "batchEndpoint",
+                "mlBatchEndpointName": "loan-scoring",
+                "mlBatchDeploymentName": "blue",
+                "jobInputs": {
+                    "threshold": 0.4,
+                    "data": {"type": "uri_folder", "path": "azureml://datastores/x/paths/y"},
+                },
+                "jobOutputs": {"scores": {"type": "uri_folder"}},
+                "jobSettings": {"continueOnStepFailure": True, "defaultCompute": "cpu"},
+            },
+        }
+    )
     assert payload.activity.external_references is not None
 
 
 def test_pipeline_endpoint_with_version_and_data_paths() -> None:
-    payload = validate_payload(activity(
-        mlPipelineEndpointId="b91ecfe6-f614-4c1a-a7f8-7df5aa9e41ad", version="0",
-        dataPathAssignments={"input_datapath": {"DataStoreName": "workspaceblobstore2"},
-                             "": {}},
-    ))
+    payload = validate_payload(
+        activity(
+            mlPipelineEndpointId="b91ecfe6-f614-4c1a-a7f8-7df5aa9e41ad",
+            version="0",
+            dataPathAssignments={"input_datapath": {"DataStoreName": "workspaceblobstore2"}, "": {}},
+        )
+    )
     assert [w.code for w in payload.warnings] == ["ignored_property"]
 
 
@@ -162,8 +174,9 @@ def test_payload_limits() -> None:
     (issue,) = rejected(big, limits=limits)
     assert issue.code == "payload_too_large" and issue.expected == "at most 2048 bytes"
     many = activity(mlPipelineId="x", mlPipelineParameters={f"p{i}": "v" * 200 for i in range(4)})
-    codes = {i.code for i in rejected(json.dumps(many), limits=Limits(max_parameters=3,
-                                                                      max_parameter_value_length=100))}
+    codes = {
+        i.code for i in rejected(json.dumps(many), limits=Limits(max_parameters=3, max_parameter_value_length=100))
+    }
     assert codes == {"too_many_parameters", "value_too_long"}
     deep: Any = "leaf"
     for _ in range(100):
@@ -174,7 +187,7 @@ def test_payload_limits() -> None:
     assert codes & {"expression_too_long", "expression_syntax"}
 
 
-@pytest.mark.parametrize("raw", [b"\xff\xfe", b"{", b"[1,2]", b"null", "\"text\""])
+@pytest.mark.parametrize("raw", [b"\xff\xfe", b"{", b"[1,2]", b"null", '"text"'])
 def test_not_json_objects_are_rejected_precisely(raw: bytes | str) -> None:
     (issue,) = rejected(raw)
     assert issue.path == "$"
@@ -187,8 +200,14 @@ def test_bom_is_tolerated() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("7.00:00:00", 7 * 86400), ("0.12:00:00", 43200), ("01:30:00", 5400), ("0.00:00:01.5", 1.5), ("x", None),
-     ("1.24:00:00", None)],
+    [
+        ("7.00:00:00", 7 * 86400),
+        ("0.12:00:00", 43200),
+        ("01:30:00", 5400),
+        ("0.00:00:01.5", 1.5),
+        ("x", None),
+        ("1.24:00:00", None),
+    ],
 )
 def test_parse_timeout(text: str, seconds: float | None) -> None:
     assert parse_timeout(text) == seconds
@@ -198,16 +217,22 @@ def test_policy_checks() -> None:
     body = activity(mlPipelineId="x")
     body["policy"] = {"timeout": "soon", "retry": -1, "retryIntervalInSeconds": 5}
     codes = {i.path: i.code for i in rejected(body)}
-    assert codes == {"policy.timeout": "invalid_timeout", "policy.retry": "out_of_range",
-                     "policy.retryIntervalInSeconds": "out_of_range"}
+    assert codes == {
+        "policy.timeout": "invalid_timeout",
+        "policy.retry": "out_of_range",
+        "policy.retryIntervalInSeconds": "out_of_range",
+    }
 
 
 def test_a_nesting_limit_is_reported_as_such_not_as_a_length() -> None:
     """An expression nested too deeply but short: the message names the nesting limit, not the length one."""
     deep = "@" + "concat(" * 70 + "'a'" + ")" * 70
-    payload = {"name": "x", "type": "AzureMLExecutePipeline",
-               "linkedServiceName": {"referenceName": "A", "type": "LinkedServiceReference"},
-               "typeProperties": {"mlPipelineId": "p", "mlPipelineParameters": {"a": deep}}}
+    payload = {
+        "name": "x",
+        "type": "AzureMLExecutePipeline",
+        "linkedServiceName": {"referenceName": "A", "type": "LinkedServiceReference"},
+        "typeProperties": {"mlPipelineId": "p", "mlPipelineParameters": {"a": deep}},
+    }
     with pytest.raises(RequestRejected) as info:
         validate_payload(json.dumps(payload))
     (issue,) = info.value.issues

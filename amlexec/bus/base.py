@@ -13,10 +13,10 @@ __all__ = ["Bus", "Destination", "OutgoingMessage"]
 class Destination(StrEnum):
     """The entities amlexec writes to; their names come from settings."""
 
-    EVENTS = "events"          # topic: completion and lifecycle events for downstream consumers
-    STATUS = "status"          # queue: scheduled status checks of runs in flight
-    REQUESTS = "requests"      # queue: launch requests (amlexec send, resubmitted rejections)
-    REJECTED = "rejected"      # queue: original bodies of rejected requests, with the reasons
+    EVENTS = "events"  # topic: completion and lifecycle events for downstream consumers
+    STATUS = "status"  # queue: scheduled status checks of runs in flight
+    REQUESTS = "requests"  # queue: launch requests (amlexec send, resubmitted rejections)
+    REJECTED = "rejected"  # queue: original bodies of rejected requests, with the reasons
 
 
 @dataclass(frozen=True)

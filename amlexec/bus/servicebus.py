@@ -57,21 +57,36 @@ class ServiceBusBus:
     closes every link; a send after it opens new ones.
     """
 
-    def __init__(self, entities: Mapping[Destination, str], *, fully_qualified_namespace: str | None = None,
-                 connection_string: str | None = None, credential: Any = None, retry_total: int = 3,
-                 client_kwargs: Mapping[str, Any] | None = None, max_senders: int = 8,
-                 checkout_timeout: float = 30.0, close_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        entities: Mapping[Destination, str],
+        *,
+        fully_qualified_namespace: str | None = None,
+        connection_string: str | None = None,
+        credential: Any = None,
+        retry_total: int = 3,
+        client_kwargs: Mapping[str, Any] | None = None,
+        max_senders: int = 8,
+        checkout_timeout: float = 30.0,
+        close_timeout: float = 10.0,
+    ) -> None:
         if not fully_qualified_namespace and not connection_string:
-            raise ConfigurationError("Service Bus needs ServiceBusConnection__fullyQualifiedNamespace "
-                                     "(identity-based) or a connection string")
+            raise ConfigurationError(
+                "Service Bus needs ServiceBusConnection__fullyQualifiedNamespace "
+                "(identity-based) or a connection string"
+            )
         if max_senders < 1:
             raise ValueError("max_senders must be at least 1")
         self._entities = dict(entities)
         self._namespace = fully_qualified_namespace
         self._connection_string = connection_string
         self._credential = credential
-        self._options: dict[str, Any] = {"retry_total": retry_total, "retry_backoff_factor": 0.8,
-                                         "retry_backoff_max": 30, **(client_kwargs or {})}
+        self._options: dict[str, Any] = {
+            "retry_total": retry_total,
+            "retry_backoff_factor": 0.8,
+            "retry_backoff_max": 30,
+            **(client_kwargs or {}),
+        }
         self._max_senders = max_senders
         self._checkout_timeout = checkout_timeout
         self._close_timeout = close_timeout
@@ -93,9 +108,14 @@ class ServiceBusBus:
         for message in messages:
             # Widen the key type to what the SDK declares (str | bytes); a plain dict() keeps str keys for mypy.
             properties: dict[str | bytes, Any] = {k: v for k, v in message.application_properties.items()}  # noqa: C416
-            sb = ServiceBusMessage(message.body, message_id=message.message_id, content_type=message.content_type,
-                                   correlation_id=message.correlation_id, subject=message.subject,
-                                   application_properties=properties)
+            sb = ServiceBusMessage(
+                message.body,
+                message_id=message.message_id,
+                content_type=message.content_type,
+                correlation_id=message.correlation_id,
+                subject=message.subject,
+                application_properties=properties,
+            )
             if message.scheduled_enqueue_time:
                 scheduled.append((sb, message))
             else:
@@ -109,8 +129,9 @@ class ServiceBusBus:
                 link.sender.schedule_messages(sb, message.scheduled_enqueue_time)
             healthy = True
         except ServiceBusError as exc:
-            raise TransientError(f"Service Bus could not take {len(messages)} message(s) for "
-                                 f"{destination.value}: {exc}") from exc
+            raise TransientError(
+                f"Service Bus could not take {len(messages)} message(s) for {destination.value}: {exc}"
+            ) from exc
         finally:
             self._checkin(link, healthy=healthy)
 
@@ -131,8 +152,10 @@ class ServiceBusBus:
         deadline = time.monotonic() + self._close_timeout
         # In parallel, one thread per link (each link still used by one thread only): the SDK takes about half a
         # second to close a connection, and a worker shutting down has dozens at most but little time.
-        closers = [threading.Thread(target=self._close_link, args=(link,), name="servicebus-close", daemon=True)
-                   for link in idle]
+        closers = [
+            threading.Thread(target=self._close_link, args=(link,), name="servicebus-close", daemon=True)
+            for link in idle
+        ]
         for closer in closers:
             closer.start()
         for closer in closers:
@@ -141,8 +164,11 @@ class ServiceBusBus:
             while (busy := sum(pool.live for pool in retired)) and (remaining := deadline - time.monotonic()) > 0:
                 self._condition.wait(remaining)
         if busy:
-            logger.warning("Service Bus: %d sender(s) still sending after %.0fs; each closes when its send "
-                           "returns", busy, self._close_timeout)
+            logger.warning(
+                "Service Bus: %d sender(s) still sending after %.0fs; each closes when its send returns",
+                busy,
+                self._close_timeout,
+            )
         if stuck := sum(closer.is_alive() for closer in closers):
             logger.warning("Service Bus: %d idle sender(s) still closing after %.0fs", stuck, self._close_timeout)
 
@@ -161,8 +187,10 @@ class ServiceBusBus:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TransientError(f"Service Bus: all {self._max_senders} senders for {destination.value} "
-                                         f"stayed busy for {self._checkout_timeout:.0f}s")
+                    raise TransientError(
+                        f"Service Bus: all {self._max_senders} senders for {destination.value} "
+                        f"stayed busy for {self._checkout_timeout:.0f}s"
+                    )
                 self._condition.wait(remaining)
         try:
             return self._open_link(destination, name, pool)

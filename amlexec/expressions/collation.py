@@ -16,8 +16,7 @@ __all__ = ["collation_key", "compare_text"]
 
 # ICU root order of printable ASCII (verified pairwise against the engine).
 _ASCII_ORDER = (
-    "\t\n\x0b\x0c\r _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789"
-    "aAbBcCdDeEfFgGhHiIjJkKlLmMnNoOpPqQrRsStTuUvVwWxXyYzZ"
+    "\t\n\x0b\x0c\r _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789aAbBcCdDeEfFgGhHiIjJkKlLmMnNoOpPqQrRsStTuUvVwWxXyYzZ"
 )
 _PRIMARY: dict[str, int] = {}
 for _rank, _char in enumerate(_ASCII_ORDER):

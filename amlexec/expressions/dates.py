@@ -36,7 +36,12 @@ __all__ = ["DATE_FUNCTIONS"]
 _ROUND_TRIP = "o"
 _ORDINALS = ("first", "second", "third", "fourth")
 _TYPE_NAMES: tuple[tuple[type, str], ...] = (
-    (bool, "Boolean"), (int, "Integer"), (float, "Float"), (str, "String"), (list, "Array"), (dict, "Object"),
+    (bool, "Boolean"),
+    (int, "Integer"),
+    (float, "Float"),
+    (str, "String"),
+    (list, "Array"),
+    (dict, "Object"),
 )
 
 
@@ -56,8 +61,11 @@ def _fail(function: str, message: str) -> ExpressionEvaluationError:
 def _string_arg(function: str, args: Sequence[Any], index: int) -> str:
     value = args[index]
     if not isinstance(value, str):
-        raise _fail(function, f"expects its {_ORDINALS[index]} parameter to be of type string. "
-                              f"The provided value is of type '{_type_name(value)}'.")
+        raise _fail(
+            function,
+            f"expects its {_ORDINALS[index]} parameter to be of type string. "
+            f"The provided value is of type '{_type_name(value)}'.",
+        )
     return value
 
 
@@ -65,8 +73,11 @@ def _int_arg(function: str, args: Sequence[Any], index: int) -> int:
     value = args[index]
     # JSON booleans are not integers to the engine, and neither is 1.0.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(function, f"expects its {_ORDINALS[index]} parameter to be an integer. "
-                              f"The provided value is of type '{_type_name(value)}'.")
+        raise _fail(
+            function,
+            f"expects its {_ORDINALS[index]} parameter to be an integer. "
+            f"The provided value is of type '{_type_name(value)}'.",
+        )
     return value
 
 
@@ -77,9 +88,16 @@ def _today(ctx: CallContext) -> DotNetDateTime:
 def _from_python(moment: datetime, kind: Kind) -> DotNetDateTime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return DotNetDateTime.from_parts(moment.year, moment.month, moment.day, hour=moment.hour,
-                                     minute=moment.minute, second=moment.second,
-                                     fraction_ticks=moment.microsecond * 10, kind=kind)
+    return DotNetDateTime.from_parts(
+        moment.year,
+        moment.month,
+        moment.day,
+        hour=moment.hour,
+        minute=moment.minute,
+        second=moment.second,
+        fraction_ticks=moment.microsecond * 10,
+        kind=kind,
+    )
 
 
 def _timestamp_arg(function: str, args: Sequence[Any], index: int, ctx: CallContext) -> DotNetDateTime:
@@ -88,7 +106,8 @@ def _timestamp_arg(function: str, args: Sequence[Any], index: int, ctx: CallCont
     if value is None:
         raise ExpressionEvaluationError(
             f"In function '{function}', the value provided for date time string '{text}' was not valid. "
-            "The datetime string must match ISO 8601 format.")
+            "The datetime string must match ISO 8601 format."
+        )
     return value
 
 
@@ -98,13 +117,15 @@ def _render(function: str, value: DotNetDateTime, args: Sequence[Any], index: in
     return format_datetime(value, fmt, EN_US)
 
 
-def _shifted(function: str, value: DotNetDateTime, step: Callable[[DotNetDateTime], DotNetDateTime],
-             description: str) -> DotNetDateTime:
+def _shifted(
+    function: str, value: DotNetDateTime, step: Callable[[DotNetDateTime], DotNetDateTime], description: str
+) -> DotNetDateTime:
     try:
         return step(value)
     except ExpressionEvaluationError as exc:
-        raise _fail(function, f"could not create time value with {description}. "
-                              "It results in an out of range date time value.") from exc
+        raise _fail(
+            function, f"could not create time value with {description}. It results in an out of range date time value."
+        ) from exc
 
 
 # Units of addToTime & co. are the engine's recurrence-frequency enum; like any .NET enum parse the
@@ -112,15 +133,23 @@ def _shifted(function: str, value: DotNetDateTime, step: Callable[[DotNetDateTim
 _UNITS = {"second": 1, "minute": 2, "hour": 3, "day": 4, "week": 5, "month": 6, "year": 7}
 # ASCII digits only: str.isdigit() also accepts '²' or '١', which .NET's enum parse does not read as numbers.
 _ENUM_NUMBER = re.compile(r"[+-]?[0-9]+")
-_FIXED_UNIT_TICKS = {1: TICKS_PER_SECOND, 2: TICKS_PER_MINUTE, 3: TICKS_PER_HOUR, 4: TICKS_PER_DAY,
-                     5: 7 * TICKS_PER_DAY}
+_FIXED_UNIT_TICKS = {
+    1: TICKS_PER_SECOND,
+    2: TICKS_PER_MINUTE,
+    3: TICKS_PER_HOUR,
+    4: TICKS_PER_DAY,
+    5: 7 * TICKS_PER_DAY,
+}
 
 
 def _unit_arg(function: str, args: Sequence[Any], index: int) -> int:
     value = args[index]
     if not isinstance(value, str):
-        raise _fail(function, f"expects its {_ORDINALS[index]} parameter to be a string that contains the "
-                              f"time unit. The provided value is of type '{_type_name(value)}'.")
+        raise _fail(
+            function,
+            f"expects its {_ORDINALS[index]} parameter to be a string that contains the "
+            f"time unit. The provided value is of type '{_type_name(value)}'.",
+        )
     combined = 0
     for part in value.split(","):
         name = part.strip()
@@ -136,8 +165,11 @@ def _unit_arg(function: str, args: Sequence[Any], index: int) -> int:
         if combined < 0:
             break
     if not 1 <= combined <= 7:
-        raise _fail(function, f"expects its second parameter to be a string that represents a valid time "
-                              f"unit. The provided value '{value}' is not a valid time unit.")
+        raise _fail(
+            function,
+            f"expects its second parameter to be a string that represents a valid time "
+            f"unit. The provided value '{value}' is not a valid time unit.",
+        )
     return combined
 
 
@@ -164,8 +196,11 @@ def _make_add(function: str, unit_ticks: int) -> FunctionSpec:
         try:
             result = value.add_ticks(amount * unit_ticks)
         except ExpressionEvaluationError as exc:
-            raise _fail(function, f"second parameter '{amount}' is not valid. The added or subtracted value "
-                                  "results in an unrepresentable date.") from exc
+            raise _fail(
+                function,
+                f"second parameter '{amount}' is not valid. The added or subtracted value "
+                "results in an unrepresentable date.",
+            ) from exc
         return _render(function, result, args, 2)
 
     return FunctionSpec(name=function, min_args=2, max_args=3, impl=impl)
@@ -210,7 +245,8 @@ def _parse_date_time(args: Sequence[Any], ctx: CallContext) -> Any:
         value = parse_exact(text, _string_arg("parseDateTime", args, 2), _today(ctx), culture)
     if value is None:
         raise ExpressionEvaluationError(
-            f"In function 'parseDateTime', the value provided for date time string '{text}' was not valid.")
+            f"In function 'parseDateTime', the value provided for date time string '{text}' was not valid."
+        )
     return format_datetime(value, _ROUND_TRIP)
 
 
@@ -231,13 +267,17 @@ def _make_part(function: str, part: Callable[[DotNetDateTime], int]) -> Function
 def _zone_arg(function: str, args: Sequence[Any], index: int) -> TimeZone:
     value = args[index]
     if not isinstance(value, str):
-        raise _fail(function, f"expects its {_ORDINALS[index]} parameter to be a string that contains a time "
-                              f"zone. The provided value is of type '{_type_name(value)}'.")
+        raise _fail(
+            function,
+            f"expects its {_ORDINALS[index]} parameter to be a string that contains a time "
+            f"zone. The provided value is of type '{_type_name(value)}'.",
+        )
     zone = find_time_zone(value)
     if zone is None:
         raise ExpressionEvaluationError(
             f"In the template language function '{function}', the value provided for the time zone id "
-            f"'{value}' was not valid.")
+            f"'{value}' was not valid."
+        )
     return zone
 
 
@@ -245,8 +285,10 @@ def _wall_clock_to_utc(function: str, value: DotNetDateTime, zone: TimeZone) -> 
     utc = local_to_utc(value.ticks, zone)
     if utc is None:
         shown = format_datetime(value, _ROUND_TRIP)
-        raise _fail(function, f"was given a timestamp '{shown}' that was invalid or ambiguous in the source "
-                              f"time zone '{zone.id}'.")
+        raise _fail(
+            function,
+            f"was given a timestamp '{shown}' that was invalid or ambiguous in the source time zone '{zone.id}'.",
+        )
     return utc
 
 
@@ -260,8 +302,11 @@ def _convert_from_utc(args: Sequence[Any], ctx: CallContext) -> Any:
     value = _timestamp_arg("convertFromUtc", args, 0, ctx)
     zone = _zone_arg("convertFromUtc", args, 1)
     if value.kind is not Kind.UTC:
-        raise _fail("convertFromUtc", "expects its first parameter to be a string that contains a UTC date "
-                                      f"time. The value was '{format_datetime(value, _ROUND_TRIP)}'.")
+        raise _fail(
+            "convertFromUtc",
+            "expects its first parameter to be a string that contains a UTC date "
+            f"time. The value was '{format_datetime(value, _ROUND_TRIP)}'.",
+        )
     return _render("convertFromUtc", _in_zone(value.ticks, zone), args, 2)
 
 
@@ -269,9 +314,12 @@ def _convert_to_utc(args: Sequence[Any], ctx: CallContext) -> Any:
     value = _timestamp_arg("convertToUtc", args, 0, ctx)
     zone = _zone_arg("convertToUtc", args, 1)
     if value.kind is Kind.LOCAL or (value.kind is Kind.UTC and not zone.is_utc):
-        raise _fail("convertToUtc", "expects its second parameter to be a time zone matching the time zone "
-                                    f"indicated by the timestamp. The provided value '{zone.id}' does not "
-                                    "match.")
+        raise _fail(
+            "convertToUtc",
+            "expects its second parameter to be a time zone matching the time zone "
+            f"indicated by the timestamp. The provided value '{zone.id}' does not "
+            "match.",
+        )
     utc = value.ticks if value.kind is Kind.UTC else _wall_clock_to_utc("convertToUtc", value, zone)
     return _render("convertToUtc", DotNetDateTime(utc, Kind.UTC), args, 2)
 

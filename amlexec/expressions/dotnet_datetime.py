@@ -72,8 +72,18 @@ class DotNetDateTime:
             raise _out_of_range()
 
     @classmethod
-    def from_parts(cls, year: int, month: int, day: int, *, hour: int = 0, minute: int = 0, second: int = 0,
-                   fraction_ticks: int = 0, kind: Kind = Kind.UNSPECIFIED) -> DotNetDateTime:
+    def from_parts(
+        cls,
+        year: int,
+        month: int,
+        day: int,
+        *,
+        hour: int = 0,
+        minute: int = 0,
+        second: int = 0,
+        fraction_ticks: int = 0,
+        kind: Kind = Kind.UNSPECIFIED,
+    ) -> DotNetDateTime:
         """Build from calendar fields; invalid fields raise ``ExpressionEvaluationError``."""
         if not (1 <= year <= 9999 and 1 <= month <= 12 and hour < 24 and minute < 60 and second < 60):
             raise ExpressionEvaluationError("The date/time fields are out of range.")
@@ -81,8 +91,13 @@ class DotNetDateTime:
             ordinal = date(year, month, day).toordinal()
         except (ValueError, OverflowError) as exc:  # a day beyond a C int overflows rather than being invalid
             raise ExpressionEvaluationError("The date/time fields are out of range.") from exc
-        ticks = ((ordinal - 1) * TICKS_PER_DAY + hour * TICKS_PER_HOUR + minute * TICKS_PER_MINUTE
-                 + second * TICKS_PER_SECOND + fraction_ticks)
+        ticks = (
+            (ordinal - 1) * TICKS_PER_DAY
+            + hour * TICKS_PER_HOUR
+            + minute * TICKS_PER_MINUTE
+            + second * TICKS_PER_SECOND
+            + fraction_ticks
+        )
         return cls(ticks, kind)
 
     # Calendar fields -------------------------------------------------------------------------------------
@@ -184,22 +199,54 @@ class Culture:
     two_digit_year_max: int = 2049
 
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 
 INVARIANT = Culture(
-    name="", month_names=_MONTHS, month_abbreviations=tuple(m[:3] for m in _MONTHS),
-    day_names=_DAYS, day_abbreviations=tuple(d[:3] for d in _DAYS), am="AM", pm="PM", era="A.D.",
-    short_date="MM/dd/yyyy", long_date="dddd, dd MMMM yyyy", short_time="HH:mm", long_time="HH:mm:ss",
-    month_day="MMMM dd", year_month="yyyy MMMM",
+    name="",
+    month_names=_MONTHS,
+    month_abbreviations=tuple(m[:3] for m in _MONTHS),
+    day_names=_DAYS,
+    day_abbreviations=tuple(d[:3] for d in _DAYS),
+    am="AM",
+    pm="PM",
+    era="A.D.",
+    short_date="MM/dd/yyyy",
+    long_date="dddd, dd MMMM yyyy",
+    short_time="HH:mm",
+    long_time="HH:mm:ss",
+    month_day="MMMM dd",
+    year_month="yyyy MMMM",
 )
 # The engine's .NET uses ICU data, whose en-US time patterns put a narrow no-break space before AM/PM.
 EN_US = Culture(
-    name="en-US", month_names=_MONTHS, month_abbreviations=tuple(m[:3] for m in _MONTHS),
-    day_names=_DAYS, day_abbreviations=tuple(d[:3] for d in _DAYS), am="AM", pm="PM", era="AD",
-    short_date="M/d/yyyy", long_date="dddd, MMMM d, yyyy", short_time="h:mm\u202ftt",
-    long_time="h:mm:ss\u202ftt", month_day="MMMM d", year_month="MMMM yyyy",
+    name="en-US",
+    month_names=_MONTHS,
+    month_abbreviations=tuple(m[:3] for m in _MONTHS),
+    day_names=_DAYS,
+    day_abbreviations=tuple(d[:3] for d in _DAYS),
+    am="AM",
+    pm="PM",
+    era="AD",
+    short_date="M/d/yyyy",
+    long_date="dddd, MMMM d, yyyy",
+    short_time="h:mm\u202ftt",
+    long_time="h:mm:ss\u202ftt",
+    month_day="MMMM d",
+    year_month="MMMM yyyy",
 )
 _VALID_CULTURE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -349,8 +396,7 @@ def _format_custom(value: DotNetDateTime, fmt: str, culture: Culture, original: 
     return "".join(out)
 
 
-def _field(value: DotNetDateTime, ch: str, n: int, culture: Culture, *, original: str,
-           out: list[str]) -> str:
+def _field(value: DotNetDateTime, ch: str, n: int, culture: Culture, *, original: str, out: list[str]) -> str:
     if ch == "d":
         if n <= 2:
             return f"{value.day:0{n}d}"
@@ -557,7 +603,7 @@ def _parse_general(text: str, culture: Culture) -> _Parsed | None:
             elif ampm[0] in "Aa" and hour == 12:
                 hour = 0
         result.hour = hour
-        rest = text[: time_match.start()] + " " + text[time_match.end():]
+        rest = text[: time_match.start()] + " " + text[time_match.end() :]
     # A trailing zone: ' GMT', 'Z', or a numeric offset.
     zone_match = re.search(rf"(?<=\s)(?:GMT|[Zz]|[+-]\d{{1,4}}(?::\d{{2}})?){_WS}*$", rest)
     if zone_match is not None:
@@ -643,8 +689,9 @@ def _finish(parsed: _Parsed, today: DotNetDateTime) -> DotNetDateTime | None:
         year = parsed.year if parsed.year is not None else today.year
         month, day = parsed.month, parsed.day if parsed.day is not None else 1
     try:
-        value = DotNetDateTime.from_parts(year, month, day, hour=parsed.hour, minute=parsed.minute,
-                                          second=parsed.second)
+        value = DotNetDateTime.from_parts(
+            year, month, day, hour=parsed.hour, minute=parsed.minute, second=parsed.second
+        )
         value = value.add_ticks(parsed.fraction)
     except ExpressionEvaluationError:
         return None
@@ -708,14 +755,15 @@ class _ExactParser:
         if self.pos - start < minimum:
             return None
         # An optional field ('F') may match no digits at all.
-        return _number(self.text[start:self.pos]) if self.pos > start else 0
+        return _number(self.text[start : self.pos]) if self.pos > start else 0
 
     def _name(self, names: tuple[str, ...]) -> int | None:
         # Longest match first, case-insensitively, as .NET does.
         best: tuple[int, int] | None = None
         for index, name in enumerate(names):
-            if self.text[self.pos:self.pos + len(name)].lower() == name.lower() and (
-                    best is None or len(name) > best[1]):
+            if self.text[self.pos : self.pos + len(name)].lower() == name.lower() and (
+                best is None or len(name) > best[1]
+            ):
                 best = (index, len(name))
         if best is None:
             return None
@@ -768,7 +816,7 @@ class _ExactParser:
                 if not self._literal(ch):
                     return False
                 i += 1
-            elif ch == "." and fmt[i + 1:i + 2] == "F" and self.text[self.pos:self.pos + 1] != ".":
+            elif ch == "." and fmt[i + 1 : i + 2] == "F" and self.text[self.pos : self.pos + 1] != ".":
                 # A '.' before 'F' digits is optional, like the digits themselves.
                 i += 1 + _repeat(fmt, i + 1)
             else:
@@ -797,13 +845,13 @@ class _ExactParser:
             digits = self._digits(n if ch == "f" else 0, n)
             if digits is None:
                 return False
-            text = self.text[start:self.pos]
+            text = self.text[start : self.pos]
             self.fraction = int(text.ljust(7, "0")) if text else 0
             return True
         if ch == "t":
             for designator in (self.culture.am, self.culture.pm):
                 piece = designator if n >= 2 else designator[:1]
-                if self.text[self.pos:self.pos + len(piece)].lower() == piece.lower():
+                if self.text[self.pos : self.pos + len(piece)].lower() == piece.lower():
                     self.pos += len(piece)
                     self.ampm = designator
                     return True
@@ -825,7 +873,7 @@ class _ExactParser:
                 value = self._digits(1, 2)
                 if value is None:
                     return False
-                self.fields["y"] = _expand_year(self.text[start:self.pos], self.culture)
+                self.fields["y"] = _expand_year(self.text[start : self.pos], self.culture)
                 return True
             value = self._digits(n, max(n, 4)) if n == 3 else self._digits(n, n)
             if value is None:
@@ -855,8 +903,9 @@ class _ExactParser:
         month = f.get("M", today.month if not has_date else 1)
         day = f.get("d", today.day if not has_date else 1)
         try:
-            value = DotNetDateTime.from_parts(year, month, day, hour=hour, minute=f.get("m", 0),
-                                              second=f.get("s", 0), fraction_ticks=self.fraction)
+            value = DotNetDateTime.from_parts(
+                year, month, day, hour=hour, minute=f.get("m", 0), second=f.get("s", 0), fraction_ticks=self.fraction
+            )
         except ExpressionEvaluationError:
             return None
         if self.weekday is not None and self.weekday != value.day_of_week:

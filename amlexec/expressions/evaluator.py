@@ -93,7 +93,10 @@ def _mask(stage: str, text: str, error: Exception) -> None:
     # which may be secureInput parameters. The type and the innermost frame are enough to find the bug.
     logger.warning(
         "internal error (%s at %s) while %s the expression %r; the caller got an ExpressionError",
-        type(error).__name__, where, stage, shown,
+        type(error).__name__,
+        where,
+        stage,
+        shown,
     )
 
 
@@ -127,8 +130,7 @@ def _charge_result(result: Any, evaluation: Evaluation, name: str) -> Any:
         size = len(result)
         if size > LIMITS.max_string_length:
             raise ExpressionLimitError(
-                f"function '{name}' would build a string of {size} characters; "
-                f"the limit is {LIMITS.max_string_length}"
+                f"function '{name}' would build a string of {size} characters; the limit is {LIMITS.max_string_length}"
             )
         evaluation.charge(size + 1)
     elif isinstance(result, list):
@@ -278,8 +280,7 @@ def _select(target: Any, key: Any, null_safe: bool, position: int) -> Any:
         if null_safe:
             return None
         raise ExpressionEvaluationError(
-            f"array index {index} at position {position} is outside the bounds (0, {len(target) - 1}) "
-            "of the array",
+            f"array index {index} at position {position} is outside the bounds (0, {len(target) - 1}) of the array",
             position=position,
         )
     raise ExpressionEvaluationError(
@@ -398,9 +399,7 @@ class Template:
         if len(parsed.parts) == 1 and isinstance(parsed.parts[0], str):
             constant = parsed.parts[0]
             return lambda _evaluation: constant
-        pieces: list[str | Compiled] = [
-            part if isinstance(part, str) else _compile_node(part) for part in parsed.parts
-        ]
+        pieces: list[str | Compiled] = [part if isinstance(part, str) else _compile_node(part) for part in parsed.parts]
 
         def interpolate(evaluation: Evaluation) -> str:
             out = []

@@ -107,6 +107,7 @@ def _checked(name: str, value: int) -> int:
 
 # ---------------------------------------------------------------------------------------------- strings
 
+
 # Simple (one-to-one) case mapping, like .NET's invariant ToUpper/ToLower: 'ß' stays 'ß'.
 def _upper(text: str) -> str:
     if text.isascii():
@@ -132,8 +133,9 @@ def _bounded_join(name: str, texts: Iterable[str], separator: str = "") -> str:
     for text in texts:
         total += len(text) + (len(separator) if parts else 0)
         if total > LIMITS.max_string_length:
-            raise ExpressionLimitError(f"function '{name}' would build a string of more than "
-                                       f"{LIMITS.max_string_length} characters")
+            raise ExpressionLimitError(
+                f"function '{name}' would build a string of more than {LIMITS.max_string_length} characters"
+            )
         parts.append(text)
     return separator.join(parts)
 
@@ -941,7 +943,7 @@ def _uri(name: str, args: Args) -> Any:
         parts.port  # noqa: B018 - validates the port
     except ValueError:
         parts = None
-    malformed = any(char in text for char in " <>\"{}|^`")
+    malformed = any(char in text for char in ' <>"{}|^`')
     if parts is None or malformed or not parts.scheme or not (parts.netloc or parts.scheme == "file"):
         raise _fail(name, f"expects a well-formed absolute URI, got {text[:100]!r}")
     return parts
@@ -1158,9 +1160,7 @@ _CORE_SPECS = [
 ]
 
 # Functions whose value comes from the run's context rather than their arguments.
-CONTEXT_FUNCTIONS = frozenset(
-    {"pipeline", "trigger", "item", "linkedservice", "dataset", "variables", "activity"}
-)
+CONTEXT_FUNCTIONS = frozenset({"pipeline", "trigger", "item", "linkedservice", "dataset", "variables", "activity"})
 # Functions whose value changes from call to call.
 NONDETERMINISTIC_FUNCTIONS = frozenset({"utcnow", "guid", "rand", "getfuturetime", "getpasttime"})
 

@@ -58,8 +58,10 @@ def _describe(token: Token) -> str:
         return "the end of the expression"
     if token.kind is Tok.STRING:
         return f"string '{token.value}'"
-    return f"{token.kind.value} {token.text!r}" if token.kind in (Tok.IDENT, Tok.INTEGER, Tok.FLOAT) else (
-        token.kind.value
+    return (
+        f"{token.kind.value} {token.text!r}"
+        if token.kind in (Tok.IDENT, Tok.INTEGER, Tok.FLOAT)
+        else (token.kind.value)
     )
 
 
@@ -141,9 +143,7 @@ class _Lexer:
         while index < length and text[index] in _DIGITS:
             index += 1
         if index == digits_start:
-            raise ExpressionSyntaxError(
-                f"expected a digit after {text[start]!r} at position {start}", position=start
-            )
+            raise ExpressionSyntaxError(f"expected a digit after {text[start]!r} at position {start}", position=start)
         is_float = False
         if index < length and text[index] == ".":
             is_float = True
@@ -171,9 +171,7 @@ class _Lexer:
         if is_float:
             value: object = float(literal)
             if value in (float("inf"), float("-inf")):
-                raise ExpressionSyntaxError(
-                    f"the number {literal!r} at position {start} is too large", position=start
-                )
+                raise ExpressionSyntaxError(f"the number {literal!r} at position {start} is too large", position=start)
             return Token(Tok.FLOAT, literal, start, value)
         # Measure before converting: int() refuses text of more than 4300 digits with a ValueError.
         too_long = len(literal.lstrip("+-").lstrip("0")) > 19
@@ -227,8 +225,7 @@ class _Parser:
             return Literal(token.value, token.position)
         if token.kind is not Tok.IDENT:
             raise ExpressionSyntaxError(
-                f"expected a function call or a literal at position {token.position} but found "
-                f"{_describe(token)}",
+                f"expected a function call or a literal at position {token.position} but found {_describe(token)}",
                 position=token.position,
             )
         self.advance()
@@ -379,4 +376,3 @@ def _interpolation_parts(text: str) -> list[str | Node]:
     if joined or not parts:
         parts.append(joined)
     return parts
-

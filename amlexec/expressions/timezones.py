@@ -103,8 +103,9 @@ def _base_offset(rules: tzinfo) -> int:
     year = datetime.now(UTC).year
     for month in (1, 7):
         moment = datetime(year, month, 15, 12)
-        offsets.append((abs(_seconds(rules.dst(moment))), _seconds(rules.utcoffset(moment)) - _seconds(
-            rules.dst(moment))))
+        offsets.append(
+            (abs(_seconds(rules.dst(moment))), _seconds(rules.utcoffset(moment)) - _seconds(rules.dst(moment)))
+        )
     return min(offsets)[1]
 
 
@@ -155,7 +156,8 @@ def local_to_utc(local_ticks: int, zone: TimeZone) -> int | None:
         return None
     after = _to_datetime(min(local_ticks + 1, MAX_TICKS))
     if _offset_ticks(rules, rules.utcoffset(after.replace(fold=0))) > _offset_ticks(
-            rules, rules.utcoffset(after.replace(fold=1))):
+        rules, rules.utcoffset(after.replace(fold=1))
+    ):
         return None
     # Outside the engine's ambiguous window the later (standard-time) offset applies.
     return _clamp(local_ticks - second)

@@ -301,4 +301,3 @@ def utf16_join(units: str) -> str:
 def utf16_slice(text: str, start: int, stop: int | None) -> str:
     """``text[start:stop]`` measured in UTF-16 code units."""
     return utf16_join(utf16_units(text)[start:stop])
-

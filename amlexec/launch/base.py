@@ -61,8 +61,11 @@ class RunStatus(Frozen):
     steps: list[StepStatus] = Field(default_factory=list)
     studio_url: str | None = None
     outputs: dict[str, str] = Field(default_factory=dict)
-    run_id: str | None = Field(default=None, description="set when this status is of another run than the handle's: "
-                                                         "the one amlexec settled on after finding duplicates")
+    run_id: str | None = Field(
+        default=None,
+        description="set when this status is of another run than the handle's: "
+        "the one amlexec settled on after finding duplicates",
+    )
 
     @property
     def is_final(self) -> bool:
@@ -81,8 +84,10 @@ class RunHandle(Frozen):
     created: bool = Field(default=True, description="False when launch found the run already submitted")
     studio_url: str | None = None
     location: str | None = Field(default=None, description="adapter-specific locator (e.g. a local run folder)")
-    run_name: str | None = Field(default=None, description="amlexec's deterministic name for the attempt, where the "
-                                                           "service chose the run id (v1)")
+    run_name: str | None = Field(
+        default=None,
+        description="amlexec's deterministic name for the attempt, where the service chose the run id (v1)",
+    )
 
 
 class Launcher(Protocol):

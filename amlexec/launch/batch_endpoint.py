@@ -57,10 +57,15 @@ def _to_batch_inputs(values: dict[str, Any]) -> dict[str, Any]:
             continue
         kind = next((k for t, k in _LITERAL_TYPES if isinstance(value, t)), None)
         if kind is None:
-            issues.append(Issue(f"typeProperties.mlPipelineParameters.{name}",
-                                "batch endpoint inputs are numbers, booleans, strings or data inputs",
-                                'a literal, or {"type": "uri_folder", "path": ...}', type(value).__name__,
-                                code="unsupported_input"))
+            issues.append(
+                Issue(
+                    f"typeProperties.mlPipelineParameters.{name}",
+                    "batch endpoint inputs are numbers, booleans, strings or data inputs",
+                    'a literal, or {"type": "uri_folder", "path": ...}',
+                    type(value).__name__,
+                    code="unsupported_input",
+                )
+            )
             continue
         inputs[name] = Input(type=kind, default=value)
     if issues:
@@ -73,40 +78,78 @@ class BatchEndpointLauncher(WorkspaceLauncher):
 
     kind = "batch_endpoint"
 
-    def _deployment_and_inputs(self, ml: MLClient, request: LaunchRequest,
-                               target: BatchEndpointTarget) -> tuple[str, dict[str, DeclaredInput] | None]:
+    def _deployment_and_inputs(
+        self, ml: MLClient, request: LaunchRequest, target: BatchEndpointTarget
+    ) -> tuple[str, dict[str, DeclaredInput] | None]:
         workspace = self._connector.workspace_of(request)
-        key = (workspace.subscription_id, workspace.resource_group, workspace.name, target.endpoint_name,
-               target.deployment_name or "")
+        key = (
+            workspace.subscription_id,
+            workspace.resource_group,
+            workspace.name,
+            target.endpoint_name,
+            target.deployment_name or "",
+        )
 
         def load() -> tuple[str, dict[str, DeclaredInput] | None]:
             path = "typeProperties.mlBatchEndpointName"
             try:
-                endpoint = self._retry.run(lambda: ml.batch_endpoints.get(target.endpoint_name), clock=self._clock,
-                                           operation=f"get batch endpoint {target.endpoint_name}")
+                endpoint = self._retry.run(
+                    lambda: ml.batch_endpoints.get(target.endpoint_name),
+                    clock=self._clock,
+                    operation=f"get batch endpoint {target.endpoint_name}",
+                )
             except TargetNotFound:
-                raise RequestRejected([Issue(path, f"no batch endpoint '{target.endpoint_name}' in {workspace.name}",
-                                             "an existing batch endpoint", target.endpoint_name,
-                                             code="unknown_pipeline")]) from None
-            deployment_name = target.deployment_name or getattr(getattr(endpoint, "defaults", None),
-                                                                "deployment_name", None)
+                raise RequestRejected(
+                    [
+                        Issue(
+                            path,
+                            f"no batch endpoint '{target.endpoint_name}' in {workspace.name}",
+                            "an existing batch endpoint",
+                            target.endpoint_name,
+                            code="unknown_pipeline",
+                        )
+                    ]
+                ) from None
+            deployment_name = target.deployment_name or getattr(
+                getattr(endpoint, "defaults", None), "deployment_name", None
+            )
             if not deployment_name:
-                raise RequestRejected([Issue("typeProperties.mlBatchDeploymentName",
-                                             f"batch endpoint '{target.endpoint_name}' has no default deployment",
-                                             "mlBatchDeploymentName", "nothing", code="missing")])
-            url = (f"{self._connector.workspace_url(workspace)}/batchEndpoints/{target.endpoint_name}"
-                   f"/deployments/{deployment_name}")
+                raise RequestRejected(
+                    [
+                        Issue(
+                            "typeProperties.mlBatchDeploymentName",
+                            f"batch endpoint '{target.endpoint_name}' has no default deployment",
+                            "mlBatchDeploymentName",
+                            "nothing",
+                            code="missing",
+                        )
+                    ]
+                )
+            url = (
+                f"{self._connector.workspace_url(workspace)}/batchEndpoints/{target.endpoint_name}"
+                f"/deployments/{deployment_name}"
+            )
             try:
                 # azure-ai-ml's BatchDeployment entity drops a pipeline deployment's component id: read it raw.
                 deployment = self._retry.run(
-                    lambda: self._connector.send_json(request.linked_service, "GET", url,
-                                                      params={"api-version": BATCH_API_VERSION}),
-                    clock=self._clock, operation=f"get deployment {deployment_name}")
+                    lambda: self._connector.send_json(
+                        request.linked_service, "GET", url, params={"api-version": BATCH_API_VERSION}
+                    ),
+                    clock=self._clock,
+                    operation=f"get deployment {deployment_name}",
+                )
             except TargetNotFound:
-                raise RequestRejected([Issue("typeProperties.mlBatchDeploymentName",
-                                             f"batch endpoint '{target.endpoint_name}' has no deployment "
-                                             f"'{deployment_name}'", "an existing deployment", deployment_name,
-                                             code="unknown_pipeline")]) from None
+                raise RequestRejected(
+                    [
+                        Issue(
+                            "typeProperties.mlBatchDeploymentName",
+                            f"batch endpoint '{target.endpoint_name}' has no deployment '{deployment_name}'",
+                            "an existing deployment",
+                            deployment_name,
+                            code="unknown_pipeline",
+                        )
+                    ]
+                ) from None
             return deployment_name, self._component_inputs(ml, deployment)
 
         return self._signatures.get(key, load)
@@ -116,11 +159,16 @@ class BatchEndpointLauncher(WorkspaceLauncher):
         reference = (config.get("componentId") or {}).get("assetId")
         match = _COMPONENT_ID.search(reference or "")
         if match is None:
-            logger.info("deployment %s names no registered component; parameters are not checked",
-                        (deployment or {}).get("name"))
+            logger.info(
+                "deployment %s names no registered component; parameters are not checked",
+                (deployment or {}).get("name"),
+            )
             return None
-        found = self._retry.run(lambda: ml.components.get(match["name"], version=match["version"]),
-                                clock=self._clock, operation="get deployment component")
+        found = self._retry.run(
+            lambda: ml.components.get(match["name"], version=match["version"]),
+            clock=self._clock,
+            operation="get deployment component",
+        )
         return declared_inputs(found)
 
     def launch(self, request: LaunchRequest, *, attempt: int = 1) -> RunHandle:
@@ -135,17 +183,26 @@ class BatchEndpointLauncher(WorkspaceLauncher):
         deployment, declared = self._deployment_and_inputs(ml, request, target)
         values = request.parameters | request.job_inputs
         if declared is not None:
-            check_parameters(request, declared, target=f"batch deployment {target.endpoint_name}/{deployment}",
-                             values=values, allow_empty_strings=False)
+            check_parameters(
+                request,
+                declared,
+                target=f"batch deployment {target.endpoint_name}/{deployment}",
+                values=values,
+                allow_empty_strings=False,
+            )
         inputs = _to_batch_inputs(values)
 
         def invoke() -> Any:
             with _INVOKE_LOCK:
-                return ml.batch_endpoints.invoke(endpoint_name=target.endpoint_name, deployment_name=deployment,
-                                                 inputs=inputs or None, outputs=request.job_outputs or None,
-                                                 job_name=name, experiment_name=request.experiment_name)
+                return ml.batch_endpoints.invoke(
+                    endpoint_name=target.endpoint_name,
+                    deployment_name=deployment,
+                    inputs=inputs or None,
+                    outputs=request.job_outputs or None,
+                    job_name=name,
+                    experiment_name=request.experiment_name,
+                )
 
         handle = self._create_once(ml, request, name, kind=self.kind, attempt=attempt, create=invoke)
         logger.info("invoked batch endpoint %s deployment %s as job %s", target.endpoint_name, deployment, name)
         return handle
-

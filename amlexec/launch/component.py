@@ -50,15 +50,27 @@ class PipelineComponentLauncher(WorkspaceLauncher):
         def load() -> Component:
             try:
                 found: Component = self._retry.run(
-                    lambda: ml.components.get(target.name, version=target.version) if target.version
-                    else ml.components.get(target.name, label=target.label or "latest"),
-                    clock=self._clock, operation=f"get component {target.reference}")
+                    lambda: (
+                        ml.components.get(target.name, version=target.version)
+                        if target.version
+                        else ml.components.get(target.name, label=target.label or "latest")
+                    ),
+                    clock=self._clock,
+                    operation=f"get component {target.reference}",
+                )
                 return found
             except TargetNotFound:
-                raise RequestRejected([Issue("typeProperties.mlPipelineId",
-                                             f"no pipeline component {target.reference} in workspace {workspace.name}",
-                                             "a registered pipeline component", target.reference,
-                                             code="unknown_pipeline")]) from None
+                raise RequestRejected(
+                    [
+                        Issue(
+                            "typeProperties.mlPipelineId",
+                            f"no pipeline component {target.reference} in workspace {workspace.name}",
+                            "a registered pipeline component",
+                            target.reference,
+                            code="unknown_pipeline",
+                        )
+                    ]
+                ) from None
 
         return self._signatures.get(key, load)
 
@@ -72,8 +84,12 @@ class PipelineComponentLauncher(WorkspaceLauncher):
         if existing is not None:
             return existing
         component = self._component(ml, request, target)
-        check_parameters(request, declared_inputs(component), target=f"pipeline component {target.reference}",
-                         allow_empty_strings=False)
+        check_parameters(
+            request,
+            declared_inputs(component),
+            target=f"pipeline component {target.reference}",
+            allow_empty_strings=False,
+        )
         job = self._build_job(request, component, name)
 
         def create() -> Any:
@@ -106,7 +122,5 @@ class PipelineComponentLauncher(WorkspaceLauncher):
         )
 
 
-
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-

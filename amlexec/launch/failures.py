@@ -117,14 +117,17 @@ def classify(error: BaseException, *, operation: str, resource: str = "", idempo
         return AccessDenied(f"{where}: authentication failed ({message}); check the linked service's credential")
     if isinstance(error, HttpResponseError) and status is not None:
         if status >= 500 and not idempotent:
-            return SubmitOutcomeUnknown(f"{where}: service answered {status} ({message})",
-                                        retry_after=retry_after_seconds(headers))
+            return SubmitOutcomeUnknown(
+                f"{where}: service answered {status} ({message})", retry_after=retry_after_seconds(headers)
+            )
         if status in (408, 429) or status >= 500:
-            return TransientError(f"{where}: service answered {status} ({message})",
-                                  retry_after=retry_after_seconds(headers))
+            return TransientError(
+                f"{where}: service answered {status} ({message})", retry_after=retry_after_seconds(headers)
+            )
         if status == 401:
-            return AccessDenied(f"{where}: 401 the token was refused ({message}); check the tenant and credential "
-                                "of the linked service")
+            return AccessDenied(
+                f"{where}: 401 the token was refused ({message}); check the tenant and credential of the linked service"
+            )
         if status == 403:
             return AccessDenied(f"{where}: 403 forbidden ({message}); {ROLE_HINT}")
         if status == 404:
@@ -146,8 +149,9 @@ def sdk_retry_policy(*, retry_total: int = 4, backoff_factor: float = 0.8, backo
             backoff = float(super().get_backoff_time(settings))
             return random.uniform(backoff / 2, backoff) if backoff else 0.0  # noqa: S311 - jitter only
 
-    return JitteredRetryPolicy(retry_total=retry_total, retry_backoff_factor=backoff_factor,
-                               retry_backoff_max=backoff_max)
+    return JitteredRetryPolicy(
+        retry_total=retry_total, retry_backoff_factor=backoff_factor, retry_backoff_max=backoff_max
+    )
 
 
 @dataclass(frozen=True)
@@ -163,8 +167,15 @@ class RetryPolicy:
         backoff = rng.uniform(0, min(self.max_delay, self.base_delay * (2 ** (attempt - 1))))
         return max(backoff, retry_after or 0.0)
 
-    def run(self, call: Callable[[], T], *, clock: Clock, operation: str,
-            on_unknown: Callable[[], T | None] | None = None, rng: random.Random | None = None) -> T:
+    def run(
+        self,
+        call: Callable[[], T],
+        *,
+        clock: Clock,
+        operation: str,
+        on_unknown: Callable[[], T | None] | None = None,
+        rng: random.Random | None = None,
+    ) -> T:
         """Call until success, a permanent error, or the budget is spent (then the last transient error).
 
         ``on_unknown`` runs after a :class:`SubmitOutcomeUnknown`: if it finds the result (the submit did
@@ -190,7 +201,13 @@ class RetryPolicy:
             pause = self.delay(attempt, retry_after, generator)
             if waited + pause > self.budget:
                 raise error
-            logger.warning("%s: transient failure (attempt %d of %d), retrying in %.1fs: %s",
-                           operation, attempt, self.attempts, pause, error)
+            logger.warning(
+                "%s: transient failure (attempt %d of %d), retrying in %.1fs: %s",
+                operation,
+                attempt,
+                self.attempts,
+                pause,
+                error,
+            )
             clock.sleep(pause)
             waited += pause

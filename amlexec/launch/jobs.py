@@ -32,6 +32,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+
 def ensure_same_payload(request: LaunchRequest, run_id: str, properties: Mapping[str, Any] | None) -> None:
     """Refuse to adopt a run that an earlier, different payload started under the same request id.
 
@@ -53,10 +54,15 @@ def to_job_inputs(values: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, dict) and isinstance(value.get("type"), str) and ("path" in value or "default" in value):
             inputs[name] = Input(**value)
         elif isinstance(value, dict | list):
-            issues.append(Issue(f"typeProperties.mlPipelineParameters.{name}",
-                                "Azure ML v2 inputs are numbers, booleans, strings or data inputs",
-                                'a literal, or {"type": "uri_folder", "path": ...}',
-                                json.dumps(value)[:60], code="unsupported_input"))
+            issues.append(
+                Issue(
+                    f"typeProperties.mlPipelineParameters.{name}",
+                    "Azure ML v2 inputs are numbers, booleans, strings or data inputs",
+                    'a literal, or {"type": "uri_folder", "path": ...}',
+                    json.dumps(value)[:60],
+                    code="unsupported_input",
+                )
+            )
         else:
             inputs[name] = value
     if issues:
@@ -68,8 +74,14 @@ class WorkspaceLauncher:
     """What every Azure ML adapter shares: connector, clock, retry policy, a short-lived signature cache,
     and status and cancel through the jobs API (v1 runs appear there as jobs too)."""
 
-    def __init__(self, connector: WorkspaceConnector, *, clock: Clock | None = None,
-                 retry: RetryPolicy | None = None, signature_ttl: float = 300.0) -> None:
+    def __init__(
+        self,
+        connector: WorkspaceConnector,
+        *,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        signature_ttl: float = 300.0,
+    ) -> None:
         from amlexec.clock import SystemClock
         from amlexec.launch.signature import SignatureCache
 
@@ -84,8 +96,9 @@ class WorkspaceLauncher:
     def cancel(self, handle: RunHandle) -> None:
         cancel_job(self._connector, handle, clock=self._clock, retry=self._retry)
 
-    def _existing(self, ml: MLClient, request: LaunchRequest, name: str, *, kind: str,
-                  attempt: int) -> RunHandle | None:
+    def _existing(
+        self, ml: MLClient, request: LaunchRequest, name: str, *, kind: str, attempt: int
+    ) -> RunHandle | None:
         """The handle of the job called ``name`` if an earlier delivery already created it."""
         job = find_job(ml, name, clock=self._clock, retry=self._retry)
         if job is None:
@@ -94,10 +107,12 @@ class WorkspaceLauncher:
         logger.info("run %s already exists; not submitting again", name)
         return handle_for(request, job, kind, attempt, created=False)
 
-    def _create_once(self, ml: MLClient, request: LaunchRequest, name: str, *, kind: str, attempt: int,
-                     create: Callable[[], Any]) -> RunHandle:
+    def _create_once(
+        self, ml: MLClient, request: LaunchRequest, name: str, *, kind: str, attempt: int, create: Callable[[], Any]
+    ) -> RunHandle:
         """Create the job called ``name``; if it turns out to exist (our lost submit, a concurrent
         delivery), return that one instead of failing or creating another."""
+
         def find() -> Any | None:
             return find_job(ml, name, clock=self._clock, retry=self._retry)
 
@@ -152,18 +167,25 @@ def _time(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
-def _run_history(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock,
-                 retry: RetryPolicy) -> dict[str, Any]:
+def _run_history(
+    connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock, retry: RetryPolicy
+) -> dict[str, Any]:
     """The run-history record of a run: start and end times and the service's error, which jobs lack."""
     workspace = handle.workspace
     if workspace is None:
         return {}
     try:
-        host = retry.run(lambda: connector.api_host(handle.linked_service, workspace), clock=clock,
-                         operation="discover workspace services")
+        host = retry.run(
+            lambda: connector.api_host(handle.linked_service, workspace),
+            clock=clock,
+            operation="discover workspace services",
+        )
         url = f"{host}/history/v1.0{connector.workspace_path(workspace)}/runs/{handle.run_id}"
-        record = retry.run(lambda: connector.send_json(handle.linked_service, "GET", url), clock=clock,
-                           operation=f"get run {handle.run_id}")
+        record = retry.run(
+            lambda: connector.send_json(handle.linked_service, "GET", url),
+            clock=clock,
+            operation=f"get run {handle.run_id}",
+        )
     except TargetNotFound:
         return {}
     return record if isinstance(record, dict) else {}
@@ -185,14 +207,20 @@ def job_status(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock
     raw = status_text(job.status)
     steps = []
     try:
-        children = retry.run(lambda: list(ml.jobs.list(parent_job_name=handle.run_id)), clock=clock,
-                             operation=f"list steps of {handle.run_id}")
+        children = retry.run(
+            lambda: list(ml.jobs.list(parent_job_name=handle.run_id)),
+            clock=clock,
+            operation=f"list steps of {handle.run_id}",
+        )
     except TargetNotFound:
         children = []
     for child in children:
         child_raw = status_text(child.status)
-        steps.append(StepStatus(name=str(child.display_name or child.name), state=normalise_status(child_raw),
-                                raw_status=child_raw))
+        steps.append(
+            StepStatus(
+                name=str(child.display_name or child.name), state=normalise_status(child_raw), raw_status=child_raw
+            )
+        )
     state = normalise_status(raw)
     context = getattr(job, "creation_context", None)
     record = _run_history(connector, handle, clock=clock, retry=retry)

@@ -77,8 +77,9 @@ def _created(value: Any) -> datetime:
 class _Signature:
     """What a published pipeline declares, and whether it may run."""
 
-    def __init__(self, pipeline_id: str, status: str, parameters: dict[str, DeclaredInput],
-                 data_paths: set[str]) -> None:
+    def __init__(
+        self, pipeline_id: str, status: str, parameters: dict[str, DeclaredInput], data_paths: set[str]
+    ) -> None:
         self.pipeline_id = pipeline_id
         self.status = status
         self.parameters = parameters
@@ -92,35 +93,58 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
 
     # ---- the v1 API's address
     def _pipelines_base(self, linked_service: str, workspace: WorkspaceInfo) -> str:
-        host = self._retry.run(lambda: self._connector.api_host(linked_service, workspace), clock=self._clock,
-                               operation=f"discover the services of workspace {workspace.name}")
+        host = self._retry.run(
+            lambda: self._connector.api_host(linked_service, workspace),
+            clock=self._clock,
+            operation=f"discover the services of workspace {workspace.name}",
+        )
         return f"{host}/pipelines/v1.0{self._connector.workspace_path(workspace)}"
 
     def _get(self, linked_service: str, url: str, params: dict[str, str] | None, operation: str) -> Any:
-        return self._retry.run(lambda: self._connector.send_json(linked_service, "GET", url, params=params),
-                               clock=self._clock, operation=operation)
+        return self._retry.run(
+            lambda: self._connector.send_json(linked_service, "GET", url, params=params),
+            clock=self._clock,
+            operation=operation,
+        )
 
     # ---- signatures
     def _pipeline_signature(self, request: LaunchRequest, base: str, pipeline_id: str, path: str) -> _Signature:
         def load() -> _Signature:
             try:
-                entity = self._get(request.linked_service, f"{base}/Pipelines/{pipeline_id}", None,
-                                   f"get published pipeline {pipeline_id}")
+                entity = self._get(
+                    request.linked_service,
+                    f"{base}/Pipelines/{pipeline_id}",
+                    None,
+                    f"get published pipeline {pipeline_id}",
+                )
             except TargetNotFound:
-                raise RequestRejected([Issue(path, f"no published pipeline {pipeline_id} in this workspace",
-                                             "the id of a published pipeline", pipeline_id,
-                                             code="unknown_pipeline")]) from None
+                raise RequestRejected(
+                    [
+                        Issue(
+                            path,
+                            f"no published pipeline {pipeline_id} in this workspace",
+                            "the id of a published pipeline",
+                            pipeline_id,
+                            code="unknown_pipeline",
+                        )
+                    ]
+                ) from None
             parameters: dict[str, DeclaredInput] = {}
             data_paths: set[str] = set()
             graph_id = entity.get("GraphId")
             if graph_id:
-                interface = self._get(request.linked_service, f"{base}/Graphs/{graph_id}/Interface", None,
-                                      f"get interface of pipeline {pipeline_id}")
+                interface = self._get(
+                    request.linked_service,
+                    f"{base}/Graphs/{graph_id}/Interface",
+                    None,
+                    f"get interface of pipeline {pipeline_id}",
+                )
                 for param in interface.get("Parameters") or []:
                     required = not param.get("IsOptional", True) and param.get("DefaultValue") is None
                     parameters[param["Name"]] = DeclaredInput(param["Name"], None, required)
-                for param in (interface.get("DataPathParameters") or []) + (interface.get("DataPathParameterList")
-                                                                           or []):
+                for param in (interface.get("DataPathParameters") or []) + (
+                    interface.get("DataPathParameterList") or []
+                ):
                     data_paths.add(param["Name"])
             else:
                 for name in entity.get("ParameterAssignments") or {}:
@@ -128,36 +152,65 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
             return _Signature(pipeline_id, str(entity.get("EntityStatus") or "Active"), parameters, data_paths)
 
         workspace = self._connector.workspace_of(request)
-        return self._signatures.get((workspace.subscription_id, workspace.resource_group, workspace.name,
-                                     "pipeline", pipeline_id), load)
+        return self._signatures.get(
+            (workspace.subscription_id, workspace.resource_group, workspace.name, "pipeline", pipeline_id), load
+        )
 
     def _endpoint_pipeline(self, request: LaunchRequest, base: str, target: PipelineEndpointTarget) -> str:
         path = "typeProperties.mlPipelineEndpointId"
 
         def load() -> dict[str, Any]:
             try:
-                entity: dict[str, Any] = self._get(request.linked_service,
-                                                   f"{base}/PipelineEndpoints/Id/{target.endpoint_id}", None,
-                                                   f"get pipeline endpoint {target.endpoint_id}")
+                entity: dict[str, Any] = self._get(
+                    request.linked_service,
+                    f"{base}/PipelineEndpoints/Id/{target.endpoint_id}",
+                    None,
+                    f"get pipeline endpoint {target.endpoint_id}",
+                )
                 return entity
             except TargetNotFound:
-                raise RequestRejected([Issue(path, f"no pipeline endpoint {target.endpoint_id} in this workspace",
-                                             "the id of a pipeline endpoint", target.endpoint_id,
-                                             code="unknown_pipeline")]) from None
+                raise RequestRejected(
+                    [
+                        Issue(
+                            path,
+                            f"no pipeline endpoint {target.endpoint_id} in this workspace",
+                            "the id of a pipeline endpoint",
+                            target.endpoint_id,
+                            code="unknown_pipeline",
+                        )
+                    ]
+                ) from None
 
         workspace = self._connector.workspace_of(request)
-        endpoint = self._signatures.get((workspace.subscription_id, workspace.resource_group, workspace.name,
-                                         "endpoint", target.endpoint_id), load)
+        endpoint = self._signatures.get(
+            (workspace.subscription_id, workspace.resource_group, workspace.name, "endpoint", target.endpoint_id), load
+        )
         if str(endpoint.get("EntityStatus") or "Active") != "Active":
-            raise RequestRejected([Issue(path, f"pipeline endpoint {target.endpoint_id} is "
-                                               f"{endpoint.get('EntityStatus')}", "an Active endpoint",
-                                         str(endpoint.get("EntityStatus")), code="target_disabled")])
+            raise RequestRejected(
+                [
+                    Issue(
+                        path,
+                        f"pipeline endpoint {target.endpoint_id} is {endpoint.get('EntityStatus')}",
+                        "an Active endpoint",
+                        str(endpoint.get("EntityStatus")),
+                        code="target_disabled",
+                    )
+                ]
+            )
         version = target.version or str(endpoint.get("DefaultVersion") or "")
         versions = {str(v.get("Version")): str(v.get("PipelineId")) for v in endpoint.get("PipelineVersionList") or []}
         if version not in versions:
-            raise RequestRejected([Issue("typeProperties.version", f"pipeline endpoint {target.endpoint_id} has no "
-                                                                   f"version {version!r}",
-                                         f"one of {sorted(versions)}", version, code="unknown_version")])
+            raise RequestRejected(
+                [
+                    Issue(
+                        "typeProperties.version",
+                        f"pipeline endpoint {target.endpoint_id} has no version {version!r}",
+                        f"one of {sorted(versions)}",
+                        version,
+                        code="unknown_version",
+                    )
+                ]
+            )
         return versions[version]
 
     # ---- exactly once
@@ -171,10 +224,15 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
         workspace = where.workspace
         if workspace is None:
             return []
-        host = self._retry.run(lambda: self._connector.api_host(where.linked_service, workspace),
-                               clock=self._clock, operation=f"discover the services of workspace {workspace.name}")
-        url = (f"{host}/history/v1.0{self._connector.workspace_path(workspace)}/experiments/"
-               f"{quote(where.experiment_name, safe='')}/runs:query")
+        host = self._retry.run(
+            lambda: self._connector.api_host(where.linked_service, workspace),
+            clock=self._clock,
+            operation=f"discover the services of workspace {workspace.name}",
+        )
+        url = (
+            f"{host}/history/v1.0{self._connector.workspace_path(workspace)}/experiments/"
+            f"{quote(where.experiment_name, safe='')}/runs:query"
+        )
         # Run names are [a-z0-9_]: nothing in them needs quoting inside the filter's string literal.
         query: dict[str, Any] = {"filter": f'(Properties/{RUN_NAME_PROPERTY} eq "{name}")', "top": 50}
         found: list[_V1Run] = []
@@ -190,8 +248,14 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
             for run in (page or {}).get("value") or []:
                 properties = run.get("properties") or {}
                 if properties.get(RUN_NAME_PROPERTY) == name and run.get("runId"):
-                    found.append(_V1Run(_created(run.get("createdUtc") or run.get("startTimeUtc")),
-                                        str(run["runId"]), str(run.get("status") or "Unknown"), properties))
+                    found.append(
+                        _V1Run(
+                            _created(run.get("createdUtc") or run.get("startTimeUtc")),
+                            str(run["runId"]),
+                            str(run.get("status") or "Unknown"),
+                            properties,
+                        )
+                    )
             token = (page or {}).get("continuationToken")
             if not token or token == query.get("continuationToken"):
                 break
@@ -202,24 +266,32 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
         if where.workspace is None:
             return []
         url = f"{self._connector.workspace_url(where.workspace)}/jobs"
-        listing = self._get(where.linked_service, url, {"api-version": JOBS_API_VERSION,
-                                                          "properties": f"{RUN_NAME_PROPERTY}={name}",
-                                                          "listViewType": "All"}, f"look up run {name}")
+        listing = self._get(
+            where.linked_service,
+            url,
+            {"api-version": JOBS_API_VERSION, "properties": f"{RUN_NAME_PROPERTY}={name}", "listViewType": "All"},
+            f"look up run {name}",
+        )
         found = []
         for job in (listing or {}).get("value") or []:
             props = (job.get("properties") or {}).get("properties") or {}
             if props.get(RUN_NAME_PROPERTY) == name and job.get("name"):
                 created = (job.get("systemData") or {}).get("createdAt")
-                found.append(_V1Run(_created(created), str(job["name"]),
-                                    str((job.get("properties") or {}).get("status") or "Unknown"), props))
+                found.append(
+                    _V1Run(
+                        _created(created),
+                        str(job["name"]),
+                        str((job.get("properties") or {}).get("status") or "Unknown"),
+                        props,
+                    )
+                )
         return found
 
     def _settle(self, where: RunHandle, name: str, runs: list[_V1Run]) -> _V1Run:
         """Keep the earliest of the runs named ``name``; cancel the others (duplicates of a race)."""
         keep = runs[0]
         for extra in runs[1:]:
-            logger.warning("run %s is a duplicate of %s (both named %s): canceling it", extra.run_id, keep.run_id,
-                           name)
+            logger.warning("run %s is a duplicate of %s (both named %s): canceling it", extra.run_id, keep.run_id, name)
             if normalise_status(extra.status) not in FINAL_STATES:
                 self.cancel(where.model_copy(update={"run_id": extra.run_id}))
         return keep
@@ -258,9 +330,17 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
                 params["pipelineVersion"] = target.version
             signature = self._pipeline_signature(request, base, pipeline_id, "typeProperties.mlPipelineEndpointId")
         if signature.status != "Active":
-            raise RequestRejected([Issue("typeProperties.mlPipelineId", f"published pipeline {pipeline_id} is "
-                                                                        f"{signature.status}", "an Active pipeline",
-                                         signature.status, code="target_disabled")])
+            raise RequestRejected(
+                [
+                    Issue(
+                        "typeProperties.mlPipelineId",
+                        f"published pipeline {pipeline_id} is {signature.status}",
+                        "an Active pipeline",
+                        signature.status,
+                        code="target_disabled",
+                    )
+                ]
+            )
         check_parameters(request, signature.parameters, target=f"published pipeline {pipeline_id}")
         self._check_data_paths(request, signature)
         if request.parent_run_id:
@@ -268,11 +348,16 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
         body = self._body(request, name)
 
         def submit() -> Any:
-            return self._connector.send_json(request.linked_service, "POST", url, body=body, params=params,
-                                             retry_on_server_errors=False)
+            return self._connector.send_json(
+                request.linked_service, "POST", url, body=body, params=params, retry_on_server_errors=False
+            )
 
-        answer = self._retry.run(submit, clock=self._clock, operation=f"submit {name}",
-                                 on_unknown=lambda: self._found(request, name, attempt))
+        answer = self._retry.run(
+            submit,
+            clock=self._clock,
+            operation=f"submit {name}",
+            on_unknown=lambda: self._found(request, name, attempt),
+        )
         run_id = answer["Id"] if isinstance(answer, dict) and "Id" in answer else answer
         if not isinstance(run_id, str):
             raise PermanentError(f"submit {name}: the service answered without a run id")
@@ -299,8 +384,13 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
         if not runs or runs[0].run_id == handle.run_id:
             return status
         kept = handle.model_copy(update={"run_id": runs[0].run_id, "studio_url": self._studio(handle, runs[0].run_id)})
-        logger.warning("run %s was canceled as a duplicate of %s (%s); following %s", handle.run_id, kept.run_id,
-                       handle.run_name, kept.run_id)
+        logger.warning(
+            "run %s was canceled as a duplicate of %s (%s); following %s",
+            handle.run_id,
+            kept.run_id,
+            handle.run_name,
+            kept.run_id,
+        )
         followed = job_status(self._connector, kept, clock=self._clock, retry=self._retry)
         return followed.model_copy(update={"run_id": kept.run_id, "studio_url": followed.studio_url or kept.studio_url})
 
@@ -309,10 +399,18 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
             return
         unknown = [n for n in request.data_path_assignments if n not in signature.data_paths]
         if unknown:
-            raise RequestRejected([
-                Issue(f"typeProperties.dataPathAssignments.{n}", f"published pipeline declares no data path '{n}'",
-                      f"one of: {', '.join(sorted(signature.data_paths))}", n, code="unknown_parameter")
-                for n in unknown])
+            raise RequestRejected(
+                [
+                    Issue(
+                        f"typeProperties.dataPathAssignments.{n}",
+                        f"published pipeline declares no data path '{n}'",
+                        f"one of: {', '.join(sorted(signature.data_paths))}",
+                        n,
+                        code="unknown_parameter",
+                    )
+                    for n in unknown
+                ]
+            )
 
     @staticmethod
     def _body(request: LaunchRequest, name: str) -> dict[str, Any]:
@@ -329,7 +427,8 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
             "ParameterAssignments": {k: to_text(v) for k, v in request.parameters.items()},
             "DataPathAssignments": {
                 k: {"DataStoreName": v.datastore_name, "RelativePath": v.relative_path or ""}
-                for k, v in request.data_path_assignments.items()},
+                for k, v in request.data_path_assignments.items()
+            },
             "tags": run_tags(request),
             "Properties": run_properties(request, name),
         }
@@ -344,13 +443,21 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
         workspace = handle.workspace
         if workspace is None:
             return None
-        return (f"https://ml.azure.com/runs/{run_id}?wsid=/subscriptions/{workspace.subscription_id}"
-                f"/resourcegroups/{workspace.resource_group}/workspaces/{workspace.name}")
+        return (
+            f"https://ml.azure.com/runs/{run_id}?wsid=/subscriptions/{workspace.subscription_id}"
+            f"/resourcegroups/{workspace.resource_group}/workspaces/{workspace.name}"
+        )
 
     def _handle(self, request: LaunchRequest, run_id: str, attempt: int, *, created: bool) -> RunHandle:
         workspace = self._connector.workspace_of(request)
-        handle = RunHandle(target_kind=request.target.kind, run_id=run_id, experiment_name=request.experiment_name,
-                           linked_service=request.linked_service, workspace=workspace, attempt=attempt,
-                           created=created, run_name=run_name(request, attempt))
+        handle = RunHandle(
+            target_kind=request.target.kind,
+            run_id=run_id,
+            experiment_name=request.experiment_name,
+            linked_service=request.linked_service,
+            workspace=workspace,
+            attempt=attempt,
+            created=created,
+            run_name=run_name(request, attempt),
+        )
         return handle.model_copy(update={"studio_url": self._studio(handle, run_id)})
-

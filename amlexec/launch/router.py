@@ -26,9 +26,16 @@ __all__ = ["LaunchRouter"]
 class LaunchRouter:
     """The worker's launchers, created on first use of each target kind."""
 
-    def __init__(self, registry: LinkedServiceRegistry, *, local_runs_root: Path, clock: Clock | None = None,
-                 retry: RetryPolicy | None = None, connector: WorkspaceConnector | None = None,
-                 local_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        registry: LinkedServiceRegistry,
+        *,
+        local_runs_root: Path,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        connector: WorkspaceConnector | None = None,
+        local_options: dict[str, Any] | None = None,
+    ) -> None:
         self._registry = registry
         self._runs_root = local_runs_root
         self._clock = clock or SystemClock()

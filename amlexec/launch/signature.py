@@ -30,9 +30,15 @@ class DeclaredInput:
     required: bool = False
 
 
-def check_parameters(request: LaunchRequest, declared: Mapping[str, DeclaredInput], *, target: str,
-                     property_name: str = "mlPipelineParameters", values: Mapping[str, Any] | None = None,
-                     allow_empty_strings: bool = True) -> None:
+def check_parameters(
+    request: LaunchRequest,
+    declared: Mapping[str, DeclaredInput],
+    *,
+    target: str,
+    property_name: str = "mlPipelineParameters",
+    values: Mapping[str, Any] | None = None,
+    allow_empty_strings: bool = True,
+) -> None:
     """Raise RequestRejected listing every unknown, missing or unsendable parameter."""
     given = request.parameters if values is None else values
     base = f"typeProperties.{property_name}"
@@ -42,17 +48,37 @@ def check_parameters(request: LaunchRequest, declared: Mapping[str, DeclaredInpu
         if name not in declared:
             near = [d for d in declared if d.lower() == name.lower()]
             hint = f" (did you mean '{near[0]}'? names are case-sensitive)" if near else ""
-            issues.append(Issue(child_path(base, name), f"{target} declares no parameter '{name}'{hint}",
-                                f"one of: {expected}", name, code="unknown_parameter"))
+            issues.append(
+                Issue(
+                    child_path(base, name),
+                    f"{target} declares no parameter '{name}'{hint}",
+                    f"one of: {expected}",
+                    name,
+                    code="unknown_parameter",
+                )
+            )
         elif not allow_empty_strings and given[name] == "":
-            issues.append(Issue(child_path(base, name),
-                                "Azure ML does not accept an empty string as an input value; omit the parameter to "
-                                "use the pipeline's default", "a non-empty value", '""', code="empty_input"))
+            issues.append(
+                Issue(
+                    child_path(base, name),
+                    "Azure ML does not accept an empty string as an input value; omit the parameter to "
+                    "use the pipeline's default",
+                    "a non-empty value",
+                    '""',
+                    code="empty_input",
+                )
+            )
     for name, spec in declared.items():
         if spec.required and name not in given:
-            issues.append(Issue(child_path(base, name), f"{target} requires parameter '{name}'",
-                                f"a value for '{name}'" + (f" ({spec.type})" if spec.type else ""), "nothing",
-                                code="missing_parameter"))
+            issues.append(
+                Issue(
+                    child_path(base, name),
+                    f"{target} requires parameter '{name}'",
+                    f"a value for '{name}'" + (f" ({spec.type})" if spec.type else ""),
+                    "nothing",
+                    code="missing_parameter",
+                )
+            )
     if issues:
         raise RequestRejected(issues)
 

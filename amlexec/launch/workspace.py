@@ -31,8 +31,14 @@ WORKSPACE_API_VERSION = "2024-10-01"
 class WorkspaceConnector:
     """Hands out per-workspace clients, building each once (thread-safe)."""
 
-    def __init__(self, registry: LinkedServiceRegistry, *, transport: Any = None,
-                 credential_for: Callable[[str], TokenCredential] | None = None, arm_endpoint: str = ARM) -> None:
+    def __init__(
+        self,
+        registry: LinkedServiceRegistry,
+        *,
+        transport: Any = None,
+        credential_for: Callable[[str], TokenCredential] | None = None,
+        arm_endpoint: str = ARM,
+    ) -> None:
         self._registry = registry
         self._arm = arm_endpoint.rstrip("/")
         self._transport = transport
@@ -69,8 +75,13 @@ class WorkspaceConnector:
                 kwargs: dict[str, Any] = {"user_agent": USER_AGENT, "retry_policy": sdk_retry_policy()}
                 if self._transport is not None:
                     kwargs["transport"] = self._transport
-                client = MLClient(self.credential(linked_service), workspace.subscription_id,
-                                  workspace.resource_group, workspace.name, **kwargs)
+                client = MLClient(
+                    self.credential(linked_service),
+                    workspace.subscription_id,
+                    workspace.resource_group,
+                    workspace.name,
+                    **kwargs,
+                )
                 self._clients[key] = client
             return client
 
@@ -91,8 +102,13 @@ class WorkspaceConnector:
                     UserAgentPolicy,
                 )
 
-                policies = [RequestIdPolicy(), HeadersPolicy(), UserAgentPolicy(USER_AGENT), sdk_retry_policy(),
-                            BearerTokenCredentialPolicy(self.credential(linked_service), ARM_SCOPE)]
+                policies = [
+                    RequestIdPolicy(),
+                    HeadersPolicy(),
+                    UserAgentPolicy(USER_AGENT),
+                    sdk_retry_policy(),
+                    BearerTokenCredentialPolicy(self.credential(linked_service), ARM_SCOPE),
+                ]
                 transport = self._transport
                 if transport is None:
                     from azure.core.pipeline.transport import RequestsTransport
@@ -105,8 +121,16 @@ class WorkspaceConnector:
                 self._rest[linked_service.lower()] = client
             return client
 
-    def send_json(self, linked_service: str, method: str, url: str, *, body: Any = None,
-                  params: dict[str, str] | None = None, retry_on_server_errors: bool = True) -> Any:
+    def send_json(
+        self,
+        linked_service: str,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        retry_on_server_errors: bool = True,
+    ) -> Any:
         """Send one JSON request; return the decoded body or raise azure-core's HttpResponseError."""
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
         from azure.core.rest import HttpRequest
@@ -132,8 +156,9 @@ class WorkspaceConnector:
             host = self._hosts.get(key)
         if host is not None:
             return host
-        arm = self.send_json(linked_service, "GET", self.workspace_url(workspace),
-                             params={"api-version": WORKSPACE_API_VERSION})
+        arm = self.send_json(
+            linked_service, "GET", self.workspace_url(workspace), params={"api-version": WORKSPACE_API_VERSION}
+        )
         discovery_url = ((arm or {}).get("properties") or {}).get("discoveryUrl")
         if not discovery_url:
             raise PermanentError(f"workspace {workspace.name} reports no discoveryUrl")

@@ -139,8 +139,12 @@ def test_refused_token_fails_fast() -> None:
     with AmqpTestBroker(accept_tokens=False) as broker:
         started = time.monotonic()
         with pytest.raises(ServiceBusAuthenticationError):
-            with_sender(broker, "queue", "aml-requests",
-                        lambda sender: sender.send_messages(rich_message(1), timeout=OPERATION_TIMEOUT))
+            with_sender(
+                broker,
+                "queue",
+                "aml-requests",
+                lambda sender: sender.send_messages(rich_message(1), timeout=OPERATION_TIMEOUT),
+            )
         elapsed = time.monotonic() - started
 
         assert elapsed < OPERATION_TIMEOUT  # the refusal itself ended the call, not a timeout

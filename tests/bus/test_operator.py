@@ -21,8 +21,16 @@ def test_send_puts_the_payload_on_the_request_queue(tmp_path: Path, capsys: pyte
     payload = tmp_path / "seed.json"
     payload.write_text(json.dumps(SEED_ACTIVITY))
     with AmqpTestBroker() as broker:
-        args = ["send", str(payload), "--connection-string", broker.connection_string, "--message-id", "req-7",
-                "--correlation-id", "corr-7"]
+        args = [
+            "send",
+            str(payload),
+            "--connection-string",
+            broker.connection_string,
+            "--message-id",
+            "req-7",
+            "--correlation-id",
+            "corr-7",
+        ]
         assert run_with_deadline(lambda: main(args), 20) == 0
         (message,) = broker.messages("amlexec-requests")
     assert capsys.readouterr().out == "sent req-7\n"
@@ -33,8 +41,17 @@ def test_send_puts_the_payload_on_the_request_queue(tmp_path: Path, capsys: pyte
 def test_send_refuses_an_invalid_payload_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     payload = tmp_path / "bad.json"
     payload.write_text(json.dumps({"name": "x", "type": "AzureMLExecutePipeline"}))
-    assert main(["send", str(payload), "--connection-string", "Endpoint=sb://127.0.0.1:1/;SharedAccessKeyName=x;"
-                 "SharedAccessKey=y"]) == 2
+    assert (
+        main(
+            [
+                "send",
+                str(payload),
+                "--connection-string",
+                "Endpoint=sb://127.0.0.1:1/;SharedAccessKeyName=x;SharedAccessKey=y",
+            ]
+        )
+        == 2
+    )
     assert "not sent" in capsys.readouterr().err
 
 
@@ -86,11 +103,15 @@ class FakeServiceBus:
 
 def rejected_queue() -> FakeServiceBus:
     issues = [{"path": "typeProperties.mlPipelineId", "code": "dynamic_type", "message": "wrong type"}]
-    props = {b"amlexec.originalMessageId": b"msg-bad", b"amlexec.rejectedAt": b"2026-11-21T02:00:00+00:00",
-             b"amlexec.reason": b"typeProperties.mlPipelineId: wrong type",
-             b"amlexec.issues": json.dumps(issues).encode()}
-    return FakeServiceBus([Received(11, "rejected|msg-other", b"{}", {}),
-                           Received(12, "rejected|msg-bad", b'{"name": "x"}', props)])
+    props = {
+        b"amlexec.originalMessageId": b"msg-bad",
+        b"amlexec.rejectedAt": b"2026-11-21T02:00:00+00:00",
+        b"amlexec.reason": b"typeProperties.mlPipelineId: wrong type",
+        b"amlexec.issues": json.dumps(issues).encode(),
+    }
+    return FakeServiceBus(
+        [Received(11, "rejected|msg-other", b"{}", {}), Received(12, "rejected|msg-bad", b'{"name": "x"}', props)]
+    )
 
 
 def test_list_and_resubmit_a_rejected_request() -> None:

@@ -14,8 +14,12 @@ from amlexec.bus.servicebus import ServiceBusBus
 from amlexec.errors import TransientError
 from amlexec.events import CloudEvent, event_message
 
-ENTITIES = {Destination.EVENTS: "amlexec-events", Destination.STATUS: "amlexec-status",
-            Destination.REQUESTS: "amlexec-requests", Destination.REJECTED: "amlexec-rejected"}
+ENTITIES = {
+    Destination.EVENTS: "amlexec-events",
+    Destination.STATUS: "amlexec-status",
+    Destination.REQUESTS: "amlexec-requests",
+    Destination.REJECTED: "amlexec-rejected",
+}
 
 
 @pytest.fixture
@@ -30,17 +34,32 @@ def bus_for(broker: AmqpTestBroker) -> ServiceBusBus:
 
 
 def test_events_and_scheduled_checks_reach_service_bus_intact(broker: AmqpTestBroker) -> None:
-    event = CloudEvent(id="7d8a1f8e-0000-5000-8000-000000000001", source="urn:amlexec:test",
-                       type="com.amlexec.run.completed", subject="amlexec_score_abc_1",
-                       time=datetime(2026, 11, 21, 2, 7, tzinfo=UTC), correlationid="corr-1",
-                       traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                       data={"status": "completed", "runId": "amlexec_score_abc_1", "attempt": 1,
-                             "activityName": "Score", "experimentName": "scoring",
-                             "target": {"kind": "pipeline_component"}})
+    event = CloudEvent(
+        id="7d8a1f8e-0000-5000-8000-000000000001",
+        source="urn:amlexec:test",
+        type="com.amlexec.run.completed",
+        subject="amlexec_score_abc_1",
+        time=datetime(2026, 11, 21, 2, 7, tzinfo=UTC),
+        correlationid="corr-1",
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        data={
+            "status": "completed",
+            "runId": "amlexec_score_abc_1",
+            "attempt": 1,
+            "activityName": "Score",
+            "experimentName": "scoring",
+            "target": {"kind": "pipeline_component"},
+        },
+    )
     check_due = datetime(2026, 11, 21, 2, 0, 15, tzinfo=UTC)
-    check = OutgoingMessage(body=b'{"action": "check"}', message_id="check|msg-1|Score|1|run|0",
-                            correlation_id="corr-1", subject="amlexec.check",
-                            application_properties={"attempt": 1, "check": 0}, scheduled_enqueue_time=check_due)
+    check = OutgoingMessage(
+        body=b'{"action": "check"}',
+        message_id="check|msg-1|Score|1|run|0",
+        correlation_id="corr-1",
+        subject="amlexec.check",
+        application_properties={"attempt": 1, "check": 0},
+        scheduled_enqueue_time=check_due,
+    )
     bus = bus_for(broker)
 
     def session() -> None:

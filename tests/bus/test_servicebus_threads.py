@@ -25,8 +25,12 @@ from amlexec.bus.base import Destination, OutgoingMessage
 from amlexec.bus.servicebus import ServiceBusBus
 from amlexec.errors import ConfigurationError, TransientError
 
-ENTITIES = {Destination.EVENTS: "amlexec-events", Destination.STATUS: "amlexec-status",
-            Destination.REQUESTS: "amlexec-requests", Destination.REJECTED: "amlexec-rejected"}
+ENTITIES = {
+    Destination.EVENTS: "amlexec-events",
+    Destination.STATUS: "amlexec-status",
+    Destination.REQUESTS: "amlexec-requests",
+    Destination.REJECTED: "amlexec-rejected",
+}
 THREADS = 8
 SENDS = 500  # per thread and destination: the proof, 8 × 500 to a queue and to the topic
 
@@ -77,7 +81,8 @@ def assert_exactly_once(arrived: list[Any], expected: set[str]) -> None:
 
 
 def test_eight_threads_sending_to_a_queue_and_the_topic_deliver_every_message_exactly_once(
-        broker: AmqpTestBroker) -> None:
+    broker: AmqpTestBroker,
+) -> None:
     bus = bus_for(broker)
 
     def work(number: int) -> None:
@@ -108,8 +113,10 @@ def test_threads_mixing_scheduled_and_immediate_messages_lose_none(broker: AmqpT
     def work(number: int) -> None:
         for index in range(40):
             # One call carrying both kinds, as a status check does when it publishes and re-schedules.
-            bus.send(Destination.STATUS, [message(f"now-{number}-{index}"),
-                                          message(f"later-{number}-{index}", scheduled=due)])
+            bus.send(
+                Destination.STATUS,
+                [message(f"now-{number}-{index}"), message(f"later-{number}-{index}", scheduled=due)],
+            )
             bus.send(Destination.EVENTS, [message(f"event-{number}-{index}")])
 
     def session() -> list[BaseException]:
@@ -130,8 +137,13 @@ def test_threads_mixing_scheduled_and_immediate_messages_lose_none(broker: AmqpT
 def test_identity_based_links_share_one_credential_across_threads(broker: AmqpTestBroker) -> None:
     credential = FakeCredential()
     # use_tls=False keeps the loopback port, as the emulator connection string does.
-    bus = ServiceBusBus(ENTITIES, fully_qualified_namespace=f"127.0.0.1:{broker.port}", credential=credential,
-                        retry_total=0, client_kwargs={"use_tls": False})
+    bus = ServiceBusBus(
+        ENTITIES,
+        fully_qualified_namespace=f"127.0.0.1:{broker.port}",
+        credential=credential,
+        retry_total=0,
+        client_kwargs={"use_tls": False},
+    )
 
     def work(number: int) -> None:
         for index in range(10):
@@ -147,13 +159,17 @@ def test_identity_based_links_share_one_credential_across_threads(broker: AmqpTe
     assert_exactly_once(broker.messages("amlexec-requests"), ids("m", 10))
     # One shared credential signed every link's token (the SDK asks for its own spelling of the scope).
     assert credential.scopes and {scope.split("//.")[0] for scope in credential.scopes} == {
-        "https://servicebus.azure.net"}
+        "https://servicebus.azure.net"
+    }
     assert len(credential.scopes) <= THREADS, "a token per link (8 at most), not per send"
 
 
 def test_a_missing_entity_is_a_configuration_error_before_any_connection() -> None:
-    bus = ServiceBusBus({Destination.EVENTS: "amlexec-events"}, connection_string="Endpoint=sb://127.0.0.1:1/;"
-                        "SharedAccessKeyName=x;SharedAccessKey=y;UseDevelopmentEmulator=true")
+    bus = ServiceBusBus(
+        {Destination.EVENTS: "amlexec-events"},
+        connection_string="Endpoint=sb://127.0.0.1:1/;"
+        "SharedAccessKeyName=x;SharedAccessKey=y;UseDevelopmentEmulator=true",
+    )
     with pytest.raises(ConfigurationError, match="no Service Bus entity is configured for status"):
         bus.send(Destination.STATUS, [message("m-1")])
     bus.close()
@@ -250,14 +266,16 @@ def test_a_sender_whose_send_failed_is_closed_and_replaced(monkeypatch: pytest.M
 
 
 def test_close_lets_a_send_in_flight_finish_then_its_sender_closes_it(
-        broker: AmqpTestBroker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    broker: AmqpTestBroker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     spy = Spy()
     spy.install(monkeypatch)
     bus = bus_for(broker)
     run_with_deadline(lambda: bus.send(Destination.EVENTS, [message("idle-1")]), 20)  # leaves an idle link
     spy.hold = threading.Event()
-    sender_thread = threading.Thread(target=lambda: bus.send(Destination.REQUESTS, [message("in-flight")]),
-                                     name="sending-thread", daemon=True)
+    sender_thread = threading.Thread(
+        target=lambda: bus.send(Destination.REQUESTS, [message("in-flight")]), name="sending-thread", daemon=True
+    )
     sender_thread.start()
     assert spy.held.wait(20)
     closer = threading.Thread(target=bus.close, name="closing-thread", daemon=True)
@@ -279,7 +297,9 @@ def test_close_lets_a_send_in_flight_finish_then_its_sender_closes_it(
     assert not spy.closed_while_sending
     # The link that was in flight was closed once, by the thread that used it, after its send.
     assert [(what, thread) for what, number, thread in spy.closed if number == 1] == [
-        ("client", "sending-thread"), ("sender", "sending-thread")]
+        ("client", "sending-thread"),
+        ("sender", "sending-thread"),
+    ]
     assert "still sending" not in caplog.text
 
     # A send after close() opens a new link.
@@ -291,7 +311,8 @@ def test_close_lets_a_send_in_flight_finish_then_its_sender_closes_it(
 
 
 def test_close_gives_up_waiting_after_close_timeout(
-        broker: AmqpTestBroker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    broker: AmqpTestBroker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     spy = Spy(hold=threading.Event())
     spy.install(monkeypatch)
     bus = bus_for(broker, close_timeout=0.2)
@@ -312,7 +333,8 @@ def test_close_gives_up_waiting_after_close_timeout(
 
 
 def test_when_every_sender_is_busy_a_send_waits_then_gives_up(
-        broker: AmqpTestBroker, monkeypatch: pytest.MonkeyPatch) -> None:
+    broker: AmqpTestBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spy = Spy(hold=threading.Event())
     spy.install(monkeypatch)
     bus = bus_for(broker, max_senders=1, checkout_timeout=0.3)

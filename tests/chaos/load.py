@@ -94,13 +94,22 @@ class LoadReport:
 
 
 def _amlexec_memory(snapshot: tracemalloc.Snapshot) -> float:
-    stats = snapshot.filter_traces([tracemalloc.Filter(True, "*/amlexec/*"),
-                                    tracemalloc.Filter(False, "*/amlexec/bus/memory.py")]).statistics("filename")
+    stats = snapshot.filter_traces(
+        [tracemalloc.Filter(True, "*/amlexec/*"), tracemalloc.Filter(False, "*/amlexec/bus/memory.py")]
+    ).statistics("filename")
     return sum(s.size for s in stats) / 1024
 
 
-def run_load(tmp_path: Path, monkeypatch: Any, *, count: int, rate: float = 20.0, burst: int = 20,
-             slices: int = 5, measure_memory: bool = True) -> LoadReport:
+def run_load(
+    tmp_path: Path,
+    monkeypatch: Any,
+    *,
+    count: int,
+    rate: float = 20.0,
+    burst: int = 20,
+    slices: int = 5,
+    measure_memory: bool = True,
+) -> LoadReport:
     flow = make_flow(monkeypatch, tmp_path)
     flow.world.transport.clock = flow.world.clock
     seed_pipeline_component(flow.world.fake)
@@ -119,15 +128,28 @@ def run_load(tmp_path: Path, monkeypatch: Any, *, count: int, rate: float = 20.0
                 # Whole seconds in Retry-After, the exact wait in retry-after-ms, as Azure sends them. The
                 # azure-core installed here reads Retry-After first, so a throttled submit waits a whole second
                 # and launches arrive a bucketful at a time.
-                return Fault(method, ".", status=429, headers={"Retry-After": str(max(1, math.ceil(wait))),
-                                                               "retry-after-ms": str(math.ceil(wait * 1000))})
+                return Fault(
+                    method,
+                    ".",
+                    status=429,
+                    headers={
+                        "Retry-After": str(max(1, math.ceil(wait))),
+                        "retry-after-ms": str(math.ceil(wait * 1000)),
+                    },
+                )
         return None
 
     flow.world.router.chaos = limit
-    body = {"name": "Load", "type": "AzureMLExecutePipeline",
-            "linkedServiceName": {"referenceName": "AzureMLService", "type": "LinkedServiceReference"},
-            "typeProperties": {"mlPipelineId": "azureml:score_pipeline:3", "experimentName": "load",
-                               "mlPipelineParameters": {"n": 0}}}
+    body = {
+        "name": "Load",
+        "type": "AzureMLExecutePipeline",
+        "linkedServiceName": {"referenceName": "AzureMLService", "type": "LinkedServiceReference"},
+        "typeProperties": {
+            "mlPipelineId": "azureml:score_pipeline:3",
+            "experimentName": "load",
+            "mlPipelineParameters": {"n": 0},
+        },
+    }
     encoded = json.dumps(body).encode()
     start_wall = time.perf_counter()
     finished: set[str] = set()
@@ -174,8 +196,9 @@ def run_load(tmp_path: Path, monkeypatch: Any, *, count: int, rate: float = 20.0
         per_slice = max(1, count // slices)
         for first in range(0, count, per_slice):
             ids = range(first, min(count, first + per_slice))
-            flow.bus.send(Destination.REQUESTS, [OutgoingMessage(body=encoded, message_id=f"load-{i:06d}")
-                                                 for i in ids])
+            flow.bus.send(
+                Destination.REQUESTS, [OutgoingMessage(body=encoded, message_id=f"load-{i:06d}") for i in ids]
+            )
             window_start = flow.world.clock.now()
             bucket.start(window_start)
             while requests := flow.bus.due(Destination.REQUESTS):
@@ -201,8 +224,16 @@ def run_load(tmp_path: Path, monkeypatch: Any, *, count: int, rate: float = 20.0
         if measure_memory:
             tracemalloc.stop()
     return LoadReport(
-        requests=count, launched=len(flow.world.fake.jobs) - 1, duplicate_runs=len(flow.world.fake.jobs) - len({
-            job["properties"]["tags"]["amlexec.requestId"] for job in flow.world.fake.jobs.values()}),
-        throttled=throttled["429"], simulated_seconds=launch_seconds, paused_seconds=paused_seconds,
-        rate_limit=rate, burst=burst, wall_seconds=time.perf_counter() - start_wall,
-        memory_kib=memory, terminal_events=len(finished))
+        requests=count,
+        launched=len(flow.world.fake.jobs) - 1,
+        duplicate_runs=len(flow.world.fake.jobs)
+        - len({job["properties"]["tags"]["amlexec.requestId"] for job in flow.world.fake.jobs.values()}),
+        throttled=throttled["429"],
+        simulated_seconds=launch_seconds,
+        paused_seconds=paused_seconds,
+        rate_limit=rate,
+        burst=burst,
+        wall_seconds=time.perf_counter() - start_wall,
+        memory_kib=memory,
+        terminal_events=len(finished),
+    )

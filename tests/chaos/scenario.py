@@ -32,16 +32,23 @@ from flow.harness import Flow, make_flow
 
 from amlexec.bus.base import Destination, OutgoingMessage
 from amlexec.bus.memory import MemoryBus
-from amlexec.request import LaunchRequest
-from amlexec.runs import RUN_NAME_PROPERTY, run_name
+from amlexec.runs import RUN_NAME_PROPERTY, run_name_for
 
 PIPELINE = "0a77f445-258e-4349-9895-e555060b32d8"
 SECRET = "hunter2-secret-never-logged"
 MAX_DELIVERIES = 10
 
 # outcome -> the terminal event type it must end with
-EXPECTED = {"ok": "completed", "fail": "failed", "fail_then_ok": "completed", "cancel": "canceled",
-            "slow": "timedOut", "invalid": "rejected", "typo": "rejected", "secure": "completed"}
+EXPECTED = {
+    "ok": "completed",
+    "fail": "failed",
+    "fail_then_ok": "completed",
+    "cancel": "canceled",
+    "slow": "timedOut",
+    "invalid": "rejected",
+    "typo": "rejected",
+    "secure": "completed",
+}
 WEIGHTS = {"ok": 40, "fail": 10, "fail_then_ok": 10, "cancel": 5, "slow": 5, "invalid": 10, "typo": 5, "secure": 15}
 
 
@@ -167,8 +174,10 @@ def _activity(target: str, outcome: str, index: int) -> dict[str, Any]:
     if outcome == "typo":
         params = {**params, "tresh": 1}
     if outcome == "secure":
-        params = {**params, ("label" if target == "component" else "region" if target == "published"
-                             else "label"): SECRET}
+        params = {
+            **params,
+            ("label" if target == "component" else "region" if target == "published" else "label"): SECRET,
+        }
     props["experimentName"] = 42 if outcome == "invalid" else f"chaos-{target}"
     props["mlPipelineParameters"] = params
     policy: dict[str, Any] = {"timeout": "0.01:00:00"}
@@ -178,9 +187,13 @@ def _activity(target: str, outcome: str, index: int) -> dict[str, Any]:
         policy["timeout"] = "0.00:10:00"
     if outcome == "secure":
         policy.update(secureInput=True, secureOutput=True)
-    return {"name": f"Chaos {target}", "type": "AzureMLExecutePipeline",
-            "linkedServiceName": {"referenceName": "AzureMLService", "type": "LinkedServiceReference"},
-            "policy": policy, "typeProperties": props}
+    return {
+        "name": f"Chaos {target}",
+        "type": "AzureMLExecutePipeline",
+        "linkedServiceName": {"referenceName": "AzureMLService", "type": "LinkedServiceReference"},
+        "policy": policy,
+        "typeProperties": props,
+    }
 
 
 def _plan(count: int, rng: random.Random, targets: tuple[str, ...]) -> dict[str, Planned]:
@@ -199,19 +212,29 @@ def _plan(count: int, rng: random.Random, targets: tuple[str, ...]) -> dict[str,
 
 
 def _seed_workspace(flow: Flow) -> None:
-    seed_pipeline_component(flow.world.fake, inputs={
-        "n": {"type": "integer"}, "flag": {"type": "boolean", "default": True},
-        "label": {"type": "string", "optional": True}})
+    seed_pipeline_component(
+        flow.world.fake,
+        inputs={
+            "n": {"type": "integer"},
+            "flag": {"type": "boolean", "default": True},
+            "label": {"type": "string", "optional": True},
+        },
+    )
     flow.world.fake.publish(PIPELINE, {"threshold": 0.5, "region": "ALL"})
-    flow.world.fake.add_batch_endpoint(BASE, "loan-scoring", {"blue": f"{BASE}/components/score_pipeline/versions/3"},
-                                       default="blue")
+    flow.world.fake.add_batch_endpoint(
+        BASE, "loan-scoring", {"blue": f"{BASE}/components/score_pipeline/versions/3"}, default="blue"
+    )
 
 
 def _chaos(rng: random.Random, rates: FaultRates, counter: Counter[str]) -> Any:
     def decide(method: str, path: str) -> Fault | None:
         roll = rng.random()
-        edges = [("throttle", rates.throttle), ("server_error", rates.server_error),
-                 ("drop_before", rates.drop_before), ("drop_after", rates.drop_after)]
+        edges = [
+            ("throttle", rates.throttle),
+            ("server_error", rates.server_error),
+            ("drop_before", rates.drop_before),
+            ("drop_after", rates.drop_after),
+        ]
         for name, rate in edges:
             if roll < rate:
                 counter[name] += 1
@@ -283,10 +306,14 @@ class Instances:
         world = flow.world
         self.workers = [flow.worker]
         for _ in range(count - 1):
-            connector = WorkspaceConnector(world.registry, transport=world.transport,
-                                           credential_for=lambda _name: world.credential)
-            self.workers.append(Worker.create(flow.worker.settings, clock=world.clock, connector=connector,
-                                              registry=world.registry, bus=flow.bus))
+            connector = WorkspaceConnector(
+                world.registry, transport=world.transport, credential_for=lambda _name: world.credential
+            )
+            self.workers.append(
+                Worker.create(
+                    flow.worker.settings, clock=world.clock, connector=connector, registry=world.registry, bus=flow.bus
+                )
+            )
         self.current = 0
         monkeypatch.setattr(triggers, "_worker", lambda: self.workers[self.current])
 
@@ -296,9 +323,18 @@ class Instances:
         return self
 
 
-def run_scenario(tmp_path: Path, monkeypatch: Any, *, count: int, seed: int, rates: FaultRates | None = None,
-                 targets: tuple[str, ...] = ("component", "published", "batch"), workers: int = 1,
-                 race: float = 0.0, max_steps: int = 1_000_000) -> Report:
+def run_scenario(
+    tmp_path: Path,
+    monkeypatch: Any,
+    *,
+    count: int,
+    seed: int,
+    rates: FaultRates | None = None,
+    targets: tuple[str, ...] = ("component", "published", "batch"),
+    workers: int = 1,
+    race: float = 0.0,
+    max_steps: int = 1_000_000,
+) -> Report:
     """Send ``count`` generated requests at once and deliver everything until the bus is quiet.
 
     With ``workers`` > 1, each delivery goes to a random instance; ``race`` is the share of first deliveries
@@ -323,9 +359,8 @@ def run_scenario(tmp_path: Path, monkeypatch: Any, *, count: int, seed: int, rat
     run_of: dict[str, tuple[str, int]] = {}
     for request_id, plan in planned.items():
         activity_name = json.loads(plan.body)["name"]
-        stub = LaunchRequest.model_construct(request_id=request_id, activity_name=activity_name)
         for attempt in (1, 2, 3):
-            run_of[run_name(stub, attempt)] = (request_id, attempt)
+            run_of[run_name_for(request_id, activity_name, attempt)] = (request_id, attempt)
     flow.world.router.chaos = _chaos(rng, rates, http_faults)
     simulator = RunSimulator(flow, planned, run_of)
 
@@ -345,8 +380,7 @@ def run_scenario(tmp_path: Path, monkeypatch: Any, *, count: int, seed: int, rat
         try:
             flow.deliver(destination, message, delivery_count=count_so_far)
         except Exception as exc:  # the worker died or gave up: Service Bus redelivers after the lock expires
-            logging.getLogger("chaos").debug("delivery of %s to instance %d failed: %s", message.message_id,
-                                             index, exc)
+            logging.getLogger("chaos").debug("delivery of %s to instance %d failed: %s", message.message_id, index, exc)
             redeliver_later(flow.world.clock.now() + timedelta(seconds=30), destination, message, count_so_far)
 
     def race_with(index: int, message: OutgoingMessage) -> Any:
@@ -367,8 +401,15 @@ def run_scenario(tmp_path: Path, monkeypatch: Any, *, count: int, seed: int, rat
         return hook
 
     for plan in planned.values():
-        inbox.append((flow.world.clock.now(), order, Destination.REQUESTS,
-                      OutgoingMessage(body=plan.body, message_id=plan.request_id, correlation_id=plan.request_id), 1))
+        inbox.append(
+            (
+                flow.world.clock.now(),
+                order,
+                Destination.REQUESTS,
+                OutgoingMessage(body=plan.body, message_id=plan.request_id, correlation_id=plan.request_id),
+                1,
+            )
+        )
         order += 1
     dead: list[tuple[Destination, OutgoingMessage]] = []
     deliveries = 0
@@ -398,20 +439,17 @@ def run_scenario(tmp_path: Path, monkeypatch: Any, *, count: int, seed: int, rat
             inbox.remove(item)
             _, _, destination, message, count_so_far = item
             if rng.random() < rates.delay:
-                inbox.append((now + timedelta(seconds=rng.randint(1, 60)), order, destination, message,
-                              count_so_far))
+                inbox.append((now + timedelta(seconds=rng.randint(1, 60)), order, destination, message, count_so_far))
                 order += 1
                 continue
             if rng.random() < rates.duplicate:
-                inbox.append((now + timedelta(seconds=rng.randint(0, 30)), order, destination, message,
-                              count_so_far))
+                inbox.append((now + timedelta(seconds=rng.randint(0, 30)), order, destination, message, count_so_far))
                 order += 1
             simulator.step()
             deliveries += 1
             index = rng.randrange(workers)
             instances.on(index)
-            racing = (workers > 1 and destination is Destination.REQUESTS and count_so_far == 1
-                      and rng.random() < race)
+            racing = workers > 1 and destination is Destination.REQUESTS and count_so_far == 1 and rng.random() < race
             flow.world.fake.before_create = race_with(index, message) if racing else None
             deliver(index, destination, message, count_so_far)
             flow.world.fake.before_create = None
@@ -420,10 +458,23 @@ def run_scenario(tmp_path: Path, monkeypatch: Any, *, count: int, seed: int, rat
                 if not data["type"].endswith(".started"):
                     terminal_at.setdefault(data["data"]["requestId"], flow.world.clock.now())
             published_seen = len(bus.published)
-    return Report(planned, flow, dead, deliveries, bus.crashes, http_faults, run_of, log_records=logs.records,
-                  leaks=logs.leaks, wall_seconds=time.perf_counter() - start, terminal_at=terminal_at,
-                  workers=workers, races=races, raced=raced,
-                  http_faults_on=any((rates.throttle, rates.server_error, rates.drop_before, rates.drop_after)))
+    return Report(
+        planned,
+        flow,
+        dead,
+        deliveries,
+        bus.crashes,
+        http_faults,
+        run_of,
+        log_records=logs.records,
+        leaks=logs.leaks,
+        wall_seconds=time.perf_counter() - start,
+        terminal_at=terminal_at,
+        workers=workers,
+        races=races,
+        raced=raced,
+        http_faults_on=any((rates.throttle, rates.server_error, rates.drop_before, rates.drop_after)),
+    )
 
 
 def _created(job: dict[str, Any]) -> tuple[str, str]:
@@ -473,8 +524,11 @@ def check_invariants(report: Report) -> None:
         # Every answer arrives, so nothing is ever sent twice, however often messages are redelivered or
         # workers crash: each run was created by exactly one create. (A lost answer lets azure-core resend
         # an idempotent PUT, which the service answers without a second run.)
-        extra = {name: n for name, n in fake.creates.items()
-                 if n != 1 and report.run_of.get(name, ("", 0))[0] not in report.raced}
+        extra = {
+            name: n
+            for name, n in fake.creates.items()
+            if n != 1 and report.run_of.get(name, ("", 0))[0] not in report.raced
+        }
         assert extra == {}, f"created more than once: {extra}"
 
     terminal: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -489,8 +543,9 @@ def check_invariants(report: Report) -> None:
             assert run_id in fake.jobs, f"event for {run_id}, which never ran"
             assert run_id in kept_runs, f"event for {run_id}, a duplicate amlexec canceled"
 
-    rejected_bodies = {m.application_properties["amlexec.originalMessageId"]: m.body
-                       for m in bus.sent[Destination.REJECTED]}
+    rejected_bodies = {
+        m.application_properties["amlexec.originalMessageId"]: m.body for m in bus.sent[Destination.REJECTED]
+    }
     expected_total = 0
     for request_id, plan in report.planned.items():
         events = terminal[request_id]
@@ -512,6 +567,7 @@ def check_invariants(report: Report) -> None:
 
     assert report.log_records > 0, "no log records were scanned: the leak check would prove nothing"
     assert report.leaks == [], f"a secureInput value leaked into a log line: {report.leaks[0]}"
-    events_and_kept = "".join(m.body.decode() + json.dumps(m.application_properties)
-                              for d in (Destination.EVENTS,) for m in bus.sent[d])
+    events_and_kept = "".join(
+        m.body.decode() + json.dumps(m.application_properties) for d in (Destination.EVENTS,) for m in bus.sent[d]
+    )
     assert SECRET not in events_and_kept, "a secureInput value leaked into an event"

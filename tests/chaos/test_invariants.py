@@ -21,8 +21,16 @@ def test_invariants_hold_without_faults(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_redeliveries_and_crashes_never_send_a_create_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    rates = FaultRates(throttle=0, server_error=0, drop_before=0, drop_after=0, duplicate=0.3, delay=0.1,
-                       crash_before_send=0.05, crash_after_send=0.05)
+    rates = FaultRates(
+        throttle=0,
+        server_error=0,
+        drop_before=0,
+        drop_after=0,
+        duplicate=0.3,
+        delay=0.1,
+        crash_before_send=0.05,
+        crash_after_send=0.05,
+    )
     report = run_scenario(tmp_path, monkeypatch, count=60, seed=SEED, rates=rates)
     check_invariants(report)
     assert report.crashes >= 5 and report.flow.bus.dropped_duplicates
@@ -52,5 +60,6 @@ def test_two_instances_racing_on_every_target(tmp_path: Path, monkeypatch: pytes
     assert set(report.races) == {"component", "published", "batch"}, f"every target raced: {dict(report.races)}"
     _, _, duplicates, _ = settled_runs(report)
     fake = report.flow.world.fake
-    assert duplicates and all(name in fake.v1_run_ids for name in duplicates), \
+    assert duplicates and all(name in fake.v1_run_ids for name in duplicates), (
         "only v1 targets can start a second run; amlexec canceled each"
+    )

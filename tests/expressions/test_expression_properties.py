@@ -50,9 +50,28 @@ def test_expression_shaped_text(text: str) -> None:
 
 
 _LITERALS = st.sampled_from(
-    ["0", "1", "-7", "2.5", "-0.0", "1e300", "9223372036854775807", "true", "false", "null", "''", "'abc'",
-     "'A,b'", "' 1.5 '", "'{\"a\":[1]}'", "'😀'", "pipeline().parameters.arr", "pipeline().parameters.obj",
-     "variables('v')", "pipeline().parameters?.missing"]
+    [
+        "0",
+        "1",
+        "-7",
+        "2.5",
+        "-0.0",
+        "1e300",
+        "9223372036854775807",
+        "true",
+        "false",
+        "null",
+        "''",
+        "'abc'",
+        "'A,b'",
+        "' 1.5 '",
+        "'{\"a\":[1]}'",
+        "'😀'",
+        "pipeline().parameters.arr",
+        "pipeline().parameters.obj",
+        "variables('v')",
+        "pipeline().parameters?.missing",
+    ]
 )
 _NAMES = sorted(name for name in FUNCTIONS if name not in {"utcnow", "guid", "rand"})
 

@@ -189,7 +189,9 @@ def test_errors_say_their_kind_and_function(text: str, error_type: type[Expressi
 
 def test_the_kinds_are_stable() -> None:
     assert (ExpressionSyntaxError.kind, ExpressionEvaluationError.kind, ExpressionLimitError.kind) == (
-        "syntax", "evaluation", "limit",
+        "syntax",
+        "evaluation",
+        "limit",
     )
 
 

@@ -159,8 +159,9 @@ class AmqpTestBroker:
         # Proton containers are single-threaded: the injector is the one thread-safe way to reach the loop.
         self._injector = EventInjector()
         container.selectable(self._injector)
-        self._thread = threading.Thread(target=self._run, args=(container, handler), name="amqp-test-broker",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(container, handler), name="amqp-test-broker", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -247,8 +248,10 @@ class AmqpTestBroker:
 
     def _record_transfer(self, entity: str, raw: bytes) -> None:
         with self._lock:
-            decoded = [_decode_message(entity, payload, self._sequence_number(), in_batch=batched)
-                       for payload, batched in _unbatch(raw)]
+            decoded = [
+                _decode_message(entity, payload, self._sequence_number(), in_batch=batched)
+                for payload, batched in _unbatch(raw)
+            ]
             self._recorded.messages.setdefault(entity, []).extend(decoded)
 
     def _schedule(self, entity: str, body: Any) -> list[int]:

@@ -26,8 +26,10 @@ from urllib.parse import unquote
 
 from fakes.transport import Call, Reply, Router
 
-WS = (r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
-      r"/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)")
+WS = (
+    r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+    r"/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)"
+)
 
 
 def _job_input(batch_input: dict[str, Any]) -> dict[str, Any]:
@@ -54,9 +56,16 @@ _BASE_TIME = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 class FakeAzureML:
     """State of one fake workspace and the routes that serve it."""
 
-    def __init__(self, router: Router, *, region: str = "westeurope", host: str | None = None,
-                 existing_job_put: str = "update", v1_runs_in_jobs_list: bool = True,
-                 run_history_query: bool = True) -> None:
+    def __init__(
+        self,
+        router: Router,
+        *,
+        region: str = "westeurope",
+        host: str | None = None,
+        existing_job_put: str = "update",
+        v1_runs_in_jobs_list: bool = True,
+        run_history_query: bool = True,
+    ) -> None:
         if existing_job_put not in ("update", "refuse"):
             raise ValueError(f"existing_job_put must be 'update' or 'refuse', got {existing_job_put!r}")
         self.router = router
@@ -108,7 +117,7 @@ class FakeAzureML:
 
     def _list(self, call: Call, **_: str) -> Reply:
         prefix = call.path.lower().rstrip("/") + "/"
-        items = [v for k, v in self.resources.items() if k.startswith(prefix) and "/" not in k[len(prefix):]]
+        items = [v for k, v in self.resources.items() if k.startswith(prefix) and "/" not in k[len(prefix) :]]
         return Reply(200, {"value": items})
 
     def _register(self) -> None:
@@ -124,8 +133,11 @@ class FakeAzureML:
         add("GET", v1 + r"/Graphs/(?P<gid>[^/]+)/Interface", self._v1_interface)
         add("GET", v1 + r"/PipelineEndpoints/Id/(?P<eid>[^/]+)", self._v1_endpoint)
         add("POST", v1 + r"/PipelineRuns/PipelineSubmit/(?P<pid>[^/]+)", self._v1_submit)
-        add("POST", v1 + r"/PipelineRuns/PipelineEndpointSubmit/Id/(?P<eid>[^/]+)(?:/(?P<version>[^/]+))?",
-            self._v1_endpoint_submit)
+        add(
+            "POST",
+            v1 + r"/PipelineRuns/PipelineEndpointSubmit/Id/(?P<eid>[^/]+)(?:/(?P<version>[^/]+))?",
+            self._v1_endpoint_submit,
+        )
         add("POST", r"/jobs", self._invoke_batch)
         add("POST", r"/inference/(?P<endpoint>[^/]+)/jobs", self._invoke_batch)
         add("GET", r"/discovery", self._discovery)
@@ -147,24 +159,48 @@ class FakeAzureML:
         return self.host or f"https://{self.region}.api.azureml.ms"
 
     def _get_workspace(self, call: Call, sub: str, rg: str, ws: str) -> Reply:
-        return Reply(200, {
-            "id": call.path, "name": ws, "type": "Microsoft.MachineLearningServices/workspaces",
-            "location": self.region, "kind": "Default",
-            "properties": {"discoveryUrl": f"{self.api_host}/discovery", "workspaceId": self.workspace_id,
-                           "friendlyName": ws, "provisioningState": "Succeeded",
-                           "mlFlowTrackingUri": f"azureml://{self.region}.api.azureml.ms/mlflow/v1.0{call.path}"},
-        })
+        return Reply(
+            200,
+            {
+                "id": call.path,
+                "name": ws,
+                "type": "Microsoft.MachineLearningServices/workspaces",
+                "location": self.region,
+                "kind": "Default",
+                "properties": {
+                    "discoveryUrl": f"{self.api_host}/discovery",
+                    "workspaceId": self.workspace_id,
+                    "friendlyName": ws,
+                    "provisioningState": "Succeeded",
+                    "mlFlowTrackingUri": f"azureml://{self.region}.api.azureml.ms/mlflow/v1.0{call.path}",
+                },
+            },
+        )
 
     def _discovery(self, call: Call) -> Reply:
         host = self.api_host
-        return Reply(200, {"api": host, "catalog": host, "experimentation": host, "gallery": host, "history": host,
-                           "hyperdrive": host, "labeling": host, "modelmanagement": host, "pipelines": host,
-                           "studio": "https://ml.azure.com"})
+        return Reply(
+            200,
+            {
+                "api": host,
+                "catalog": host,
+                "experimentation": host,
+                "gallery": host,
+                "history": host,
+                "hyperdrive": host,
+                "labeling": host,
+                "modelmanagement": host,
+                "pipelines": host,
+                "studio": "https://ml.azure.com",
+            },
+        )
 
     # ---- jobs (MFE)
     def _job_id(self, sub: str, rg: str, ws: str, name: str) -> str:
-        return (f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices"
-                f"/workspaces/{ws}/jobs/{name}")
+        return (
+            f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices"
+            f"/workspaces/{ws}/jobs/{name}"
+        )
 
     def _before_create(self, name: str) -> None:
         hook, self.before_create = self.before_create, None  # once: the other instance's create is not hooked
@@ -182,19 +218,36 @@ class FakeAzureML:
                 for key in changed:
                     existing[key] = copy.deepcopy(sent[key])
                 return Reply(200, self.jobs[name])
-            return Reply(400, {"error": {
-                "code": "UserError", "message": f"A job with this name already exists: {name}",
-                "details": [{"code": "JobPropertyImmutable",
-                             "message": f"cannot change {', '.join(sorted(changed - MUTABLE_JOB_FIELDS)) or name}"}]}})
+            return Reply(
+                400,
+                {
+                    "error": {
+                        "code": "UserError",
+                        "message": f"A job with this name already exists: {name}",
+                        "details": [
+                            {
+                                "code": "JobPropertyImmutable",
+                                "message": f"cannot change {', '.join(sorted(changed - MUTABLE_JOB_FIELDS)) or name}",
+                            }
+                        ],
+                    }
+                },
+            )
         body = copy.deepcopy(call.body)
         props = body.setdefault("properties", {})
         props["status"] = "NotStarted"
         props.setdefault("services", {})["Studio"] = {
             "endpoint": f"https://ml.azure.com/runs/{name}?wsid=/subscriptions/{sub}/resourcegroups/{rg}/workspaces/{ws}",
-            "jobServiceType": "Studio"}
-        body.update({"id": self._job_id(sub, rg, ws, name), "name": name,
-                     "type": "Microsoft.MachineLearningServices/workspaces/jobs",
-                     "systemData": {"createdAt": _now(), "createdBy": "amlexec"}})
+            "jobServiceType": "Studio",
+        }
+        body.update(
+            {
+                "id": self._job_id(sub, rg, ws, name),
+                "name": name,
+                "type": "Microsoft.MachineLearningServices/workspaces/jobs",
+                "systemData": {"createdAt": _now(), "createdBy": "amlexec"},
+            }
+        )
         self.jobs[name] = body
         return Reply(201, body)
 
@@ -206,10 +259,10 @@ class FakeAzureML:
 
     def _list_jobs(self, call: Call, **_: str) -> Reply:
         jobs = [j for j in self.jobs.values() if self.v1_runs_in_jobs_list or j["name"] not in self.v1_run_ids]
-        wanted = (call.query.get("properties") or [None])[0]
+        wanted: str | None = next(iter(call.query.get("properties") or []), None)
         if wanted:
-            key, _, value = wanted.partition("=")
-            jobs = [j for j in jobs if j["properties"].get("properties", {}).get(key) == value]
+            key, _sep, expected = wanted.partition("=")
+            jobs = [j for j in jobs if j["properties"].get("properties", {}).get(key) == expected]
         return Reply(200, {"value": jobs})
 
     def _cancel_job(self, call: Call, sub: str, rg: str, ws: str, name: str) -> Reply:
@@ -230,47 +283,81 @@ class FakeAzureML:
         match = self._FILTER.match(str(body.get("filter") or ""))
         if match is None:
             return Reply(400, {"error": {"code": "UserError", "message": f"unsupported filter {body.get('filter')!r}"}})
-        runs = [job for job in self.jobs.values()
-                if job["properties"].get("experimentName") == unquote(experiment)
-                and job["properties"].get("properties", {}).get(match["key"]) == match["value"]]
+        runs = [
+            job
+            for job in self.jobs.values()
+            if job["properties"].get("experimentName") == unquote(experiment)
+            and job["properties"].get("properties", {}).get(match["key"]) == match["value"]
+        ]
         if not runs:
-            return Reply(404, {"error": {"code": "UserError", "message": f"experiment {experiment} not found"}}) \
-                if not any(j["properties"].get("experimentName") == unquote(experiment) for j in self.jobs.values()) \
+            return (
+                Reply(404, {"error": {"code": "UserError", "message": f"experiment {experiment} not found"}})
+                if not any(j["properties"].get("experimentName") == unquote(experiment) for j in self.jobs.values())
                 else Reply(200, {"value": [], "continuationToken": None})
+            )
         start = int(body.get("continuationToken") or 0)
         top = min(int(body.get("top") or 100), self.history_page_size)
-        page = runs[start:start + top]
+        page = runs[start : start + top]
         token = str(start + top) if start + top < len(runs) else None
-        return Reply(200, {"value": [self._history_record(job) for job in page], "continuationToken": token,
-                           "nextLink": None})
+        return Reply(
+            200, {"value": [self._history_record(job) for job in page], "continuationToken": token, "nextLink": None}
+        )
 
     def _history_record(self, job: dict[str, Any]) -> dict[str, Any]:
         props = job["properties"]
-        return {"runId": job["name"], "status": props["status"], "runType": "azureml.PipelineRun",
-                "experimentId": "exp-id", "createdUtc": job.get("systemData", {}).get("createdAt"),
-                "properties": dict(props.get("properties") or {}), "tags": dict(props.get("tags") or {}),
-                "hidden": False}
+        return {
+            "runId": job["name"],
+            "status": props["status"],
+            "runType": "azureml.PipelineRun",
+            "experimentId": "exp-id",
+            "createdUtc": job.get("systemData", {}).get("createdAt"),
+            "properties": dict(props.get("properties") or {}),
+            "tags": dict(props.get("tags") or {}),
+            "hidden": False,
+        }
 
     def _children(self, call: Call, sub: str, rg: str, ws: str, name: str) -> Reply:
         runs = []
         for step in self.steps.get(name, []):
-            runs.append({"runId": step["name"], "parentRunId": name, "rootRunId": name, "status": step["status"],
-                         "displayName": step["name"], "runType": "azureml.StepRun", "properties": {},
-                         "startTimeUtc": step.get("start"), "endTimeUtc": step.get("end"),
-                         "experimentId": "exp-id", "tags": {}})
+            runs.append(
+                {
+                    "runId": step["name"],
+                    "parentRunId": name,
+                    "rootRunId": name,
+                    "status": step["status"],
+                    "displayName": step["name"],
+                    "runType": "azureml.StepRun",
+                    "properties": {},
+                    "startTimeUtc": step.get("start"),
+                    "endTimeUtc": step.get("end"),
+                    "experimentId": "exp-id",
+                    "tags": {},
+                }
+            )
         return Reply(200, {"value": runs})
 
     def _run_record(self, call: Call, sub: str, rg: str, ws: str, name: str) -> Reply:
         job = self.jobs.get(name)
         if job is None:
             return Reply(404, {"error": {"code": "UserError", "message": f"Run {name} was not found"}})
-        record: dict[str, Any] = {"runId": name, "status": job["properties"]["status"],
-                                  "experimentId": "exp-id", "runType": "azureml.PipelineRun"}
+        record: dict[str, Any] = {
+            "runId": name,
+            "status": job["properties"]["status"],
+            "experimentId": "exp-id",
+            "runType": "azureml.PipelineRun",
+        }
         record.update(self.run_records.get(name, {}))
         return Reply(200, record)
 
-    def finish(self, name: str, status: str, *, start: str = "2026-11-21T02:00:05.123Z",
-               end: str = "2026-11-21T02:07:35.5Z", error: tuple[str, str] | None = None) -> None:
+    def finish(
+        self,
+        name: str,
+        status: str,
+        *,
+        start: str = "2026-11-21T02:00:05.123Z",
+        end: str = "2026-11-21T02:07:35.5Z",
+        error: tuple[str, str] | None = None,
+    ) -> None:
         """Move a run to a final state with run-history times (and an error for a failure)."""
         self.set_status(name, status)
         record: dict[str, Any] = {"startTimeUtc": start, "endTimeUtc": end}
@@ -281,26 +368,52 @@ class FakeAzureML:
     def add_step(self, parent: str, name: str, status: str) -> None:
         """Give a job a child step (what Azure ML creates when a pipeline runs)."""
         self.steps.setdefault(parent, []).append({"name": name, "status": status})
-        self.jobs[name] = {"id": name, "name": name, "properties": {"jobType": "Command", "status": status,
-                                                                   "displayName": name, "experimentName": "e"}}
+        self.jobs[name] = {
+            "id": name,
+            "name": name,
+            "properties": {"jobType": "Command", "status": status, "displayName": name, "experimentName": "e"},
+        }
 
     # ---- v1 published pipelines and endpoints (PascalCase, as the AEVA service speaks)
-    def publish(self, pipeline_id: str, parameters: dict[str, Any], *, data_paths: tuple[str, ...] = (),
-                status: str = "Active", name: str = "train") -> None:
+    def publish(
+        self,
+        pipeline_id: str,
+        parameters: dict[str, Any],
+        *,
+        data_paths: tuple[str, ...] = (),
+        status: str = "Active",
+        name: str = "train",
+    ) -> None:
         graph = f"graph-{pipeline_id[:8]}"
         self.v1_pipelines[pipeline_id] = {
-            "Name": name, "Description": None, "Version": "1.0", "GraphId": graph, "TotalRunSteps": 2,
+            "Name": name,
+            "Description": None,
+            "Version": "1.0",
+            "GraphId": graph,
+            "TotalRunSteps": 2,
             "ParameterAssignments": {k: str(v) for k, v in parameters.items()},
-            "DataSetDefinitionValueAssignments": {}, "Id": pipeline_id, "EntityStatus": status,
-            "ContinueRunOnStepFailure": False, "Properties": {}}
+            "DataSetDefinitionValueAssignments": {},
+            "Id": pipeline_id,
+            "EntityStatus": status,
+            "ContinueRunOnStepFailure": False,
+            "Properties": {},
+        }
         self.v1_graphs[graph] = {
-            "Parameters": [{"Name": k, "DefaultValue": str(v), "IsOptional": True, "Type": 3}
-                           for k, v in parameters.items()],
+            "Parameters": [
+                {"Name": k, "DefaultValue": str(v), "IsOptional": True, "Type": 3} for k, v in parameters.items()
+            ],
             "MetadataParameters": [],
-            "DataPathParameters": [{"Name": n, "DefaultValue": {"DataStoreName": "workspaceblobstore",
-                                                                "RelativePath": "in/"}, "IsOptional": True}
-                                   for n in data_paths],
-            "DataPathParameterList": [], "Ports": {}}
+            "DataPathParameters": [
+                {
+                    "Name": n,
+                    "DefaultValue": {"DataStoreName": "workspaceblobstore", "RelativePath": "in/"},
+                    "IsOptional": True,
+                }
+                for n in data_paths
+            ],
+            "DataPathParameterList": [],
+            "Ports": {},
+        }
 
     def publish_duplicate_of(self, run_id: str, *, created_before: bool) -> str:
         """Another v1 run with the same properties (a second instance's submit of the same name)."""
@@ -317,9 +430,14 @@ class FakeAzureML:
 
     def publish_endpoint(self, endpoint_id: str, versions: dict[str, str], default: str) -> None:
         self.v1_endpoints[endpoint_id] = {
-            "Name": "ep", "DefaultVersion": default, "Id": endpoint_id, "EntityStatus": "Active",
+            "Name": "ep",
+            "DefaultVersion": default,
+            "Id": endpoint_id,
+            "EntityStatus": "Active",
             "PipelineVersionList": [{"Version": v, "PipelineId": p} for v, p in versions.items()],
-            "Properties": {}, "tags": {}}
+            "Properties": {},
+            "tags": {},
+        }
 
     @staticmethod
     def _v1_missing(what: str) -> Reply:
@@ -348,19 +466,45 @@ class FakeAzureML:
         self.v1_run_ids.add(run_id)
         self.creates[key or run_id] += 1
         self.jobs[run_id] = {
-            "id": self._job_id(sub, rg, ws, run_id), "name": run_id,
+            "id": self._job_id(sub, rg, ws, run_id),
+            "name": run_id,
             "systemData": {"createdAt": self._created_at()},
             "type": "Microsoft.MachineLearningServices/workspaces/jobs",
-            "properties": {"jobType": "Pipeline", "status": "NotStarted", "experimentName": body.get("ExperimentName"),
-                           "displayName": body.get("Description"), "properties": dict(body.get("Properties") or {}),
-                           "tags": dict(body.get("tags") or {}), "inputs": {}, "outputs": {}, "jobs": {},
-                           "settings": {}}}
-        return Reply(200, {"Id": run_id, "Status": {"StatusCode": "NotStarted"}, "PipelineId": pid,
-                           "RunHistoryExperimentName": body.get("ExperimentName"), "RunSource": body.get("RunSource"),
-                           "tags": body.get("tags") or {}, "Properties": body.get("Properties") or {}})
+            "properties": {
+                "jobType": "Pipeline",
+                "status": "NotStarted",
+                "experimentName": body.get("ExperimentName"),
+                "displayName": body.get("Description"),
+                "properties": dict(body.get("Properties") or {}),
+                "tags": dict(body.get("tags") or {}),
+                "inputs": {},
+                "outputs": {},
+                "jobs": {},
+                "settings": {},
+            },
+        }
+        return Reply(
+            200,
+            {
+                "Id": run_id,
+                "Status": {"StatusCode": "NotStarted"},
+                "PipelineId": pid,
+                "RunHistoryExperimentName": body.get("ExperimentName"),
+                "RunSource": body.get("RunSource"),
+                "tags": body.get("tags") or {},
+                "Properties": body.get("Properties") or {},
+            },
+        )
 
-    def _v1_endpoint_submit(self, call: Call, sub: str, rg: str, ws: str, eid: str,  # noqa: PLR0917
-                            version: str | None = None) -> Reply:
+    def _v1_endpoint_submit(  # noqa: PLR0917 - the router passes the path's groups by position
+        self,
+        call: Call,
+        sub: str,
+        rg: str,
+        ws: str,
+        eid: str,
+        version: str | None = None,
+    ) -> Reply:
         endpoint = self.v1_endpoints.get(eid)
         if endpoint is None:
             return self._v1_missing(f"PipelineEndpoint {eid}")
@@ -377,19 +521,32 @@ class FakeAzureML:
         host = f"{name}.{self.region}.inference.ml.azure.com"
         scoring = f"{self.host}/inference/{name}/jobs" if self.host else f"https://{host}/jobs"
         self.resources[path.lower()] = {
-            "id": path, "name": name, "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints",
+            "id": path,
+            "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints",
             "location": self.region,
-            "properties": {"authMode": "AADToken", "scoringUri": scoring,
-                           "defaults": {"deploymentName": default} if default else {},
-                           "provisioningState": "Succeeded"}}
+            "properties": {
+                "authMode": "AADToken",
+                "scoringUri": scoring,
+                "defaults": {"deploymentName": default} if default else {},
+                "provisioningState": "Succeeded",
+            },
+        }
         for deployment, component_id in deployments.items():
             self.resources[f"{path}/deployments/{deployment}".lower()] = {
-                "id": f"{path}/deployments/{deployment}", "name": deployment, "location": self.region,
+                "id": f"{path}/deployments/{deployment}",
+                "name": deployment,
+                "location": self.region,
                 "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments",
-                "properties": {"deploymentConfiguration": {
-                    "deploymentConfigurationType": "PipelineComponent",
-                    "componentId": {"assetId": component_id, "referenceType": "Id"}, "settings": {}},
-                    "provisioningState": "Succeeded"}}
+                "properties": {
+                    "deploymentConfiguration": {
+                        "deploymentConfigurationType": "PipelineComponent",
+                        "componentId": {"assetId": component_id, "referenceType": "Id"},
+                        "settings": {},
+                    },
+                    "provisioningState": "Succeeded",
+                },
+            }
         self.scoring_hosts[host] = (base, name)
         self.scoring_hosts[name] = (base, name)
 
@@ -405,13 +562,19 @@ class FakeAzureML:
         if name in self.jobs:
             return Reply(409, {"error": {"code": "Conflict", "message": f"Job {name} already exists"}})
         deployment = call.headers.get("azureml-model-deployment")
-        job = {"id": f"{base}/jobs/{name}", "name": name, "type": "Microsoft.MachineLearningServices/workspaces/jobs",
-               "properties": {"jobType": "Pipeline", "status": "NotStarted", "experimentName":
-                              props.get("properties", {}).get("experimentName", endpoint),
-                              "properties": {"azureml.batchrun": "true", "endpoint": endpoint,
-                                             "deployment": str(deployment)},
-                              "inputs": {k: _job_input(v) for k, v in props.get("inputData", {}).items()},
-                              "tags": {}}}
+        job = {
+            "id": f"{base}/jobs/{name}",
+            "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/jobs",
+            "properties": {
+                "jobType": "Pipeline",
+                "status": "NotStarted",
+                "experimentName": props.get("properties", {}).get("experimentName", endpoint),
+                "properties": {"azureml.batchrun": "true", "endpoint": endpoint, "deployment": str(deployment)},
+                "inputs": {k: _job_input(v) for k, v in props.get("inputData", {}).items()},
+                "tags": {},
+            },
+        }
         self.jobs[name] = job
         self.batch_invocations.append(call)
         return Reply(200, {"id": job["id"], "name": name, "properties": {**props, "status": "NotStarted"}})

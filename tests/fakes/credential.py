@@ -25,9 +25,16 @@ class FakeCredential:
         scope = scopes[0] if scopes else "https://management.azure.com/.default"
         audience = scope.removesuffix("/.default").removesuffix(".default").rstrip("/")
         now = int(time.time())
-        claims = {"aud": audience, "iss": "https://sts.windows.net/tenant/", "iat": now, "nbf": now,
-                  "exp": now + 3600, "oid": "00000000-0000-0000-0000-0000000000aa", "tid": "tenant",
-                  "upn": "tests@example.com"}
+        claims = {
+            "aud": audience,
+            "iss": "https://sts.windows.net/tenant/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "oid": "00000000-0000-0000-0000-0000000000aa",
+            "tid": "tenant",
+            "upn": "tests@example.com",
+        }
         token = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}.sig"
         return AccessToken(token, now + 3600)
 

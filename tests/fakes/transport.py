@@ -53,8 +53,17 @@ Handler = Callable[..., Reply]
 class Fault:
     """Something to do instead of (or after) answering; consumed once per matching request."""
 
-    def __init__(self, method: str, pattern: str, *, status: int | None = None, headers: dict[str, str] | None = None,
-                 body: Any = None, drop: str | None = None, times: int = 1) -> None:
+    def __init__(
+        self,
+        method: str,
+        pattern: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        drop: str | None = None,
+        times: int = 1,
+    ) -> None:
         self.method = method
         self.pattern = re.compile(pattern)
         self.status = status
@@ -111,8 +120,13 @@ class Router:
         if fault is not None and fault.drop == "before":
             raise ServiceRequestError("connection refused (injected)")
         if fault is not None and fault.status is not None:
-            return Reply(fault.status, fault.body if fault.body is not None else
-                         {"error": {"code": "Injected", "message": f"injected {fault.status}"}}, fault.headers)
+            return Reply(
+                fault.status,
+                fault.body
+                if fault.body is not None
+                else {"error": {"code": "Injected", "message": f"injected {fault.status}"}},
+                fault.headers,
+            )
         for route_method, pattern, handler in self.routes:
             match = pattern.fullmatch(parts.path)
             if route_method == method and match:
@@ -124,7 +138,7 @@ class Router:
         return Reply(404, {"error": {"code": "NoRoute", "message": f"fake has no route for {method} {parts.path}"}})
 
 
-class FakeTransport(HttpTransport):  # type: ignore[misc]
+class FakeTransport(HttpTransport):  # type: ignore[type-arg]  # azure-core's transport is generic only in its stubs
     """Sends every request to a Router instead of the network."""
 
     def __init__(self, router: Router, clock: Any = None) -> None:
@@ -160,17 +174,24 @@ class FakeTransport(HttpTransport):  # type: ignore[misc]
         reply = self.router.handle(request.method, request.url, dict(request.headers), body)
         raw = requests.Response()
         raw.status_code = reply.status
-        payload = b"" if reply.body is None else (reply.body if isinstance(reply.body, bytes)
-                                                  else json.dumps(reply.body).encode())
+        payload = (
+            b""
+            if reply.body is None
+            else (reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode())
+        )
         raw._content = payload
         # Some SDK paths stream the body from the underlying urllib3 response: give them a real one.
-        raw.raw = urllib3.HTTPResponse(body=io.BytesIO(payload), preload_content=False, status=reply.status,
-                                       headers={"Content-Type": "application/json", **reply.headers})
+        raw.raw = urllib3.HTTPResponse(
+            body=io.BytesIO(payload),
+            preload_content=False,
+            status=reply.status,
+            headers={"Content-Type": "application/json", **reply.headers},
+        )
         raw.headers.update({"Content-Type": "application/json", **reply.headers})
         raw.url = request.url
         raw.reason = "OK" if reply.status < 400 else "Error"
         if _tools.is_rest(request):
-            response = RestRequestsTransportResponse(request=request, internal_response=raw)
+            response = RestRequestsTransportResponse(request=request, internal_response=raw)  # type: ignore[no-untyped-call]
             response.read()
             return response
         return RequestsTransportResponse(request, raw)

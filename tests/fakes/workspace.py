@@ -19,8 +19,20 @@ from fakes.transport import FakeTransport, Router
 
 SUB, RG, WS = "11111111-2222-3333-4444-555555555555", "rg-ml", "ws-ml"
 BASE = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.MachineLearningServices/workspaces/{WS}"
-LINKED_SERVICES = [{"name": "AzureMLService", "properties": {"type": "AzureMLService", "typeProperties": {
-    "subscriptionId": SUB, "resourceGroupName": RG, "mlWorkspaceName": WS, "authentication": "MSI"}}}]
+LINKED_SERVICES = [
+    {
+        "name": "AzureMLService",
+        "properties": {
+            "type": "AzureMLService",
+            "typeProperties": {
+                "subscriptionId": SUB,
+                "resourceGroupName": RG,
+                "mlWorkspaceName": WS,
+                "authentication": "MSI",
+            },
+        },
+    }
+]
 
 
 @dataclass
@@ -48,31 +60,59 @@ def make_world(*, existing_job_put: str = "update") -> World:
     return World(router, fake, connector, ManualClock(), registry, credential, transport)
 
 
-def request_for(registry: LinkedServiceRegistry, type_properties: dict[str, Any], *, request_id: str = "msg-1",
-                policy: dict[str, Any] | None = None, name: str = "Score") -> LaunchRequest:
+def request_for(
+    registry: LinkedServiceRegistry,
+    type_properties: dict[str, Any],
+    *,
+    request_id: str = "msg-1",
+    policy: dict[str, Any] | None = None,
+    name: str = "Score",
+) -> LaunchRequest:
     activity: dict[str, Any] = {
-        "name": name, "type": "AzureMLExecutePipeline",
+        "name": name,
+        "type": "AzureMLExecutePipeline",
         "linkedServiceName": {"referenceName": "AzureMLService", "type": "LinkedServiceReference"},
         "typeProperties": type_properties,
     }
     if policy:
         activity["policy"] = policy
-    context = RequestContext(request_id=request_id, received_at=datetime(2026, 11, 21, 2, tzinfo=UTC),
-                             correlation_id="corr-1")
+    context = RequestContext(
+        request_id=request_id, received_at=datetime(2026, 11, 21, 2, tzinfo=UTC), correlation_id="corr-1"
+    )
     return resolve(validate_payload(activity), context, registry)
 
 
-def seed_pipeline_component(fake: FakeAzureML, name: str = "score_pipeline", version: str = "3",
-                            inputs: dict[str, Any] | None = None) -> None:
+def seed_pipeline_component(
+    fake: FakeAzureML, name: str = "score_pipeline", version: str = "3", inputs: dict[str, Any] | None = None
+) -> None:
     """Register a pipeline component version as the service would store it."""
-    spec_inputs = inputs if inputs is not None else {
-        "n": {"type": "integer"}, "flag": {"type": "boolean", "default": True},
-        "label": {"type": "string", "optional": True}, "rate": {"type": "number", "default": 0.5},
-    }
+    spec_inputs = (
+        inputs
+        if inputs is not None
+        else {
+            "n": {"type": "integer"},
+            "flag": {"type": "boolean", "default": True},
+            "label": {"type": "string", "optional": True},
+            "rate": {"type": "number", "default": 0.5},
+        }
+    )
     path = f"{BASE}/components/{name}/versions/{version}"
     fake.resources[path.lower()] = {
-        "id": path, "name": version, "type": "Microsoft.MachineLearningServices/workspaces/components/versions",
-        "properties": {"componentSpec": {"name": name, "version": version, "type": "pipeline", "inputs": spec_inputs,
-                                         "outputs": {"scores": {"type": "uri_folder"}}, "jobs": {}},
-                       "isAnonymous": False, "isArchived": False, "properties": {}, "tags": {}},
+        "id": path,
+        "name": version,
+        "type": "Microsoft.MachineLearningServices/workspaces/components/versions",
+        "properties": {
+            "componentSpec": {
+                "name": name,
+                "version": version,
+                "type": "pipeline",
+                "inputs": spec_inputs,
+                "outputs": {"scores": {"type": "uri_folder"}},
+                "jobs": {},
+            },
+            "isAnonymous": False,
+            "isArchived": False,
+            "properties": {},
+            "tags": {},
+        },
     }

@@ -31,27 +31,35 @@ def flow(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Flow:
 # ------------------------------------------------------------------------------------------------ timer
 
 
-def test_first_tick_after_deploy_launches_the_occurrence_due_on_it(monkeypatch: pytest.MonkeyPatch,
-                                                                   tmp_path: Path) -> None:
+def test_first_tick_after_deploy_launches_the_occurrence_due_on_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """The timer extension reports year 1 as the last tick when it has none stored."""
     schedules = json.dumps([{"name": "nightly", "schedule": "0 0 2 * * *", "payload": activity()}])
     flow = make_flow(monkeypatch, tmp_path, schedules_json=schedules)
     flow.world.clock.advance(3)  # the tick runs a few seconds after 02:00:00
-    first = func.timer.TimerRequest(past_due=False, schedule_status={"Last": "0001-01-01T00:00:00",
-                                                                     "Next": "2026-11-21T02:00:00",
-                                                                     "LastUpdated": "0001-01-01T00:00:00"})
+    first = func.timer.TimerRequest(
+        past_due=False,
+        schedule_status={
+            "Last": "0001-01-01T00:00:00",
+            "Next": "2026-11-21T02:00:00",
+            "LastUpdated": "0001-01-01T00:00:00",
+        },
+    )
     flow.functions["scheduler"](first)
     (message,) = flow.bus.sent[Destination.REQUESTS]
     assert message.message_id == "schedule:nightly:2026-11-21T02:00:00Z"
 
 
-def test_first_tick_does_not_backfill_the_day_before_the_deploy(monkeypatch: pytest.MonkeyPatch,
-                                                                tmp_path: Path) -> None:
+def test_first_tick_does_not_backfill_the_day_before_the_deploy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     schedules = json.dumps([{"name": "nightly", "schedule": "0 0 2 * * *", "payload": activity()}])
     flow = make_flow(monkeypatch, tmp_path, schedules_json=schedules)
     flow.world.clock.advance(5 * 3600)  # deployed at 07:00; 02:00 passed before the app existed
-    flow.functions["scheduler"](func.timer.TimerRequest(past_due=False,
-                                                        schedule_status={"Last": "0001-01-01T00:00:00"}))
+    flow.functions["scheduler"](
+        func.timer.TimerRequest(past_due=False, schedule_status={"Last": "0001-01-01T00:00:00"})
+    )
     assert flow.bus.sent[Destination.REQUESTS] == []
 
 
@@ -59,8 +67,13 @@ def test_first_tick_does_not_backfill_the_day_before_the_deploy(monkeypatch: pyt
 
 
 def _post(flow: Flow, body: dict[str, Any], key: str) -> func.HttpResponse:
-    return flow.http("runs_submit", "POST", "http://localhost/api/runs", body=json.dumps(body).encode(),
-                     headers={"Idempotency-Key": key})
+    return flow.http(
+        "runs_submit",
+        "POST",
+        "http://localhost/api/runs",
+        body=json.dumps(body).encode(),
+        headers={"Idempotency-Key": key},
+    )
 
 
 def _response_schema(status: int) -> dict[str, Any]:
@@ -71,8 +84,9 @@ def _response_schema(status: int) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("target", ["component", "published"])
-def test_idempotency_key_reused_for_another_payload_is_a_409_and_the_first_run_carries_on(flow: Flow,
-                                                                                         target: str) -> None:
+def test_idempotency_key_reused_for_another_payload_is_a_409_and_the_first_run_carries_on(
+    flow: Flow, target: str
+) -> None:
     if target == "published":
         pipeline = "0a77f445-258e-4349-9895-e555060b32d8"
         flow.world.fake.publish(pipeline, {"n": 1})
@@ -112,17 +126,26 @@ def test_a_queue_message_id_reused_for_another_payload_is_rejected_without_touch
 def _documented_event(job: dict[str, Any], status: str, *, pascal: bool) -> dict[str, Any]:
     """The shape of Microsoft's documented RunStatusChanged example: lower-case status; today's docs use
     camelCase keys, older revisions PascalCase."""
-    data = {"experimentId": "0fa9dfaa-cba3-4fa7-b590-23e48548f5c1", "experimentName": "scoring",
-            "runId": job["name"], "runType": None, "runTags": {}, "runProperties": job["properties"]["properties"],
-            "runStatus": status}
+    data = {
+        "experimentId": "0fa9dfaa-cba3-4fa7-b590-23e48548f5c1",
+        "experimentName": "scoring",
+        "runId": job["name"],
+        "runType": None,
+        "runTags": {},
+        "runProperties": job["properties"]["properties"],
+        "runStatus": status,
+    }
     return {key[0].upper() + key[1:]: value for key, value in data.items()} if pascal else data
 
 
 @pytest.mark.parametrize("pascal", [False, True], ids=["camelCase", "PascalCase"])
-@pytest.mark.parametrize(("service_status", "event_status", "kind"),
-                         [("Completed", "completed", "completed"), ("Failed", "failed", "failed")])
-def test_the_documented_run_status_changed_event_publishes_at_once(flow: Flow, pascal: bool, service_status: str,
-                                                                  event_status: str, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("service_status", "event_status", "kind"),
+    [("Completed", "completed", "completed"), ("Failed", "failed", "failed")],
+)
+def test_the_documented_run_status_changed_event_publishes_at_once(
+    flow: Flow, pascal: bool, service_status: str, event_status: str, kind: str
+) -> None:
     flow.deliver_request(activity(), message_id="msg-doc")
     job = flow.job()
     flow.world.fake.finish(job["name"], service_status, error=("UserError", "boom") if kind == "failed" else None)
@@ -132,23 +155,43 @@ def test_the_documented_run_status_changed_event_publishes_at_once(flow: Flow, p
     assert flow.world.clock.now() == START, "published at once, not by a later status check"
 
 
-@pytest.mark.parametrize("data", [
-    {"runId": "x", "runStatus": "completed", "runProperties": "amlexec.context=abc"},
-    {"runId": "x", "runStatus": "completed", "runProperties": ["amlexec.runName"]},
-    {"runId": "x", "runStatus": "completed", "runProperties": {"amlexec.runName": 7, "amlexec.context": {}}},
-    {"runStatus": "completed", "runProperties": {"amlexec.runName": "amlexec_a_1", "amlexec.context": "zz"}},
-    {"runId": 12, "runStatus": ["completed"], "runProperties": {"amlexec.runName": "r_1", "amlexec.context": "!"}},
-    {"runId": "x", "runStatus": None, "runProperties": None},
-    {},
-    [],
-    "not an object",
-    None,
-], ids=["properties-a-string", "properties-a-list", "wrong-types", "no-run-id", "garbage", "nulls", "empty",
-        "a-list", "a-string", "null"])
-def test_malformed_run_events_are_ignored_never_raised(flow: Flow, data: Any,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
-    event = func.EventGridEvent(id="eg-bad", data=data, topic="/subscriptions/x", subject="experiments/e/runs/x",
-                                event_type=RUN_STATUS_CHANGED, event_time=START, data_version="2")
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"runId": "x", "runStatus": "completed", "runProperties": "amlexec.context=abc"},
+        {"runId": "x", "runStatus": "completed", "runProperties": ["amlexec.runName"]},
+        {"runId": "x", "runStatus": "completed", "runProperties": {"amlexec.runName": 7, "amlexec.context": {}}},
+        {"runStatus": "completed", "runProperties": {"amlexec.runName": "amlexec_a_1", "amlexec.context": "zz"}},
+        {"runId": 12, "runStatus": ["completed"], "runProperties": {"amlexec.runName": "r_1", "amlexec.context": "!"}},
+        {"runId": "x", "runStatus": None, "runProperties": None},
+        {},
+        [],
+        "not an object",
+        None,
+    ],
+    ids=[
+        "properties-a-string",
+        "properties-a-list",
+        "wrong-types",
+        "no-run-id",
+        "garbage",
+        "nulls",
+        "empty",
+        "a-list",
+        "a-string",
+        "null",
+    ],
+)
+def test_malformed_run_events_are_ignored_never_raised(flow: Flow, data: Any, caplog: pytest.LogCaptureFixture) -> None:
+    event = func.EventGridEvent(
+        id="eg-bad",
+        data=data,
+        topic="/subscriptions/x",
+        subject="experiments/e/runs/x",
+        event_type=RUN_STATUS_CHANGED,
+        event_time=START,
+        data_version="2",
+    )
     with caplog.at_level(logging.WARNING):
         flow.functions["run_events"](event)  # raising would make Event Grid retry, then dead-letter it
     assert flow.bus.published == []
@@ -171,10 +214,26 @@ def test_forbidden_launch_is_settled_with_the_role_to_grant_not_redelivered(flow
 
 def test_a_configuration_error_is_settled_with_what_to_fix(flow: Flow) -> None:
     """A linked service exported with an encryptedCredential only Data Factory can decrypt."""
-    flow.worker.registry.extend([{"name": "Encrypted", "properties": {"type": "AzureMLService", "typeProperties": {
-        "subscriptionId": "11111111-2222-3333-4444-555555555555", "resourceGroupName": "rg-ml",
-        "mlWorkspaceName": "ws-ml", "servicePrincipalId": "app-id", "tenant": "t",
-        "encryptedCredential": "ew0KICAiVmVyc2lvbiI6ICIyMDE3LTExLTMwIiwNCn0="}}}], source="test", env={})
+    flow.worker.registry.extend(
+        [
+            {
+                "name": "Encrypted",
+                "properties": {
+                    "type": "AzureMLService",
+                    "typeProperties": {
+                        "subscriptionId": "11111111-2222-3333-4444-555555555555",
+                        "resourceGroupName": "rg-ml",
+                        "mlWorkspaceName": "ws-ml",
+                        "servicePrincipalId": "app-id",
+                        "tenant": "t",
+                        "encryptedCredential": "ew0KICAiVmVyc2lvbiI6ICIyMDE3LTExLTMwIiwNCn0=",
+                    },
+                },
+            }
+        ],
+        source="test",
+        env={},
+    )
     body = activity()
     body["linkedServiceName"]["referenceName"] = "Encrypted"
     flow.deliver_request(body, message_id="msg-config")  # returns: settled, not left for redelivery
@@ -193,8 +252,13 @@ def test_a_transient_failure_is_raised_for_redelivery(flow: Flow) -> None:
 
 def test_http_answers_the_same_rule(flow: Flow) -> None:
     flow.world.router.fail("GET", r"/jobs/", status=403, times=50)
-    response = flow.http("runs_submit", "POST", "http://localhost/api/runs", body=json.dumps(activity()).encode(),
-                         headers={"Idempotency-Key": "k-403"})
+    response = flow.http(
+        "runs_submit",
+        "POST",
+        "http://localhost/api/runs",
+        body=json.dumps(activity()).encode(),
+        headers={"Idempotency-Key": "k-403"},
+    )
     assert response.status_code == 500
     answer = json.loads(response.get_body())
     jsonschema.validate(answer, _response_schema(500))
@@ -235,8 +299,13 @@ def test_the_local_host_follows_the_same_rule(tmp_path: Path) -> None:
     from amlexec.settings import Settings
 
     seed_pipeline_component(world.fake)
-    worker = Worker.create(Settings(local_runs_dir=tmp_path), clock=world.clock, connector=world.connector,
-                           registry=world.registry, bus=MemoryBus(world.clock))
+    worker = Worker.create(
+        Settings(local_runs_dir=tmp_path),
+        clock=world.clock,
+        connector=world.connector,
+        registry=world.registry,
+        bus=MemoryBus(world.clock),
+    )
     host = InProcessHost(worker)
     world.router.fail("GET", r"/jobs/", status=403, times=50)
     host.send(json.dumps(activity()).encode(), message_id="local-403")

@@ -26,14 +26,19 @@ def test_post_runs_launches_once_per_idempotency_key_and_get_reports_progress(fl
     submitted = json.loads(first.get_body())
     assert submitted["created"] is True and submitted["correlationId"] == "adf-42"
     assert first.headers["Location"] == submitted["statusUrl"]
-    again = json.loads(flow.http("runs_submit", "POST", "http://localhost/api/runs", body=body,
-                                 headers=headers).get_body())
+    again = json.loads(
+        flow.http("runs_submit", "POST", "http://localhost/api/runs", body=body, headers=headers).get_body()
+    )
     assert again["runId"] == submitted["runId"] and again["created"] is False
     assert len(flow.world.fake.jobs) == 1
 
     def status() -> dict[str, object]:
-        response = flow.http("runs_status", "GET", f"http://localhost/api/runs/{submitted['runId']}",
-                             route_params={"run_id": submitted["runId"]})
+        response = flow.http(
+            "runs_status",
+            "GET",
+            f"http://localhost/api/runs/{submitted['runId']}",
+            route_params={"run_id": submitted["runId"]},
+        )
         assert response.status_code == 200
         return dict(json.loads(response.get_body()))
 
@@ -48,8 +53,12 @@ def test_post_runs_launches_once_per_idempotency_key_and_get_reports_progress(fl
 
 
 def test_post_runs_rejects_with_every_issue(flow: Flow) -> None:
-    response = flow.http("runs_submit", "POST", "http://localhost/api/runs",
-                         body=json.dumps(activity(mlPipelineId=7, experimentName=[1])).encode())
+    response = flow.http(
+        "runs_submit",
+        "POST",
+        "http://localhost/api/runs",
+        body=json.dumps(activity(mlPipelineId=7, experimentName=[1])).encode(),
+    )
     assert response.status_code == 400
     issues = json.loads(response.get_body())["issues"]
     assert {i["path"] for i in issues} == {"typeProperties.mlPipelineId", "typeProperties.experimentName"}
@@ -58,8 +67,13 @@ def test_post_runs_rejects_with_every_issue(flow: Flow) -> None:
 
 def test_throttled_launch_answers_503_with_retry_after(flow: Flow) -> None:
     flow.world.router.fail("PUT", r"/jobs/", status=429, headers={"Retry-After": "20"}, times=50)
-    response = flow.http("runs_submit", "POST", "http://localhost/api/runs", body=json.dumps(activity()).encode(),
-                         headers={"Idempotency-Key": "k"})
+    response = flow.http(
+        "runs_submit",
+        "POST",
+        "http://localhost/api/runs",
+        body=json.dumps(activity()).encode(),
+        headers={"Idempotency-Key": "k"},
+    )
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) >= 20
 
@@ -93,7 +107,12 @@ def test_scheduled_payload_launches_once_per_occurrence_even_if_the_tick_fires_t
     flow.functions["scheduler"](tick)  # scale-out: a second instance fires the same tick
     assert len(flow.bus.sent[Destination.REQUESTS]) == 2
     assert len(flow.bus.dropped_duplicates) == 1
-    flow.pump(on_check=lambda step: [flow.world.fake.finish(n, "Completed") for n in flow.world.fake.jobs])
+
+    def finish_all(_step: int) -> None:
+        for name in list(flow.world.fake.jobs):
+            flow.world.fake.finish(name, "Completed")
+
+    flow.pump(on_check=finish_all)
     (job,) = flow.world.fake.jobs.values()
     assert job["properties"]["inputs"]["label"]["value"] == "2026-11-21 02:00"
     (completed,) = flow.terminal_events()
@@ -112,7 +131,8 @@ def test_missed_ticks_launch_only_the_latest_occurrence(monkeypatch: pytest.Monk
     flow.world.clock.advance(timedelta(hours=5, minutes=30).total_seconds())
     import azure.functions as func
 
-    flow.functions["scheduler"](func.timer.TimerRequest(
-        past_due=True, schedule_status={"Last": "2026-11-21T01:59:00+00:00"}))
+    flow.functions["scheduler"](
+        func.timer.TimerRequest(past_due=True, schedule_status={"Last": "2026-11-21T01:59:00+00:00"})
+    )
     (message,) = flow.bus.sent[Destination.REQUESTS]
     assert message.message_id == "schedule:hourly:2026-11-21T07:00:00Z"

@@ -56,6 +56,7 @@ def _status_after(fault: dict[str, Any]) -> Scenario:
         run_ref = _submitted_ref(flow)
         flow.world.router.fail("GET", r"/jobs/", times=50, **fault)
         return _status(flow, run_ref)
+
     return scenario
 
 
@@ -95,8 +96,12 @@ SCENARIOS: dict[tuple[str, str, int], Scenario] = {
 
 
 def _documented() -> set[tuple[str, str, int]]:
-    return {(path, method, int(code)) for path, operations in DOCUMENT["paths"].items()
-            for method, operation in operations.items() for code in operation["responses"]}
+    return {
+        (path, method, int(code))
+        for path, operations in DOCUMENT["paths"].items()
+        for method, operation in operations.items()
+        for code in operation["responses"]
+    }
 
 
 def test_every_documented_answer_has_a_scenario() -> None:
@@ -115,8 +120,11 @@ def test_each_answer_matches_the_document(flow: Flow, key: tuple[str, str, int])
     assert response.status_code == code, response.get_body()[:300]
     documented = DOCUMENT["paths"][path][method]["responses"][str(code)]
     schema = documented["content"]["application/json"]["schema"]
-    jsonschema.validate(json.loads(response.get_body()), {**schema, "components": DOCUMENT["components"]},
-                        cls=jsonschema.Draft202012Validator)
+    jsonschema.validate(
+        json.loads(response.get_body()),
+        {**schema, "components": DOCUMENT["components"]},
+        cls=jsonschema.Draft202012Validator,
+    )
     for header in documented.get("headers", {}):
         assert header in response.headers, f"{header} is documented for {code}"
 

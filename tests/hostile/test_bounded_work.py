@@ -90,9 +90,12 @@ def bounded(call: Callable[[], Any], *, memory: bool = True) -> Any:
 
 
 def activity(**type_properties: Any) -> dict[str, Any]:
-    return {"name": "Score", "type": "AzureMLExecutePipeline",
-            "linkedServiceName": {"referenceName": "AzureMLService", "type": "LinkedServiceReference"},
-            "typeProperties": {"mlPipelineId": "azureml:score:1", **type_properties}}
+    return {
+        "name": "Score",
+        "type": "AzureMLExecutePipeline",
+        "linkedServiceName": {"referenceName": "AzureMLService", "type": "LinkedServiceReference"},
+        "typeProperties": {"mlPipelineId": "azureml:score:1", **type_properties},
+    }
 
 
 def message(body: bytes | dict[str, Any]) -> LaunchRequest:
@@ -120,12 +123,16 @@ def _nested_dict(depth: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- JSON shapes
 
 
-@pytest.mark.parametrize("body", [
-    b"[" * 120_000 + b"]" * 120_000,
-    b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
-    encoded({"activity": activity(), "pipeline": {"parameters": {"p": _nested_dict(70)}}}),
-    b'{"activity":' + b"[" * 100_000,  # unterminated
-], ids=["array-240k", "object-50k", "envelope-70", "unterminated"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 120_000 + b"]" * 120_000,
+        b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+        encoded({"activity": activity(), "pipeline": {"parameters": {"p": _nested_dict(70)}}}),
+        b'{"activity":' + b"[" * 100_000,  # unterminated
+    ],
+    ids=["array-240k", "object-50k", "envelope-70", "unterminated"],
+)
 def test_deep_json_is_rejected_quickly(body: bytes) -> None:
     assert codes(bounded(lambda: message(body))) & {"too_deep", "invalid_json", "payload_too_large"}
 
@@ -167,16 +174,21 @@ def test_huge_parameter_value_is_rejected(where: str) -> None:
 
 
 def test_huge_strings_in_other_properties() -> None:
-    body = encoded({"activity": {**activity(experimentName="e" * 120_000, mlParentRunId="r" * 120_000),
-                                 "name": "n" * 1000}})
+    body = encoded(
+        {"activity": {**activity(experimentName="e" * 120_000, mlParentRunId="r" * 120_000), "name": "n" * 1000}}
+    )
     assert bounded(lambda: message(body)) is not None
     expression = encoded({"activity": activity(experimentName="@" + "x" * 200_000)})
     assert codes(bounded(lambda: message(expression)))
 
 
 def test_huge_context_string_is_passed_through_once() -> None:
-    body = encoded({"activity": activity(mlPipelineParameters={"p": "@pipeline().parameters.big"}),
-                    "pipeline": {"parameters": {"big": "b" * 250_000}}})
+    body = encoded(
+        {
+            "activity": activity(mlPipelineParameters={"p": "@pipeline().parameters.big"}),
+            "pipeline": {"parameters": {"big": "b" * 250_000}},
+        }
+    )
     request = bounded(lambda: message(body))
     assert isinstance(request, LaunchRequest) and len(str(request.parameters["p"])) == 250_000
 
@@ -199,9 +211,15 @@ def test_thousands_of_issues_stay_cheap() -> None:
 
 
 def test_thousands_of_user_properties_and_outputs() -> None:
-    body = encoded({"activity": {**activity(), "userProperties": [{"name": f"u{i}", "value": "@pipeline().RunId"}
-                                                                  for i in range(3_000)]},
-                    "activityOutputs": {f"a{i}": {"o": i} for i in range(3_000)}})
+    body = encoded(
+        {
+            "activity": {
+                **activity(),
+                "userProperties": [{"name": f"u{i}", "value": "@pipeline().RunId"} for i in range(3_000)],
+            },
+            "activityOutputs": {f"a{i}": {"o": i} for i in range(3_000)},
+        }
+    )
     assert bounded(lambda: message(body)) is not None
 
 
@@ -216,27 +234,33 @@ def limited(outcome: Any) -> bool:
     return isinstance(outcome, ExpressionError)
 
 
-@pytest.mark.parametrize("text", [
-    "@range(0, 2147483647)",
-    "@range(2147483647, 2)",
-    "@range(-2147483648, 100001)",
-    "@range(0, 9223372036854775807)",
-    "@range(0, -1)",
-    "@take(range(0, 100000), -2147483648)",
-    "@union(range(0, 100000), range(100000, 100000))",
-    "@chunk(range(0, 100000), 0)",
-    "@join(range(0, 100000), '--------------------------------')",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@range(0, 2147483647)",
+        "@range(2147483647, 2)",
+        "@range(-2147483648, 100001)",
+        "@range(0, 9223372036854775807)",
+        "@range(0, -1)",
+        "@take(range(0, 100000), -2147483648)",
+        "@union(range(0, 100000), range(100000, 100000))",
+        "@chunk(range(0, 100000), 0)",
+        "@join(range(0, 100000), '--------------------------------')",
+    ],
+)
 def test_range_with_huge_arguments_is_limited(text: str) -> None:
     assert limited(expression(text))
 
 
-@pytest.mark.parametrize("text", [
-    "@length(range(0, 100000))",
-    "@length(string(createArray(range(0, 30000), range(30000, 30000))))",
-    "@last(range(2147383648, 100000))",
-    "@length(skip(range(-2147483648, 100000), 99999))",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@length(range(0, 100000))",
+        "@length(string(createArray(range(0, 30000), range(30000, 30000))))",
+        "@last(range(2147383648, 100000))",
+        "@length(skip(range(-2147483648, 100000), 99999))",
+    ],
+)
 def test_range_at_its_limit_is_evaluated(text: str) -> None:
     assert not limited(expression(text))
 
@@ -250,38 +274,47 @@ def _nest(template: str, seed: str, depth: int) -> str:
 
 def test_string_doubling_is_limited() -> None:
     assert limited(expression("@" + _nest("replace({}, 'x', 'xx')", "'xx'", 40)))
-    assert limited(expression("@" + _nest("concat({0}, {0}, {0}, {0})", "pipeline().parameters.s", 6),
-                              {"pipeline": {"parameters": {"s": "s" * 1000}}}))
+    assert limited(
+        expression(
+            "@" + _nest("concat({0}, {0}, {0}, {0})", "pipeline().parameters.s", 6),
+            {"pipeline": {"parameters": {"s": "s" * 1000}}},
+        )
+    )
 
 
-@pytest.mark.parametrize("text", [
-    "@" + _nest("concat({0}, {0})", "'ab'", 11),
-    "@" + _nest("string(createArray({0}, {0}))", "'ab'", 9),
-    "@" + _nest("base64({})", "'abc'", 50),
-    "@" + _nest("uriComponent({})", "'%'", 50),
-    "@" + _nest("join(split({}, ''), 'xx')", "'abcdef'", 30),
-    "@" + _nest("json(string(createArray({0}, {0})))", "1", 13),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@" + _nest("concat({0}, {0})", "'ab'", 11),
+        "@" + _nest("string(createArray({0}, {0}))", "'ab'", 9),
+        "@" + _nest("base64({})", "'abc'", 50),
+        "@" + _nest("uriComponent({})", "'%'", 50),
+        "@" + _nest("join(split({}, ''), 'xx')", "'abcdef'", 30),
+        "@" + _nest("json(string(createArray({0}, {0})))", "1", 13),
+    ],
+)
 def test_string_repetition_is_bounded(text: str) -> None:
     expression(text)
 
 
-@pytest.mark.parametrize("text", [
-    "@{'a'}" * 1365,
-    "@{pipeline().parameters.s}" * 300,
-    "@{" * 4000,
-    "@@{" * 2700,
-    "x@{concat('@{', '}')}" * 400,
-    "@{" + _nest("concat('@{{', {}, '}}')", "'x'", 60) + "}",
-    "@{string(range(0, 30000))}@{string(range(30000, 30000))}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@{'a'}" * 1365,
+        "@{pipeline().parameters.s}" * 300,
+        "@{" * 4000,
+        "@@{" * 2700,
+        "x@{concat('@{', '}')}" * 400,
+        "@{" + _nest("concat('@{{', {}, '}}')", "'x'", 60) + "}",
+        "@{string(range(0, 30000))}@{string(range(30000, 30000))}",
+    ],
+)
 def test_pathological_interpolation_is_bounded(text: str) -> None:
     expression(text, {"pipeline": {"parameters": {"s": "s" * 3000}}})
 
 
 def test_interpolating_a_large_context_value_many_times_is_bounded() -> None:
-    body = encoded({"activity": activity(mlPipelineParameters={"p": "@{item()}" * 910}),
-                    "item": {"a": "x" * 120_000}})
+    body = encoded({"activity": activity(mlPipelineParameters={"p": "@{item()}" * 910}), "item": {"a": "x" * 120_000}})
     assert codes(bounded(lambda: message(body))) == {"evaluation_failed"}
 
 
@@ -301,18 +334,21 @@ def test_union_of_many_arrays_is_bounded() -> None:
     expression("@length(union(chunk(range(0, 100000), 1), chunk(range(0, 1), 1)))")
 
 
-@pytest.mark.parametrize("text", [
-    "@" + "concat(" * 70 + "'a'" + ")" * 70,
-    "@" + "createArray(" * 100 + "1" + ")[0]" * 100,
-    "@" + "(" * 5000 + "'a'" + ")" * 5000,
-    "@pipeline()" + "?.a" * 2000,
-    "@pipeline()" + "['a']" * 2000,
-    "@json('" + "[" * 8000 + "]" * 8000 + "')",
-    "@json(pipeline().parameters.deep)",
-    "@string(json(pipeline().parameters.deep))",
-    "@" + "not(" * 64 + "true" + ")" * 64,
-    "@" + "if(true, " * 70 + "1" + ", 2)" * 70,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@" + "concat(" * 70 + "'a'" + ")" * 70,
+        "@" + "createArray(" * 100 + "1" + ")[0]" * 100,
+        "@" + "(" * 5000 + "'a'" + ")" * 5000,
+        "@pipeline()" + "?.a" * 2000,
+        "@pipeline()" + "['a']" * 2000,
+        "@json('" + "[" * 8000 + "]" * 8000 + "')",
+        "@json(pipeline().parameters.deep)",
+        "@string(json(pipeline().parameters.deep))",
+        "@" + "not(" * 64 + "true" + ")" * 64,
+        "@" + "if(true, " * 70 + "1" + ", 2)" * 70,
+    ],
+)
 def test_deep_expression_nesting_is_bounded(text: str) -> None:
     expression(text, {"pipeline": {"parameters": {"deep": "[" * 100_000 + "]" * 100_000}}})
 
@@ -324,24 +360,27 @@ def test_expression_nesting_within_the_limit_is_evaluated() -> None:
 # ------------------------------------------------------------------------------------------ huge numbers
 
 
-@pytest.mark.parametrize("text", [
-    "@add(" + "9" * 5000 + ", 1)",
-    "@int('" + "9" * 5000 + "')",
-    "@float('" + "9" * 5000 + "')",
-    "@json('" + "9" * 5000 + "')",
-    "@" + _nest("mul({0}, {0})", "9223372036854775807", 10),
-    "@add(9223372036854775807, 1)",
-    "@div(-9223372036854775808, -1)",
-    "@mod(-9223372036854775808, -1)",
-    "@mul(1e308, 10)",
-    "@int(mul(1e308, 10))",
-    "@formatNumber(1e308, 'N1000')",
-    "@formatNumber(1e308, '" + "0" * 8000 + "')",
-    "@string(1e-320)",
-    "@addDays('2026-01-01', 99999999999)",
-    "@getFutureTime(2147483647, 'Year')",
-    "@ticks('9999-12-31T23:59:59.9999999Z')",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@add(" + "9" * 5000 + ", 1)",
+        "@int('" + "9" * 5000 + "')",
+        "@float('" + "9" * 5000 + "')",
+        "@json('" + "9" * 5000 + "')",
+        "@" + _nest("mul({0}, {0})", "9223372036854775807", 10),
+        "@add(9223372036854775807, 1)",
+        "@div(-9223372036854775808, -1)",
+        "@mod(-9223372036854775808, -1)",
+        "@mul(1e308, 10)",
+        "@int(mul(1e308, 10))",
+        "@formatNumber(1e308, 'N1000')",
+        "@formatNumber(1e308, '" + "0" * 8000 + "')",
+        "@string(1e-320)",
+        "@addDays('2026-01-01', 99999999999)",
+        "@getFutureTime(2147483647, 'Year')",
+        "@ticks('9999-12-31T23:59:59.9999999Z')",
+    ],
+)
 def test_huge_numbers_in_expressions_are_bounded(text: str) -> None:
     expression(text)
 
@@ -360,7 +399,8 @@ def test_overflowing_float_never_reaches_json_output_as_infinity() -> None:
 
 def test_numbers_at_the_edges_of_json() -> None:
     body = encoded({"activity": activity(mlPipelineParameters={"a": 1})}).replace(
-        b'"a":1', b'"a":-9223372036854775809,"b":1e-400,"c":' + b"1" * 4000 + b',"d":-0.0')
+        b'"a":1', b'"a":-9223372036854775809,"b":1e-400,"c":' + b"1" * 4000 + b',"d":-0.0'
+    )
     request = bounded(lambda: message(body))
     assert isinstance(request, LaunchRequest)
     json.dumps(request.public_view(), allow_nan=False)
@@ -369,20 +409,23 @@ def test_numbers_at_the_edges_of_json() -> None:
 # --------------------------------------------------------------------------------------------- unicode
 
 
-@pytest.mark.parametrize("body", [
-    b"\xef\xbb\xbf" + encoded({"activity": activity()}),  # BOM
-    encoded({"activity": activity()}).decode().encode("utf-16"),
-    b'{"name": "\xc0\xaf"}',  # overlong UTF-8
-    b'{"name": "\xed\xa0\x80"}',  # an encoded surrogate
-    b"\x00" * 1000,
-    encoded({"activity": activity(experimentName="\u202eexe.\u200b\u0000")}),
-    encoded({"activity": activity(mlPipelineParameters={"\u0000": "\ufeff", "é": "e\u0301" * 5000})}),
-    encoded({"activity": {**activity(), "name": "\U0001f600" * 10_000}}),
-    encoded({"activity": activity(mlPipelineParameters={"p": "@substring('\U0001f600', 0, 1)"})}),
-    encoded({"activity": activity(mlPipelineParameters={"p": "@toUpper('ß' )" + "ﬃ" * 3000})}),
-    encoded({"activity": activity(mlPipelineParameters={"p": "\ud800"})}),
-    encoded({"activity": {**activity(), "name": "\udfff"}}),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xef\xbb\xbf" + encoded({"activity": activity()}),  # BOM
+        encoded({"activity": activity()}).decode().encode("utf-16"),
+        b'{"name": "\xc0\xaf"}',  # overlong UTF-8
+        b'{"name": "\xed\xa0\x80"}',  # an encoded surrogate
+        b"\x00" * 1000,
+        encoded({"activity": activity(experimentName="\u202eexe.\u200b\u0000")}),
+        encoded({"activity": activity(mlPipelineParameters={"\u0000": "\ufeff", "é": "e\u0301" * 5000})}),
+        encoded({"activity": {**activity(), "name": "\U0001f600" * 10_000}}),
+        encoded({"activity": activity(mlPipelineParameters={"p": "@substring('\U0001f600', 0, 1)"})}),
+        encoded({"activity": activity(mlPipelineParameters={"p": "@toUpper('ß' )" + "ﬃ" * 3000})}),
+        encoded({"activity": activity(mlPipelineParameters={"p": "\ud800"})}),
+        encoded({"activity": {**activity(), "name": "\udfff"}}),
+    ],
+)
 def test_unicode_edge_cases_are_bounded(body: bytes) -> None:
     bounded(lambda: message(body))
 

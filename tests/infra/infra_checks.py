@@ -36,31 +36,35 @@ SECRET_PATTERNS = {
 }
 
 # App settings the Functions host itself reads for the identity-based connections (not amlexec's own).
-HOST_SETTINGS = frozenset({
-    "AzureWebJobsStorage__credential",
-    "AzureWebJobsStorage__clientId",
-    "AzureWebJobsStorage__blobServiceUri",
-    "ServiceBusConnection__credential",
-    "ServiceBusConnection__clientId",
-    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
-})
+HOST_SETTINGS = frozenset(
+    {
+        "AzureWebJobsStorage__credential",
+        "AzureWebJobsStorage__clientId",
+        "AzureWebJobsStorage__blobServiceUri",
+        "ServiceBusConnection__credential",
+        "ServiceBusConnection__clientId",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    }
+)
 # amlexec settings infra/ must provide; every other name in SETTING_NAMES is user-supplied and must be
 # documented in docs/deploy.md.
-DEPLOYED_SETTINGS = frozenset({
-    "ServiceBusConnection__fullyQualifiedNamespace",
-    "AMLEXEC_BUS",
-    "AMLEXEC_REQUEST_QUEUE",
-    "AMLEXEC_STATUS_QUEUE",
-    "AMLEXEC_REJECTED_QUEUE",
-    "AMLEXEC_EVENTS_TOPIC",
-    "AMLEXEC_SCHEDULER_TICK",
-    "AMLEXEC_LINKED_SERVICES",
-    "AMLEXEC_DEFAULT_LINKED_SERVICE",
-    "AMLEXEC_DATA_FACTORY_NAME",
-    "AMLEXEC_MAX_PAYLOAD_BYTES",
-    "AZURE_CLIENT_ID",
-    "APPLICATIONINSIGHTS_CONNECTION_STRING",
-})
+DEPLOYED_SETTINGS = frozenset(
+    {
+        "ServiceBusConnection__fullyQualifiedNamespace",
+        "AMLEXEC_BUS",
+        "AMLEXEC_REQUEST_QUEUE",
+        "AMLEXEC_STATUS_QUEUE",
+        "AMLEXEC_REJECTED_QUEUE",
+        "AMLEXEC_EVENTS_TOPIC",
+        "AMLEXEC_SCHEDULER_TICK",
+        "AMLEXEC_LINKED_SERVICES",
+        "AMLEXEC_DEFAULT_LINKED_SERVICE",
+        "AMLEXEC_DATA_FACTORY_NAME",
+        "AMLEXEC_MAX_PAYLOAD_BYTES",
+        "AZURE_CLIENT_ID",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    }
+)
 # Keys of local.settings.sample.json that only the local host reads.
 LOCAL_ONLY_SETTINGS = frozenset({"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "AzureWebJobsFeatureFlags"})
 # Service Bus entity: (key of main.bicep's entityNames, app setting naming it).
@@ -123,8 +127,9 @@ def accessor(operand: str, member: str) -> dict[str, Any]:
     return {"operator": {"type": "property_accessor", "operands": {"operand_1": operand, "operand_2": member}}}
 
 
-def resources(templates: Mapping[str, Template], type_: str | None = None,
-              existing: bool | None = False) -> Iterable[tuple[Template, str, dict[str, Any]]]:
+def resources(
+    templates: Mapping[str, Template], type_: str | None = None, existing: bool | None = False
+) -> Iterable[tuple[Template, str, dict[str, Any]]]:
     for template in templates.values():
         for symbol, resource in ((template.tree or {}).get("resources") or {}).items():
             if type_ is not None and resource.get("type", "").lower() != type_.lower():
@@ -147,8 +152,10 @@ def check_api_versions(templates: Mapping[str, Template]) -> list[str]:
         for symbol, declared in RESOURCE_DECLARATION.findall(strip_comments(template.text)):
             type_, _, version = declared.partition("@")
             if "/" in type_ and not API_VERSION.fullmatch(version):
-                problems.append(f"{template.rel}: resource {symbol} '{declared}' has no pinned API version "
-                                "(expected @YYYY-MM-DD or @YYYY-MM-DD-preview)")
+                problems.append(
+                    f"{template.rel}: resource {symbol} '{declared}' has no pinned API version "
+                    "(expected @YYYY-MM-DD or @YYYY-MM-DD-preview)"
+                )
     for template, symbol, resource in resources(templates, existing=None):
         if not API_VERSION.fullmatch(str(resource.get("api_version") or "")):
             problems.append(f"{template.rel}: resource {symbol} has no pinned API version")
@@ -161,8 +168,9 @@ def check_modules(templates: Mapping[str, Template], infra: Path) -> list[str]:
         for symbol, module in ((template.tree or {}).get("modules") or {}).items():
             path = str((module.get("detail") or {}).get("path") or "")
             if module.get("type") != "local":
-                problems.append(f"{template.rel}: module {symbol} '{path}' is not a local file (cannot be checked "
-                                "offline)")
+                problems.append(
+                    f"{template.rel}: module {symbol} '{path}' is not a local file (cannot be checked offline)"
+                )
                 continue
             target_path = (template.path.parent / path).resolve()
             try:
@@ -220,8 +228,10 @@ def check_local_auth(templates: Mapping[str, Template]) -> list[str]:
         for template, symbol, resource in resources(templates, type_):
             value = _property(body(resource), *path)
             if value is not expected:
-                problems.append(f"{template.rel}: {type_} {symbol} must set {'.'.join(path)}: "
-                                f"{str(expected).lower()} (found {value!r})")
+                problems.append(
+                    f"{template.rel}: {type_} {symbol} must set {'.'.join(path)}: "
+                    f"{str(expected).lower()} (found {value!r})"
+                )
     return problems
 
 
@@ -272,8 +282,9 @@ def _setting_keys(node: Any, variables: Mapping[str, Any], seen: frozenset[str] 
     if set(node) == {"operator"}:
         operands = (node["operator"] or {}).get("operands") or {}
         if node["operator"].get("type") == "conditional":
-            return (_setting_keys(operands.get("true_value"), variables, seen)
-                    | _setting_keys(operands.get("false_value"), variables, seen))
+            return _setting_keys(operands.get("true_value"), variables, seen) | _setting_keys(
+                operands.get("false_value"), variables, seen
+            )
         return set()
     return {unquote(key) for key in node}
 
@@ -302,8 +313,12 @@ def deployed_settings(templates: Mapping[str, Template]) -> set[str]:
     return names
 
 
-def check_app_settings(templates: Mapping[str, Template], setting_names: Iterable[str],
-                       deploy_doc: Path = DEPLOY_DOC, local_sample: Path = LOCAL_SAMPLE) -> list[str]:
+def check_app_settings(
+    templates: Mapping[str, Template],
+    setting_names: Iterable[str],
+    deploy_doc: Path = DEPLOY_DOC,
+    local_sample: Path = LOCAL_SAMPLE,
+) -> list[str]:
     """Bicep app settings = what amlexec reads (+ the host's identity settings); the rest is documented."""
     read = set(setting_names)
     exact = {name for name in read if "<" not in name}
@@ -314,15 +329,18 @@ def check_app_settings(templates: Mapping[str, Template], setting_names: Iterabl
         return [f"{FUNCTION_MODULE}/main.bicep: no app settings found"]
     for name in sorted(deployed - exact - HOST_SETTINGS):
         if not any(name.startswith(prefix) for prefix in prefixes):
-            problems.append(f"app setting '{name}' is set by infra/ but amlexec does not read it "
-                            "(amlexec.settings.SETTING_NAMES)")
+            problems.append(
+                f"app setting '{name}' is set by infra/ but amlexec does not read it (amlexec.settings.SETTING_NAMES)"
+            )
     for name in sorted(DEPLOYED_SETTINGS - deployed):
         problems.append(f"app setting '{name}' is not provisioned by infra/")
     doc = deploy_doc.read_text() if deploy_doc.is_file() else ""
     for name in sorted((exact - deployed) | prefixes):
         if f"`{name}" not in doc:
-            problems.append(f"setting '{name}' is neither provisioned by infra/ nor documented as user-supplied "
-                            f"in {deploy_doc.name}")
+            problems.append(
+                f"setting '{name}' is neither provisioned by infra/ nor documented as user-supplied "
+                f"in {deploy_doc.name}"
+            )
     sample = json.loads(local_sample.read_text()).get("Values", {})
     for name in sorted((deployed & exact) - set(sample)):
         problems.append(f"app setting '{name}' is provisioned but missing from {local_sample.name}")
@@ -345,8 +363,14 @@ def check_entity_names(templates: Mapping[str, Template]) -> list[str]:
     if set(names) != set(ENTITY_SETTINGS):
         return [f"main.bicep: var entityNames must name exactly {sorted(ENTITY_SETTINGS)} (found {sorted(names)})"]
     settings = ((function_module(templates) or {}).get("params") or {}).get("appSettings") or {}
-    literal = next((arg for arg in ((settings.get("function") or {}).get("parameters") or {}).values()
-                    if isinstance(arg, dict) and "function" not in arg and "operator" not in arg), settings)
+    literal = next(
+        (
+            arg
+            for arg in ((settings.get("function") or {}).get("parameters") or {}).values()
+            if isinstance(arg, dict) and "function" not in arg and "operator" not in arg
+        ),
+        settings,
+    )
     for key, setting in ENTITY_SETTINGS.items():
         if literal.get(setting) != accessor("entityNames", key):
             problems.append(f"main.bicep: app setting {setting} must be entityNames.{key}")
@@ -364,8 +388,12 @@ def check_entity_names(templates: Mapping[str, Template]) -> list[str]:
     return problems
 
 
-def check_all(infra: Path = INFRA, setting_names: Iterable[str] | None = None,
-              deploy_doc: Path = DEPLOY_DOC, local_sample: Path = LOCAL_SAMPLE) -> list[str]:
+def check_all(
+    infra: Path = INFRA,
+    setting_names: Iterable[str] | None = None,
+    deploy_doc: Path = DEPLOY_DOC,
+    local_sample: Path = LOCAL_SAMPLE,
+) -> list[str]:
     """Every structural problem of the templates under ``infra``; an empty list means they pass."""
     if setting_names is None:
         from amlexec.settings import SETTING_NAMES
@@ -374,7 +402,13 @@ def check_all(infra: Path = INFRA, setting_names: Iterable[str] | None = None,
     templates = load(infra)
     if "main.bicep" not in templates:
         return [f"{infra}: no main.bicep"]
-    return (check_syntax(templates) + check_api_versions(templates) + check_modules(templates, infra)
-            + check_no_secrets(templates) + check_local_auth(templates) + check_role_assignments(templates)
-            + check_app_settings(templates, setting_names, deploy_doc, local_sample)
-            + check_entity_names(templates))
+    return (
+        check_syntax(templates)
+        + check_api_versions(templates)
+        + check_modules(templates, infra)
+        + check_no_secrets(templates)
+        + check_local_auth(templates)
+        + check_role_assignments(templates)
+        + check_app_settings(templates, setting_names, deploy_doc, local_sample)
+        + check_entity_names(templates)
+    )

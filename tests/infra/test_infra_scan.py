@@ -32,19 +32,35 @@ def _load_scan() -> ModuleType:
 scan = _load_scan()
 
 
-def report(failed: list[dict[str, str]] | None = None, parsing_errors: list[str] | None = None,
-           resources: int = 3) -> dict[str, Any]:
+def report(
+    failed: list[dict[str, str]] | None = None, parsing_errors: list[str] | None = None, resources: int = 3
+) -> dict[str, Any]:
     failed = failed or []
     errors = parsing_errors or []
-    return {"check_type": "bicep",
-            "results": {"passed_checks": [{"check_id": "CKV_AZURE_3"}], "failed_checks": failed,
-                        "skipped_checks": [], "parsing_errors": errors},
-            "summary": {"passed": 1, "failed": len(failed), "skipped": 0, "parsing_errors": len(errors),
-                        "resource_count": resources, "checkov_version": "test"}}
+    return {
+        "check_type": "bicep",
+        "results": {
+            "passed_checks": [{"check_id": "CKV_AZURE_3"}],
+            "failed_checks": failed,
+            "skipped_checks": [],
+            "parsing_errors": errors,
+        },
+        "summary": {
+            "passed": 1,
+            "failed": len(failed),
+            "skipped": 0,
+            "parsing_errors": len(errors),
+            "resource_count": resources,
+            "checkov_version": "test",
+        },
+    }
 
 
-def finding(check_id: str = "CKV_AZURE_35", file: str = "/core/storage.bicep",
-            resource: str = "Microsoft.Storage/storageAccounts.storage") -> dict[str, str]:
+def finding(
+    check_id: str = "CKV_AZURE_35",
+    file: str = "/core/storage.bicep",
+    resource: str = "Microsoft.Storage/storageAccounts.storage",
+) -> dict[str, str]:
     return {"check_id": check_id, "check_name": "a check", "file_path": file, "resource": resource}
 
 
@@ -84,8 +100,10 @@ def test_a_stale_acceptance_fails() -> None:
 
 def test_every_acceptance_needs_a_reason(tmp_path: Path) -> None:
     path = tmp_path / "accepted.yaml"
-    path.write_text("accepted:\n  - id: CKV_AZURE_35\n    file: /core/storage.bicep\n"
-                    "    resource: Microsoft.Storage/storageAccounts.storage\n")
+    path.write_text(
+        "accepted:\n  - id: CKV_AZURE_35\n    file: /core/storage.bicep\n"
+        "    resource: Microsoft.Storage/storageAccounts.storage\n"
+    )
     accepted, problems = scan.load_accepted(path)
     assert accepted == {} and "no reason given" in problems[0]
 
@@ -96,8 +114,9 @@ def test_the_accepted_list_is_well_formed() -> None:
     assert accepted and all(len(reason) > 20 for reason in accepted.values())
 
 
-needs_checkov = pytest.mark.skipif(not CHECKOV.exists(), reason="checkov is installed by infra/scan.sh into "
-                                                                 ".venv-checkov (make lint-infra)")
+needs_checkov = pytest.mark.skipif(
+    not CHECKOV.exists(), reason="checkov is installed by infra/scan.sh into .venv-checkov (make lint-infra)"
+)
 
 
 @needs_checkov
@@ -112,8 +131,11 @@ def test_checkov_catches_a_broken_copy(tmp_path: Path, capsys: pytest.CaptureFix
     infra = tmp_path / "infra"
     shutil.copytree(INFRA, infra)
     storage = infra / "core" / "storage.bicep"
-    storage.write_text(storage.read_text().replace("allowBlobPublicAccess: false", "allowBlobPublicAccess: true")
-                       .replace("supportsHttpsTrafficOnly: true", "supportsHttpsTrafficOnly: false"))
+    storage.write_text(
+        storage.read_text()
+        .replace("allowBlobPublicAccess: false", "allowBlobPublicAccess: true")
+        .replace("supportsHttpsTrafficOnly: true", "supportsHttpsTrafficOnly: false")
+    )
     rbac = infra / "rbac.bicep"
     rbac.write_text(rbac.read_text() + "\nresource broken 'Microsoft.Web/sites@2024-04-01' = {\n")
     assert scan.main(["--checkov", str(CHECKOV), "--directory", str(infra)]) == 1

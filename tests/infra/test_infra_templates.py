@@ -51,15 +51,24 @@ def test_the_templates_pass_every_structural_check() -> None:
 
 
 def test_every_template_is_found_and_parses(templates: dict[str, checks.Template]) -> None:
-    assert {"main.bicep", "rbac.bicep", "rbac-workspace.bicep", "app/function.bicep", "app/servicebus.bicep",
-            "app/eventgrid.bicep", "core/identity.bicep", "core/storage.bicep",
-            "core/monitoring.bicep"} <= set(templates)
+    assert {
+        "main.bicep",
+        "rbac.bicep",
+        "rbac-workspace.bicep",
+        "app/function.bicep",
+        "app/servicebus.bicep",
+        "app/eventgrid.bicep",
+        "core/identity.bicep",
+        "core/storage.bicep",
+        "core/monitoring.bicep",
+    } <= set(templates)
     assert all(t.tree is not None for t in templates.values())
     assert not (INFRA / ".gitkeep").exists()
 
 
 def test_deployed_settings_are_what_amlexec_reads_plus_the_host_identity_settings(
-        templates: dict[str, checks.Template]) -> None:
+    templates: dict[str, checks.Template],
+) -> None:
     deployed = checks.deployed_settings(templates)
     assert deployed >= checks.DEPLOYED_SETTINGS
     assert deployed - checks.HOST_SETTINGS <= set(SETTING_NAMES)
@@ -72,7 +81,10 @@ def indexed_functions() -> dict[str, dict[str, Any]]:
 
     function_app.app.functions_bindings = {}
     try:
-        return {fn.get_function_name(): json.loads(fn.get_function_json()) for fn in function_app.app.get_functions()}
+        return {
+            str(fn.get_function_name()): dict(json.loads(fn.get_function_json()))
+            for fn in function_app.app.get_functions()
+        }
     finally:
         function_app.app.functions_bindings = {}
 
@@ -91,15 +103,22 @@ def test_every_trigger_binding_reads_a_provisioned_setting(templates: dict[str, 
     assert referenced <= deployed
     assert connections == {"ServiceBusConnection"}
     for connection in connections:
-        assert {f"{connection}__fullyQualifiedNamespace", f"{connection}__credential",
-                f"{connection}__clientId"} <= deployed
+        assert {
+            f"{connection}__fullyQualifiedNamespace",
+            f"{connection}__credential",
+            f"{connection}__clientId",
+        } <= deployed
 
 
 def test_entity_names_are_amlexecs_defaults_and_the_local_samples(templates: dict[str, checks.Template]) -> None:
     names = checks.entity_names(templates)
     defaults = Settings()
-    assert names == {"requestQueue": defaults.request_queue, "statusQueue": defaults.status_queue,
-                     "rejectedQueue": defaults.rejected_queue, "eventsTopic": defaults.events_topic}
+    assert names == {
+        "requestQueue": defaults.request_queue,
+        "statusQueue": defaults.status_queue,
+        "rejectedQueue": defaults.rejected_queue,
+        "eventsTopic": defaults.events_topic,
+    }
     sample = json.loads(checks.LOCAL_SAMPLE.read_text())["Values"]
     for key, setting in checks.ENTITY_SETTINGS.items():
         assert sample[setting] == names[key]
@@ -145,7 +164,9 @@ def test_event_grid_subscribes_run_events_to_azure_ml_run_events(templates: dict
     assert subscription["destination"]["endpointType"] == "AzureFunction"
     assert subscription["destination"]["properties"]["resourceId"] == "${functionAppId}/functions/${functionName}"
     assert set(subscription["filter"]["includedEventTypes"]) == {
-        "Microsoft.MachineLearningServices.RunStatusChanged", "Microsoft.MachineLearningServices.RunCompleted"}
+        "Microsoft.MachineLearningServices.RunStatusChanged",
+        "Microsoft.MachineLearningServices.RunCompleted",
+    }
     topic = resource(templates, "app/eventgrid.bicep", "systemTopic")
     assert topic["properties"]["topicType"] == "Microsoft.MachineLearningServices.Workspaces"
 
@@ -159,12 +180,21 @@ def _substitute(node: Any, values: dict[str, str]) -> Any:
 
 
 def test_default_linked_services_describe_the_workspace_with_the_managed_identity(
-        templates: dict[str, checks.Template]) -> None:
+    templates: dict[str, checks.Template],
+) -> None:
     tree = templates["main.bicep"].tree
     assert tree is not None
     default = tree["variables"]["defaultLinkedServices"]["value"]
-    text = json.dumps(_substitute(default, {"workspaceSubscriptionId": "00000000-0000-0000-0000-000000000001",
-                                            "workspaceResourceGroup": "rg-ml", "workspaceName": "mlw"}))
+    text = json.dumps(
+        _substitute(
+            default,
+            {
+                "workspaceSubscriptionId": "00000000-0000-0000-0000-000000000001",
+                "workspaceResourceGroup": "rg-ml",
+                "workspaceName": "mlw",
+            },
+        )
+    )
     registry = LinkedServiceRegistry.from_json(text, env={"AZURE_CLIENT_ID": "11111111-0000-0000-0000-000000000000"})
     default_service = tree["parameters"]["defaultLinkedService"]["default"]
     service = registry.get(default_service)
@@ -181,16 +211,27 @@ def test_roles_the_app_gets(templates: dict[str, checks.Template]) -> None:
     assert roles["serviceBusDataSender"] == "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
     assert roles["storageBlobDataOwner"] == "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
     assert roles["monitoringMetricsPublisher"] == "3913510d-42f4-4e42-8a64-420c390055eb"
-    assignments = {symbol: checks.body(r) for symbol, r in rbac["resources"].items()
-                   if r["type"] == "Microsoft.Authorization/roleAssignments"}
-    granted = {(a["scope"], a["name"]["function"]["parameters"]["extra_string_2"])
-               for a in assignments.values() if a["properties"]["principalId"] == "appPrincipalId"}
+    assignments = {
+        symbol: checks.body(r)
+        for symbol, r in rbac["resources"].items()
+        if r["type"] == "Microsoft.Authorization/roleAssignments"
+    }
+    granted = {
+        (a["scope"], a["name"]["function"]["parameters"]["extra_string_2"])
+        for a in assignments.values()
+        if a["properties"]["principalId"] == "appPrincipalId"
+    }
     assert granted == {
-        ("requestQueue", "serviceBusDataReceiver"), ("statusQueue", "serviceBusDataReceiver"),
-        ("requestQueue", "serviceBusDataSender"), ("statusQueue", "serviceBusDataSender"),
-        ("rejectedQueue", "serviceBusDataSender"), ("eventsTopic", "serviceBusDataSender"),
-        ("requestQueue", "serviceBusDataOwner"), ("statusQueue", "serviceBusDataOwner"),  # opt-in, for scaling
-        ("storage", "storageBlobDataOwner"), ("applicationInsights", "monitoringMetricsPublisher"),
+        ("requestQueue", "serviceBusDataReceiver"),
+        ("statusQueue", "serviceBusDataReceiver"),
+        ("requestQueue", "serviceBusDataSender"),
+        ("statusQueue", "serviceBusDataSender"),
+        ("rejectedQueue", "serviceBusDataSender"),
+        ("eventsTopic", "serviceBusDataSender"),
+        ("requestQueue", "serviceBusDataOwner"),
+        ("statusQueue", "serviceBusDataOwner"),  # opt-in, for scaling
+        ("storage", "storageBlobDataOwner"),
+        ("applicationInsights", "monitoringMetricsPublisher"),
     }
     workspace = templates["rbac-workspace.bicep"].tree
     assert workspace is not None
@@ -209,8 +250,10 @@ def test_flex_consumption_python_311(templates: dict[str, checks.Template]) -> N
     assert tree is not None
     assert tree["parameters"]["pythonVersion"]["default"] == "3.11"
     assert site["identity"]["type"] == "UserAssigned"
-    assert site["properties"]["functionAppConfig"]["deployment"]["storage"]["authentication"]["type"] == \
-        "UserAssignedIdentity"
+    assert (
+        site["properties"]["functionAppConfig"]["deployment"]["storage"]["authentication"]["type"]
+        == "UserAssignedIdentity"
+    )
 
 
 def test_azd_project_and_parameters_file_match_main_bicep(templates: dict[str, checks.Template]) -> None:
@@ -248,60 +291,107 @@ def edit(infra: Path, rel: str, old: str, new: str) -> None:
 
 BREAKS = {
     "module parameter removed": (
-        "main.bicep", "    deploymentContainerName: deploymentContainerName\n", "",
-        "module storage (core/storage.bicep) misses required parameter 'deploymentContainerName'"),
+        "main.bicep",
+        "    deploymentContainerName: deploymentContainerName\n",
+        "",
+        "module storage (core/storage.bicep) misses required parameter 'deploymentContainerName'",
+    ),
     "unknown module parameter": (
-        "main.bicep", "maximumInstanceCount: maximumInstanceCount", "maxInstances: maximumInstanceCount",
-        "passes unknown parameter 'maxInstances'"),
+        "main.bicep",
+        "maximumInstanceCount: maximumInstanceCount",
+        "maxInstances: maximumInstanceCount",
+        "passes unknown parameter 'maxInstances'",
+    ),
     "module path": (
-        "main.bicep", "'core/identity.bicep'", "'core/identities.bicep'",
-        "points at 'core/identities.bicep', which does not exist"),
+        "main.bicep",
+        "'core/identity.bicep'",
+        "'core/identities.bicep'",
+        "points at 'core/identities.bicep', which does not exist",
+    ),
     "API version removed": (
-        "app/function.bicep", "'Microsoft.Web/sites@2024-04-01' =", "'Microsoft.Web/sites' =",
-        "resource site 'Microsoft.Web/sites' has no pinned API version"),
+        "app/function.bicep",
+        "'Microsoft.Web/sites@2024-04-01' =",
+        "'Microsoft.Web/sites' =",
+        "resource site 'Microsoft.Web/sites' has no pinned API version",
+    ),
     "API version not a date": (
-        "core/identity.bicep", "userAssignedIdentities@2023-01-31'", "userAssignedIdentities@latest'",
-        "has no pinned API version"),
+        "core/identity.bicep",
+        "userAssignedIdentities@2023-01-31'",
+        "userAssignedIdentities@latest'",
+        "has no pinned API version",
+    ),
     "app setting renamed": (
-        "main.bicep", "AMLEXEC_REQUEST_QUEUE: entityNames", "AMLEXEC_REQUESTS_QUEUE: entityNames",
-        "app setting 'AMLEXEC_REQUESTS_QUEUE' is set by infra/ but amlexec does not read it"),
+        "main.bicep",
+        "AMLEXEC_REQUEST_QUEUE: entityNames",
+        "AMLEXEC_REQUESTS_QUEUE: entityNames",
+        "app setting 'AMLEXEC_REQUESTS_QUEUE' is set by infra/ but amlexec does not read it",
+    ),
     "host identity setting dropped": (
-        "app/function.bicep", "  AZURE_CLIENT_ID: identityClientId\n", "",
-        "app setting 'AZURE_CLIENT_ID' is not provisioned by infra/"),
+        "app/function.bicep",
+        "  AZURE_CLIENT_ID: identityClientId\n",
+        "",
+        "app setting 'AZURE_CLIENT_ID' is not provisioned by infra/",
+    ),
     "entity name written twice": (
-        "main.bicep", "AMLEXEC_STATUS_QUEUE: entityNames.statusQueue", "AMLEXEC_STATUS_QUEUE: 'amlexec-status'",
-        "app setting AMLEXEC_STATUS_QUEUE must be entityNames.statusQueue"),
+        "main.bicep",
+        "AMLEXEC_STATUS_QUEUE: entityNames.statusQueue",
+        "AMLEXEC_STATUS_QUEUE: 'amlexec-status'",
+        "app setting AMLEXEC_STATUS_QUEUE must be entityNames.statusQueue",
+    ),
     "listKeys": (
-        "core/storage.bicep", "output name string = storage.name",
+        "core/storage.bicep",
+        "output name string = storage.name",
         "output name string = storage.name\noutput key string = storage.listKeys().keys[0].value",
-        "core/storage.bicep:78: calls a list*() function (keys or secrets) ('listKeys(')"),
+        "core/storage.bicep:78: calls a list*() function (keys or secrets) ('listKeys(')",
+    ),
     "connection string with a key": (
-        "app/function.bicep", "  AZURE_CLIENT_ID: identityClientId\n",
+        "app/function.bicep",
+        "  AZURE_CLIENT_ID: identityClientId\n",
         "  AZURE_CLIENT_ID: identityClientId\n  SB: 'Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=b'\n",
-        "carries a shared access key"),
+        "carries a shared access key",
+    ),
     "syntax error": (
-        "rbac.bicep", "param appPrincipalId string\n", "param appPrincipalId string =\n",
-        "rbac.bicep: syntax error (UnexpectedToken"),
+        "rbac.bicep",
+        "param appPrincipalId string\n",
+        "param appPrincipalId string =\n",
+        "rbac.bicep: syntax error (UnexpectedToken",
+    ),
     "Service Bus local auth": (
-        "app/servicebus.bicep", "disableLocalAuth: true", "disableLocalAuth: false",
-        "namespace must set properties.disableLocalAuth: true (found False)"),
+        "app/servicebus.bicep",
+        "disableLocalAuth: true",
+        "disableLocalAuth: false",
+        "namespace must set properties.disableLocalAuth: true (found False)",
+    ),
     "App Insights local auth": (
-        "core/monitoring.bicep", "    DisableLocalAuth: true\n", "",
-        "applicationInsights must set properties.DisableLocalAuth: true (found None)"),
+        "core/monitoring.bicep",
+        "    DisableLocalAuth: true\n",
+        "",
+        "applicationInsights must set properties.DisableLocalAuth: true (found None)",
+    ),
     "storage shared keys": (
-        "core/storage.bicep", "allowSharedKeyAccess: false", "allowSharedKeyAccess: true",
-        "storage must set properties.allowSharedKeyAccess: false (found True)"),
+        "core/storage.bicep",
+        "allowSharedKeyAccess: false",
+        "allowSharedKeyAccess: true",
+        "storage must set properties.allowSharedKeyAccess: false (found True)",
+    ),
     "role assignment scope": (
-        "rbac.bicep", "name: guid(requestQueue.id, appPrincipalId, serviceBusDataReceiver)",
+        "rbac.bicep",
+        "name: guid(requestQueue.id, appPrincipalId, serviceBusDataReceiver)",
         "name: guid(statusQueue.id, appPrincipalId, serviceBusDataReceiver)",
-        "role assignment requestQueueReceiver: the first guid() argument is not the id of its scope"),
+        "role assignment requestQueueReceiver: the first guid() argument is not the id of its scope",
+    ),
     "role assignment principal": (
-        "rbac-workspace.bicep", "name: guid(workspace.id, appPrincipalId, roleDefinitionId)",
+        "rbac-workspace.bicep",
+        "name: guid(workspace.id, appPrincipalId, roleDefinitionId)",
         "name: guid(workspace.id, developerPrincipalId, roleDefinitionId)",
-        "role assignment appWorkspaceRole: the second guid() argument is not its principalId"),
+        "role assignment appWorkspaceRole: the second guid() argument is not its principalId",
+    ),
     "role assignment not a guid": (
-        "rbac.bicep", "name: guid(storage.id, appPrincipalId, storageBlobDataOwner)", "name: 'blob-owner'",
-        "role assignment storageBlobOwner is not named guid(scope, principal, role)"),
+        "rbac.bicep",
+        "name: guid(storage.id, appPrincipalId, storageBlobDataOwner)",
+        "name: 'blob-owner'",
+        "role assignment storageBlobOwner is not named guid(scope, principal, role)",
+    ),
 }
 
 
@@ -316,16 +406,18 @@ def test_a_broken_copy_is_reported(name: str, broken_copy: Path) -> None:
 
 def test_a_setting_amlexec_starts_reading_must_be_provisioned_or_documented() -> None:
     problems = checks.check_all(INFRA, setting_names=(*SETTING_NAMES, "AMLEXEC_NEW_KNOB"))
-    assert problems == ["setting 'AMLEXEC_NEW_KNOB' is neither provisioned by infra/ nor documented as "
-                        "user-supplied in deploy.md"]
+    assert problems == [
+        "setting 'AMLEXEC_NEW_KNOB' is neither provisioned by infra/ nor documented as user-supplied in deploy.md"
+    ]
 
 
 def test_a_user_supplied_setting_dropped_from_the_docs_is_reported(tmp_path: Path) -> None:
     doc = tmp_path / "deploy.md"
     doc.write_text(checks.DEPLOY_DOC.read_text().replace("`AMLEXEC_SP_SECRET__", "`SP_SECRET"))
     problems = checks.check_all(INFRA, deploy_doc=doc)
-    assert problems == ["setting 'AMLEXEC_SP_SECRET__' is neither provisioned by infra/ nor documented as "
-                        "user-supplied in deploy.md"]
+    assert problems == [
+        "setting 'AMLEXEC_SP_SECRET__' is neither provisioned by infra/ nor documented as user-supplied in deploy.md"
+    ]
 
 
 def test_the_local_sample_must_list_the_provisioned_settings(tmp_path: Path) -> None:

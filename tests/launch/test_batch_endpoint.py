@@ -22,8 +22,12 @@ def world() -> World:
 
 
 def props(endpoint: str = "loan-scoring", deployment: str | None = None, **params: object) -> dict[str, object]:
-    out: dict[str, object] = {"mlExecutionType": "batchEndpoint", "mlBatchEndpointName": endpoint,
-                              "experimentName": "batch-scoring", "mlPipelineParameters": params}
+    out: dict[str, object] = {
+        "mlExecutionType": "batchEndpoint",
+        "mlBatchEndpointName": endpoint,
+        "experimentName": "batch-scoring",
+        "mlPipelineParameters": params,
+    }
     if deployment:
         out["mlBatchDeploymentName"] = deployment
     return out
@@ -56,14 +60,20 @@ def test_default_deployment_is_named_explicitly_never_a_stale_header(world: Worl
 
 
 def test_data_inputs_and_outputs(world: World) -> None:
-    request = request_for(world.registry, {
-        **props(n=1), "jobInputs": {"applications": {"type": "uri_folder", "path": "azureml://datastores/ws/paths/in/"}},
-    })
+    request = request_for(
+        world.registry,
+        {
+            **props(n=1),
+            "jobInputs": {"applications": {"type": "uri_folder", "path": "azureml://datastores/ws/paths/in/"}},
+        },
+    )
     seed_pipeline_component(world.fake, inputs={"n": {"type": "integer"}, "applications": {"type": "uri_folder"}})
     BatchEndpointLauncher(world.connector, clock=world.clock).launch(request)
     body = world.fake.batch_invocations[0].body["properties"]
-    assert body["inputData"]["applications"] == {"jobInputType": "UriFolder",
-                                                 "uri": "azureml://datastores/ws/paths/in/"}
+    assert body["inputData"]["applications"] == {
+        "jobInputType": "UriFolder",
+        "uri": "azureml://datastores/ws/paths/in/",
+    }
 
 
 def test_redelivery_does_not_invoke_twice(world: World) -> None:
@@ -107,8 +117,9 @@ def test_status_of_a_batch_job(world: World) -> None:
     assert launcher.status(handle).state is RunState.COMPLETED
 
 
-def test_invokes_never_overlap_because_the_sdk_shares_one_header_dict(world: World,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invokes_never_overlap_because_the_sdk_shares_one_header_dict(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """azure-ai-ml writes each invoke's token and deployment into one process-wide dict before posting; two
     invokes on worker threads at once could swap them. amlexec serialises invokes: measure the overlap."""
     import threading
@@ -126,22 +137,28 @@ def test_invokes_never_overlap_because_the_sdk_shares_one_header_dict(world: Wor
             most[0] = max(most[0], inside[0])
         time.sleep(0.05)  # long enough for another thread to get in, were it allowed to
         try:
-            return real_invoke(self, *args, **kwargs)  # type: ignore[arg-type]
+            return real_invoke(self, *args, **kwargs)
         finally:
             with gate:
                 inside[0] -= 1
 
     monkeypatch.setattr(BatchEndpointOperations, "invoke", spy)
-    requests = [request_for(world.registry, props(deployment=d, n=i), request_id=f"msg-{i}")
-                for i, d in enumerate(["blue", "green", "blue", "green"])]
-    threads = [threading.Thread(target=BatchEndpointLauncher(world.connector, clock=world.clock).launch, args=(r,))
-               for r in requests]
+    requests = [
+        request_for(world.registry, props(deployment=d, n=i), request_id=f"msg-{i}")
+        for i, d in enumerate(["blue", "green", "blue", "green"])
+    ]
+    threads = [
+        threading.Thread(target=BatchEndpointLauncher(world.connector, clock=world.clock).launch, args=(r,))
+        for r in requests
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     assert len(world.fake.batch_invocations) == 4
     assert most[0] == 1, f"{most[0]} invokes ran at once"
-    sent = {call.body["properties"]["name"]: call.headers.get("azureml-model-deployment")
-            for call in world.fake.batch_invocations}
+    sent = {
+        call.body["properties"]["name"]: call.headers.get("azureml-model-deployment")
+        for call in world.fake.batch_invocations
+    }
     assert sent == {run_name(r): d for r, d in zip(requests, ["blue", "green", "blue", "green"], strict=True)}

@@ -30,10 +30,15 @@ def launcher(world: World, **kwargs: object) -> PipelineComponentLauncher:
 
 
 def test_falsy_inputs_reach_the_request_body(world: World) -> None:
-    request = request_for(world.registry, {
-        "mlPipelineId": "azureml:score_pipeline:3", "experimentName": "scoring", "continueOnStepFailure": True,
-        "mlPipelineParameters": {"n": 0, "flag": False, "rate": 0.0},
-    })
+    request = request_for(
+        world.registry,
+        {
+            "mlPipelineId": "azureml:score_pipeline:3",
+            "experimentName": "scoring",
+            "continueOnStepFailure": True,
+            "mlPipelineParameters": {"n": 0, "flag": False, "rate": 0.0},
+        },
+    )
     handle = launcher(world).launch(request)
     (put,) = world.router.calls_to("PUT", r"/jobs/")
     name = run_name(request)
@@ -56,8 +61,9 @@ def test_falsy_inputs_reach_the_request_body(world: World) -> None:
 
 
 def test_empty_string_input_is_rejected_not_dropped(world: World) -> None:
-    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
-                                           "mlPipelineParameters": {"n": 1, "label": ""}})
+    request = request_for(
+        world.registry, {"mlPipelineId": "azureml:score_pipeline:3", "mlPipelineParameters": {"n": 1, "label": ""}}
+    )
     with pytest.raises(RequestRejected) as info:
         launcher(world).launch(request)
     (issue,) = info.value.issues
@@ -66,14 +72,17 @@ def test_empty_string_input_is_rejected_not_dropped(world: World) -> None:
 
 
 def test_unknown_and_missing_parameters_are_rejected_before_submit(world: World) -> None:
-    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
-                                           "mlPipelineParameters": {"N": 1, "thresold": 0.3}})
+    request = request_for(
+        world.registry, {"mlPipelineId": "azureml:score_pipeline:3", "mlPipelineParameters": {"N": 1, "thresold": 0.3}}
+    )
     with pytest.raises(RequestRejected) as info:
         launcher(world).launch(request)
     codes = {(i.path, i.code) for i in info.value.issues}
-    assert codes == {("typeProperties.mlPipelineParameters.N", "unknown_parameter"),
-                     ("typeProperties.mlPipelineParameters.thresold", "unknown_parameter"),
-                     ("typeProperties.mlPipelineParameters.n", "missing_parameter")}
+    assert codes == {
+        ("typeProperties.mlPipelineParameters.N", "unknown_parameter"),
+        ("typeProperties.mlPipelineParameters.thresold", "unknown_parameter"),
+        ("typeProperties.mlPipelineParameters.n", "missing_parameter"),
+    }
     assert "did you mean 'n'" in next(i.message for i in info.value.issues if i.path.endswith(".N"))
     assert world.router.calls_to("PUT", r"/jobs/") == []
 
@@ -86,8 +95,9 @@ def test_unknown_component_is_a_precise_rejection(world: World) -> None:
 
 
 def test_duplicate_delivery_starts_one_run(world: World) -> None:
-    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
-                                           "mlPipelineParameters": {"n": 1}})
+    request = request_for(
+        world.registry, {"mlPipelineId": "azureml:score_pipeline:3", "mlPipelineParameters": {"n": 1}}
+    )
     first = launcher(world).launch(request)
     again = launcher(world).launch(request)
     assert first.run_id == again.run_id
@@ -118,8 +128,9 @@ def _race(launch: Callable[[], RunHandle], threads: int) -> tuple[list[RunHandle
 
 def test_concurrent_duplicates_in_one_worker_create_once(world: World, tmp_path: Path) -> None:
     """What the worker's thread pool does with two deliveries of one message: one create, one run."""
-    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
-                                           "mlPipelineParameters": {"n": 1}})
+    request = request_for(
+        world.registry, {"mlPipelineId": "azureml:score_pipeline:3", "mlPipelineParameters": {"n": 1}}
+    )
     router = LaunchRouter(world.registry, local_runs_root=tmp_path, clock=world.clock, connector=world.connector)
     handles, errors = _race(lambda: router.launch(request), 6)
     assert errors == []
@@ -130,8 +141,9 @@ def test_concurrent_duplicates_in_one_worker_create_once(world: World, tmp_path:
 
 def test_concurrent_duplicates_in_separate_workers_start_one_run(world: World) -> None:
     """Two instances share no lock: each may send its create, but the job name lets only one run exist."""
-    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
-                                           "mlPipelineParameters": {"n": 1}})
+    request = request_for(
+        world.registry, {"mlPipelineId": "azureml:score_pipeline:3", "mlPipelineParameters": {"n": 1}}
+    )
     handles, errors = _race(lambda: launcher(world).launch(request), 6)
     assert errors == []
     assert list(world.fake.jobs) == [run_name(request)]
@@ -140,8 +152,9 @@ def test_concurrent_duplicates_in_separate_workers_start_one_run(world: World) -
 
 
 def test_crash_after_submit_then_redelivery_starts_no_second_run(world: World) -> None:
-    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
-                                           "mlPipelineParameters": {"n": 1}})
+    request = request_for(
+        world.registry, {"mlPipelineId": "azureml:score_pipeline:3", "mlPipelineParameters": {"n": 1}}
+    )
     world.router.fail("PUT", r"/jobs/", drop="after")  # the job is created, the answer is lost
     handle = launcher(world).launch(request)
     assert handle.run_id == run_name(request)
@@ -150,8 +163,9 @@ def test_crash_after_submit_then_redelivery_starts_no_second_run(world: World) -
 
 
 def test_throttling_is_retried_honouring_retry_after(world: World) -> None:
-    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
-                                           "mlPipelineParameters": {"n": 1}})
+    request = request_for(
+        world.registry, {"mlPipelineId": "azureml:score_pipeline:3", "mlPipelineParameters": {"n": 1}}
+    )
     world.router.fail("PUT", r"/jobs/", status=429, headers={"Retry-After": "7"})
     handle = launcher(world, retry=RetryPolicy(attempts=4, base_delay=0.01)).launch(request)
     assert handle.created
@@ -161,8 +175,9 @@ def test_throttling_is_retried_honouring_retry_after(world: World) -> None:
 
 
 def test_bad_request_is_not_retried(world: World) -> None:
-    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
-                                           "mlPipelineParameters": {"n": 1}})
+    request = request_for(
+        world.registry, {"mlPipelineId": "azureml:score_pipeline:3", "mlPipelineParameters": {"n": 1}}
+    )
     world.router.fail("PUT", r"/jobs/", status=400, times=5)
     with pytest.raises(Exception) as info:
         launcher(world).launch(request)
@@ -171,16 +186,18 @@ def test_bad_request_is_not_retried(world: World) -> None:
 
 
 def test_persistent_outage_surfaces_as_transient(world: World) -> None:
-    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline:3",
-                                           "mlPipelineParameters": {"n": 1}})
+    request = request_for(
+        world.registry, {"mlPipelineId": "azureml:score_pipeline:3", "mlPipelineParameters": {"n": 1}}
+    )
     world.router.fail("PUT", r"/jobs/", status=503, times=100)
     with pytest.raises(TransientError):
         launcher(world, retry=RetryPolicy(attempts=3, base_delay=0.01)).launch(request)
 
 
 def test_status_steps_and_cancel(world: World) -> None:
-    request = request_for(world.registry, {"mlPipelineId": "azureml:score_pipeline@latest",
-                                           "mlPipelineParameters": {"n": 1}})
+    request = request_for(
+        world.registry, {"mlPipelineId": "azureml:score_pipeline@latest", "mlPipelineParameters": {"n": 1}}
+    )
     seed_pipeline_component(world.fake, version="latest")
     handle = launcher(world).launch(request)
     status = launcher(world).status(handle)

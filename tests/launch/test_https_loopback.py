@@ -45,16 +45,18 @@ def test_component_and_published_pipeline_over_https(service: tuple[HttpsFake, F
     fake.publish(PIPELINE, {"threshold": 0.5})
     router, registry = launchers(server, tmp_path)
 
-    component = request_for(registry, {"mlPipelineId": "azureml:score_pipeline:3",
-                                       "mlPipelineParameters": {"n": 0, "flag": False}})
+    component = request_for(
+        registry, {"mlPipelineId": "azureml:score_pipeline:3", "mlPipelineParameters": {"n": 0, "flag": False}}
+    )
     handle = router.launch(component)
     (put,) = fake.router.calls_to("PUT", r"/jobs/")
     assert put.url.startswith(server.base_url + BASE + "/jobs/")
     assert put.body["properties"]["inputs"]["flag"] == {"value": "False", "jobInputType": "literal"}
     assert router.launch(component).created is False
 
-    published = request_for(registry, {"mlPipelineId": PIPELINE, "mlPipelineParameters": {"threshold": 0.2}},
-                            request_id="msg-2")
+    published = request_for(
+        registry, {"mlPipelineId": PIPELINE, "mlPipelineParameters": {"threshold": 0.2}}, request_id="msg-2"
+    )
     run = router.launch(published)
     (submit,) = fake.v1_submits
     assert submit.url.startswith(f"{server.base_url}/pipelines/v1.0{BASE}/PipelineRuns/PipelineSubmit/{PIPELINE}")

@@ -40,14 +40,29 @@ out.mkdir(parents=True, exist_ok=True)
 """
 
 
-def make_request(path: Path, parameters: dict[str, Any] | None = None, *, request_id: str = "msg-1",
-                 continue_on_step_failure: bool | None = None, **extra: Any) -> LaunchRequest:
+def make_request(
+    path: Path,
+    parameters: dict[str, Any] | None = None,
+    *,
+    request_id: str = "msg-1",
+    continue_on_step_failure: bool | None = None,
+    **extra: Any,
+) -> LaunchRequest:
     return LaunchRequest(
-        request_id=request_id, correlation_id="corr", activity_name="Run local pipeline",
-        linked_service="LocalPipelines", workspace=None,
-        target=LocalPipelineTarget(name=path.stem, path=str(path)), experiment_name="local-tests",
-        parameters=parameters or {}, continue_on_step_failure=continue_on_step_failure,
-        pipeline_run_id="run", pipeline_name="Tests", trigger_time=datetime(2026, 11, 21, tzinfo=UTC), **extra)
+        request_id=request_id,
+        correlation_id="corr",
+        activity_name="Run local pipeline",
+        linked_service="LocalPipelines",
+        workspace=None,
+        target=LocalPipelineTarget(name=path.stem, path=str(path)),
+        experiment_name="local-tests",
+        parameters=parameters or {},
+        continue_on_step_failure=continue_on_step_failure,
+        pipeline_run_id="run",
+        pipeline_name="Tests",
+        trigger_time=datetime(2026, 11, 21, tzinfo=UTC),
+        **extra,
+    )
 
 
 def write_pipeline(folder: Path, body: str, name: str = "pipeline.yml") -> Path:
@@ -90,7 +105,7 @@ def live_group_members(pgid: int) -> list[int]:
             text = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()
+        fields = text[text.rindex(")") + 2 :].split()
         if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
             members.append(int(entry.name))
     return members
@@ -101,7 +116,7 @@ def pid_alive(pid: int) -> bool:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    return text[text.rindex(")") + 2:].split()[0] not in ("Z", "X")
+    return text[text.rindex(")") + 2 :].split()[0] not in ("Z", "X")
 
 
 @pytest.fixture
@@ -114,8 +129,13 @@ def launcher(tmp_path: Path) -> LocalLauncher:
 
 def test_example_pipeline_runs_end_to_end(tmp_path: Path) -> None:
     launcher = LocalLauncher(tmp_path / "runs")  # with azure-ai-ml validation, as in production
-    params = {"threshold": 0.35, "region": "EMEA", "dry_run": False, "scoring_date": "2026-11-21",
-              "batch_label": "NightlyLoanScoring/run 42"}
+    params = {
+        "threshold": 0.35,
+        "region": "EMEA",
+        "dry_run": False,
+        "scoring_date": "2026-11-21",
+        "batch_label": "NightlyLoanScoring/run 42",
+    }
     handle = launcher.launch(make_request(EXAMPLE, params))
     assert handle.created and handle.target_kind == "local_pipeline"
     assert handle.run_id == run_name(make_request(EXAMPLE, params))
@@ -206,8 +226,22 @@ def test_falsy_parameters_reach_the_command_line(launcher: LocalLauncher, tmp_pa
     params = {"flag": False, "count": 0, "text": "", "ratio": 1e-05}
     status = wait_final(launcher, launcher.launch(make_request(path, params)))
     assert status.raw_status == "Completed", status.error_message
-    assert _args_of(status) == ["--flag", "False", "--count", "0", "--text", "", "--ratio", "1e-05",
-                                "--data", str(tmp_path / "p" / "data"), "--literal", "7", "--present", "0"]
+    assert _args_of(status) == [
+        "--flag",
+        "False",
+        "--count",
+        "0",
+        "--text",
+        "",
+        "--ratio",
+        "1e-05",
+        "--data",
+        str(tmp_path / "p" / "data"),
+        "--literal",
+        "7",
+        "--present",
+        "0",
+    ]
 
 
 def test_yaml_defaults_and_hostile_values(launcher: LocalLauncher, tmp_path: Path) -> None:
@@ -227,7 +261,9 @@ def test_yaml_defaults_and_hostile_values(launcher: LocalLauncher, tmp_path: Pat
 
 
 def test_dependency_order_and_parallel_independent_steps(launcher: LocalLauncher, tmp_path: Path) -> None:
-    path = write_pipeline(tmp_path / "p", """\
+    path = write_pipeline(
+        tmp_path / "p",
+        """\
         jobs:
           left:
             type: command
@@ -243,7 +279,8 @@ def test_dependency_order_and_parallel_independent_steps(launcher: LocalLauncher
             inputs:
               a: ${{parent.jobs.left.outputs.out}}
               b: ${{parent.jobs.right.outputs.out}}
-        """)
+        """,
+    )
     start = time.monotonic()
     handle = launcher.launch(make_request(path))
     status = wait_final(launcher, handle)
@@ -299,8 +336,9 @@ def test_step_failure_stops_the_run(launcher: LocalLauncher, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("source", ["request", "yaml"])
-def test_continue_on_step_failure_runs_independent_branches(launcher: LocalLauncher, tmp_path: Path,
-                                                            source: str) -> None:
+def test_continue_on_step_failure_runs_independent_branches(
+    launcher: LocalLauncher, tmp_path: Path, source: str
+) -> None:
     body = FAILING_PIPELINE.format(slow=0.5)
     if source == "yaml":
         body = "settings:\n  continue_on_step_failure: true\n" + body
@@ -437,7 +475,8 @@ def test_duplicate_launch_sequential(launcher: LocalLauncher, tmp_path: Path) ->
     assert marker.read_text() == "ran\nran\n"
     # The same run name for different parameters is refused, not silently merged.
     (tmp_path / "p" / "pipeline.yml").write_text(
-        "type: pipeline\ninputs:\n  x: 1\n" + textwrap.dedent(COUNTER.format(marker=marker)))
+        "type: pipeline\ninputs:\n  x: 1\n" + textwrap.dedent(COUNTER.format(marker=marker))
+    )
     with pytest.raises(PermanentError, match="different request"):
         launcher.launch(make_request(path, {"x": 2}))
 
@@ -463,8 +502,7 @@ def test_duplicate_launch_concurrent_threads(launcher: LocalLauncher, tmp_path: 
     assert marker.read_text() == "ran\n"
 
 
-def test_duplicate_launch_concurrent_processes_and_status_elsewhere(launcher: LocalLauncher,
-                                                                    tmp_path: Path) -> None:
+def test_duplicate_launch_concurrent_processes_and_status_elsewhere(launcher: LocalLauncher, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     path = write_pipeline(tmp_path / "p", COUNTER.format(marker=marker))
     request_file = tmp_path / "request.json"
@@ -481,8 +519,7 @@ def test_duplicate_launch_concurrent_processes_and_status_elsewhere(launcher: Lo
             time.sleep(0.005)
         print(launcher.launch(request).model_dump_json())
         """)
-    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(4)]
     time.sleep(0.5)  # let every interpreter start, so they race on the mkdir
     go.touch()
     handles = [RunHandle.model_validate_json(p.communicate(timeout=20)[0]) for p in procs]
@@ -510,9 +547,10 @@ def test_duplicate_launch_concurrent_processes_and_status_elsewhere(launcher: Lo
 # -- rejected before anything runs ------------------------------------------------------------------------
 
 
-def test_unknown_and_missing_parameters_are_rejected_before_any_folder(launcher: LocalLauncher,
-                                                                       tmp_path: Path) -> None:
-    path = write_pipeline(tmp_path / "p", """\
+def test_unknown_and_missing_parameters_are_rejected_before_any_folder(launcher: LocalLauncher, tmp_path: Path) -> None:
+    path = write_pipeline(
+        tmp_path / "p",
+        """\
         inputs:
           threshold: 0.5
           applications:
@@ -524,13 +562,16 @@ def test_unknown_and_missing_parameters_are_rejected_before_any_folder(launcher:
             inputs:
               t: ${{parent.inputs.threshold}}
               apps: ${{parent.inputs.applications}}
-        """)
+        """,
+    )
     with pytest.raises(RequestRejected) as caught:
         launcher.launch(make_request(path, {"Threshold": 0.3, "regoin": "EMEA"}))
     issues = {i.path: i for i in caught.value.issues}
-    assert set(issues) == {"typeProperties.mlPipelineParameters.Threshold",
-                           "typeProperties.mlPipelineParameters.regoin",
-                           "typeProperties.mlPipelineParameters.applications"}
+    assert set(issues) == {
+        "typeProperties.mlPipelineParameters.Threshold",
+        "typeProperties.mlPipelineParameters.regoin",
+        "typeProperties.mlPipelineParameters.applications",
+    }
     unknown = issues["typeProperties.mlPipelineParameters.regoin"]
     assert unknown.code == "unknown_parameter" and unknown.expected == "one of: applications, threshold"
     assert "did you mean 'threshold'" in issues["typeProperties.mlPipelineParameters.Threshold"].message
@@ -547,7 +588,9 @@ def test_wrong_target_and_unrunnable_pipelines_are_refused(launcher: LocalLaunch
     remote = make_request(EXAMPLE).model_copy(update={"target": PipelineComponentTarget(name="score", version="1")})
     with pytest.raises(PermanentError, match="local pipeline YAML files only"):
         launcher.launch(remote)
-    path = write_pipeline(tmp_path / "p", """\
+    path = write_pipeline(
+        tmp_path / "p",
+        """\
         jobs:
           a:
             type: command
@@ -562,7 +605,8 @@ def test_wrong_target_and_unrunnable_pipelines_are_refused(launcher: LocalLaunch
             outputs: {out: {type: uri_folder}}
           c:
             type: sweep
-        """)
+        """,
+    )
     with pytest.raises(ConfigurationError) as caught:
         launcher.launch(make_request(path))
     message = str(caught.value)
@@ -573,7 +617,9 @@ def test_wrong_target_and_unrunnable_pipelines_are_refused(launcher: LocalLaunch
 
 def test_invalid_azure_ml_yaml_fails_the_run_without_running_steps(tmp_path: Path) -> None:
     launcher = LocalLauncher(tmp_path / "runs")
-    path = write_pipeline(tmp_path / "p", """\
+    path = write_pipeline(
+        tmp_path / "p",
+        """\
         settings:
           default_compute: my-laptop
         jobs:
@@ -581,7 +627,8 @@ def test_invalid_azure_ml_yaml_fails_the_run_without_running_steps(tmp_path: Pat
             type: command
             command: echo ran > ${{outputs.o}}/x
             outputs: {o: {type: uri_folder}}
-        """)
+        """,
+    )
     status = wait_final(launcher, launcher.launch(make_request(path)), timeout=30)
     assert status.raw_status == "Failed" and status.error_code == "PipelineValidationFailed"
     assert status.error_message and "default_compute" in status.error_message
@@ -589,7 +636,9 @@ def test_invalid_azure_ml_yaml_fails_the_run_without_running_steps(tmp_path: Pat
 
 
 def test_importing_the_launcher_stays_light() -> None:
-    code = ("import sys, amlexec.launch.local.launcher; "
-            "print(sorted(m for m in ('azure.ai.ml', 'yaml', 'azure.core') if m in sys.modules))")
+    code = (
+        "import sys, amlexec.launch.local.launcher; "
+        "print(sorted(m for m in ('azure.ai.ml', 'yaml', 'azure.core') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
     assert done.stdout.strip() == "[]"

@@ -13,10 +13,20 @@ from amlexec.launch.local.pipeline_spec import PipelineSpecError, bind_plan, loa
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (True, "True"), (False, "False"), (0, "0"), (0.5, "0.5"), (1e-05, "1e-05"), (10, "10"), ("", ""),
-    ("EMEA", "EMEA"), (None, ""),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (True, "True"),
+        (False, "False"),
+        (0, "0"),
+        (0.5, "0.5"),
+        (1e-05, "1e-05"),
+        (10, "10"),
+        ("", ""),
+        ("EMEA", "EMEA"),
+        (None, ""),
+    ],
+)
 def test_literals_render_as_the_sdk_sends_them(value: object, text: str) -> None:
     assert render_value(value) == text
 
@@ -43,7 +53,8 @@ def test_example_pipeline_binds_to_a_run_folder(tmp_path: Path) -> None:
 
 def test_independent_steps_keep_file_order_and_dependencies_come_first(tmp_path: Path) -> None:
     path = tmp_path / "p.yml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         type: pipeline
         jobs:
           last:
@@ -57,7 +68,8 @@ def test_independent_steps_keep_file_order_and_dependencies_come_first(tmp_path:
           other:
             type: command
             command: echo
-        """))
+        """)
+    )
     spec = load_spec(path)
     assert [s.name for s in spec.steps] == ["first", "other", "last"]
     plan = bind_plan(spec, {}, tmp_path / "run")
@@ -66,21 +78,33 @@ def test_independent_steps_keep_file_order_and_dependencies_come_first(tmp_path:
     assert plan["steps"][0]["folders"] == [str(tmp_path / "run" / "steps" / "first" / "outputs" / "o")]
 
 
-@pytest.mark.parametrize(("body", "problem"), [
-    ("jobs: {}", "no steps"),
-    ("jobs:\n  a:\n    component: ./c.yml", "reference a component"),
-    ("jobs:\n  a:\n    type: command\n    command: echo ${{parent.inputs.x}}", "unsupported expression"),
-    ("jobs:\n  a:\n    type: command\n    command: echo\n    code: missing", "does not exist"),
-    ("jobs:\n  a:\n    type: command\n    command: echo\n    inputs: {x: '${{parent.inputs.nope}}'}",
-     "declares no input 'nope'"),
-    ("jobs:\n  a:\n    type: command\n    command: echo\n    outputs: {x: '${{parent.outputs.nope}}'}",
-     "declares no output 'nope'"),
-    ("jobs:\n  a:\n    type: command\n    command: echo\n    inputs: {x: '${{parent.jobs.a.outputs.o}}'}\n"
-     "    outputs: {o: {type: uri_folder}}", "dependency cycle"),
-    ("settings: {continue_on_step_failure: 'yes'}\njobs:\n  a:\n    type: command\n    command: echo",
-     "continue_on_step_failure"),
-    ("type: command\ncommand: echo", "expected 'pipeline'"),
-])
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("jobs: {}", "no steps"),
+        ("jobs:\n  a:\n    component: ./c.yml", "reference a component"),
+        ("jobs:\n  a:\n    type: command\n    command: echo ${{parent.inputs.x}}", "unsupported expression"),
+        ("jobs:\n  a:\n    type: command\n    command: echo\n    code: missing", "does not exist"),
+        (
+            "jobs:\n  a:\n    type: command\n    command: echo\n    inputs: {x: '${{parent.inputs.nope}}'}",
+            "declares no input 'nope'",
+        ),
+        (
+            "jobs:\n  a:\n    type: command\n    command: echo\n    outputs: {x: '${{parent.outputs.nope}}'}",
+            "declares no output 'nope'",
+        ),
+        (
+            "jobs:\n  a:\n    type: command\n    command: echo\n    inputs: {x: '${{parent.jobs.a.outputs.o}}'}\n"
+            "    outputs: {o: {type: uri_folder}}",
+            "dependency cycle",
+        ),
+        (
+            "settings: {continue_on_step_failure: 'yes'}\njobs:\n  a:\n    type: command\n    command: echo",
+            "continue_on_step_failure",
+        ),
+        ("type: command\ncommand: echo", "expected 'pipeline'"),
+    ],
+)
 def test_unrunnable_pipelines_are_explained(tmp_path: Path, body: str, problem: str) -> None:
     path = tmp_path / "p.yml"
     path.write_text("type: pipeline\n" + body if not body.startswith("type:") else body)

@@ -20,8 +20,11 @@ V1 = f"https://westeurope.api.azureml.ms/pipelines/v1.0{BASE}"
 @pytest.fixture
 def world() -> World:
     w = make_world()
-    w.fake.publish(PIPELINE, {"threshold": 0.5, "region": "ALL", "dry_run": "false", "batch_size": 100},
-                   data_paths=("input_datapath",))
+    w.fake.publish(
+        PIPELINE,
+        {"threshold": 0.5, "region": "ALL", "dry_run": "false", "batch_size": 100},
+        data_paths=("input_datapath",),
+    )
     w.fake.publish(PIPELINE_V2, {"threshold": 0.5})
     w.fake.publish_endpoint(ENDPOINT, {"0": PIPELINE, "1": PIPELINE_V2}, default="0")
     return w
@@ -32,28 +35,49 @@ def launcher(world: World, **kwargs: object) -> PublishedPipelineLauncher:
 
 
 def published(**extra: object) -> dict[str, object]:
-    return {"mlPipelineId": PIPELINE, "experimentName": "loan-scoring",
-            "mlPipelineParameters": {"threshold": 0.35, "dry_run": False, "batch_size": 0, "region": "EMEA"},
-            **extra}
+    return {
+        "mlPipelineId": PIPELINE,
+        "experimentName": "loan-scoring",
+        "mlPipelineParameters": {"threshold": 0.35, "dry_run": False, "batch_size": 0, "region": "EMEA"},
+        **extra,
+    }
 
 
 def test_submit_request_is_exactly_what_data_factory_sends(world: World) -> None:
-    request = request_for(world.registry, published(
-        mlParentRunId="parent-run-1", continueOnStepFailure=True,
-        dataPathAssignments={"input_datapath": {"DataStoreName": "workspaceblobstore", "RelativePath": "loans/"}}))
+    request = request_for(
+        world.registry,
+        published(
+            mlParentRunId="parent-run-1",
+            continueOnStepFailure=True,
+            dataPathAssignments={"input_datapath": {"DataStoreName": "workspaceblobstore", "RelativePath": "loans/"}},
+        ),
+    )
     handle = launcher(world).launch(request)
     (submit,) = world.fake.v1_submits
     assert submit.url.split("?")[0] == f"{V1}/PipelineRuns/PipelineSubmit/{PIPELINE}"
     assert submit.query == {"parentRunId": ["parent-run-1"]}
     assert submit.headers["Authorization"].startswith("Bearer ")
     body = submit.body
-    assert set(body) == {"ExperimentName", "Description", "RunSource", "ParameterAssignments",
-                         "DataPathAssignments", "tags", "Properties", "ContinueRunOnStepFailure"}
+    assert set(body) == {
+        "ExperimentName",
+        "Description",
+        "RunSource",
+        "ParameterAssignments",
+        "DataPathAssignments",
+        "tags",
+        "Properties",
+        "ContinueRunOnStepFailure",
+    }
     assert body["ExperimentName"] == "loan-scoring"
-    assert body["ParameterAssignments"] == {"threshold": "0.35", "dry_run": "False", "batch_size": "0",
-                                            "region": "EMEA"}
-    assert body["DataPathAssignments"] == {"input_datapath": {"DataStoreName": "workspaceblobstore",
-                                                              "RelativePath": "loans/"}}
+    assert body["ParameterAssignments"] == {
+        "threshold": "0.35",
+        "dry_run": "False",
+        "batch_size": "0",
+        "region": "EMEA",
+    }
+    assert body["DataPathAssignments"] == {
+        "input_datapath": {"DataStoreName": "workspaceblobstore", "RelativePath": "loans/"}
+    }
     assert body["ContinueRunOnStepFailure"] is True
     assert body["Properties"][RUN_NAME_PROPERTY] == run_name(request)
     assert body["tags"]["amlexec.mlParentRunId"] == "parent-run-1"
@@ -63,11 +87,19 @@ def test_submit_request_is_exactly_what_data_factory_sends(world: World) -> None
 
 
 def test_pipeline_endpoint_with_and_without_version(world: World) -> None:
-    launcher(world).launch(request_for(world.registry, {"mlPipelineEndpointId": ENDPOINT, "version": "1",
-                                                        "mlPipelineParameters": {"threshold": 0.1}}))
-    launcher(world).launch(request_for(world.registry, {"mlPipelineEndpointId": ENDPOINT,
-                                                        "mlPipelineParameters": {"region": "APAC"}},
-                                       request_id="msg-2"))
+    launcher(world).launch(
+        request_for(
+            world.registry,
+            {"mlPipelineEndpointId": ENDPOINT, "version": "1", "mlPipelineParameters": {"threshold": 0.1}},
+        )
+    )
+    launcher(world).launch(
+        request_for(
+            world.registry,
+            {"mlPipelineEndpointId": ENDPOINT, "mlPipelineParameters": {"region": "APAC"}},
+            request_id="msg-2",
+        )
+    )
     versioned, default = world.fake.v1_submits
     assert versioned.url.split("?")[0] == f"{V1}/PipelineRuns/PipelineEndpointSubmit/Id/{ENDPOINT}/1"
     assert versioned.query["pipelineVersion"] == ["1"]
@@ -78,8 +110,12 @@ def test_pipeline_endpoint_with_and_without_version(world: World) -> None:
 def test_endpoint_version_signature_is_checked(world: World) -> None:
     # Version 1 runs PIPELINE_V2, which has no 'region' parameter.
     with pytest.raises(RequestRejected) as info:
-        launcher(world).launch(request_for(world.registry, {"mlPipelineEndpointId": ENDPOINT, "version": "1",
-                                                            "mlPipelineParameters": {"region": "x"}}))
+        launcher(world).launch(
+            request_for(
+                world.registry,
+                {"mlPipelineEndpointId": ENDPOINT, "version": "1", "mlPipelineParameters": {"region": "x"}},
+            )
+        )
     assert info.value.issues[0].code == "unknown_parameter"
     with pytest.raises(RequestRejected) as info:
         launcher(world).launch(request_for(world.registry, {"mlPipelineEndpointId": ENDPOINT, "version": "9"}))
@@ -88,12 +124,18 @@ def test_endpoint_version_signature_is_checked(world: World) -> None:
 
 
 def test_unknown_parameter_names_are_rejected_before_any_submit(world: World) -> None:
-    request = request_for(world.registry, published(mlPipelineParameters={"treshold": 0.3, "Region": "x"},
-                                                    dataPathAssignments={"other": {"DataStoreName": "s"}}))
+    request = request_for(
+        world.registry,
+        published(
+            mlPipelineParameters={"treshold": 0.3, "Region": "x"}, dataPathAssignments={"other": {"DataStoreName": "s"}}
+        ),
+    )
     with pytest.raises(RequestRejected) as info:
         launcher(world).launch(request)
-    assert {i.path for i in info.value.issues} == {"typeProperties.mlPipelineParameters.treshold",
-                                                   "typeProperties.mlPipelineParameters.Region"}
+    assert {i.path for i in info.value.issues} == {
+        "typeProperties.mlPipelineParameters.treshold",
+        "typeProperties.mlPipelineParameters.Region",
+    }
     assert world.fake.v1_submits == []
 
 
@@ -130,8 +172,11 @@ def test_server_error_on_submit_looks_up_before_resending(world: World) -> None:
     handle = launcher(world, retry=RetryPolicy(attempts=3, base_delay=0.01)).launch(request)
     assert len(world.fake.v1_submits) == 1
     assert world.clock.sleeps[0] >= 2, "Retry-After is honoured"
-    sequence = [(c.method, c.path.rsplit("/", 1)[-1]) for c in world.router.calls
-                if c.method == "POST" or c.path.endswith("/jobs")]
+    sequence = [
+        (c.method, c.path.rsplit("/", 1)[-1])
+        for c in world.router.calls
+        if c.method == "POST" or c.path.endswith("/jobs")
+    ]
     first_post = sequence.index(("POST", PIPELINE))
     assert ("POST", "runs:query") in sequence[first_post:], "looked the run up in run history before resending"
     assert handle.created
@@ -147,8 +192,13 @@ def test_throttled_submit_waits_retry_after_then_succeeds(world: World) -> None:
 
 
 def test_bad_request_is_permanent_and_not_retried(world: World) -> None:
-    world.router.fail("POST", r"/PipelineSubmit/", status=400, times=5,
-                      body={"Error": {"Code": "BadRequest", "Message": "ExperimentName is invalid"}})
+    world.router.fail(
+        "POST",
+        r"/PipelineSubmit/",
+        status=400,
+        times=5,
+        body={"Error": {"Code": "BadRequest", "Message": "ExperimentName is invalid"}},
+    )
     with pytest.raises(PermanentError) as info:
         launcher(world).launch(request_for(world.registry, published()))
     assert "400" in str(info.value)
@@ -179,8 +229,9 @@ def test_concurrent_duplicates_through_the_router_submit_once(world: World, tmp_
 
     from amlexec.launch.router import LaunchRouter
 
-    router = LaunchRouter(world.registry, local_runs_root=Path(str(tmp_path)), clock=world.clock,
-                       connector=world.connector)
+    router = LaunchRouter(
+        world.registry, local_runs_root=Path(str(tmp_path)), clock=world.clock, connector=world.connector
+    )
     request = request_for(world.registry, published())
     handles = []
     threads = [threading.Thread(target=lambda: handles.append(router.launch(request))) for _ in range(8)]
@@ -194,8 +245,11 @@ def test_concurrent_duplicates_through_the_router_submit_once(world: World, tmp_
     assert sum(h.created for h in handles) == 1
 
 
-@pytest.mark.parametrize(("in_jobs_list", "in_run_history"), [(True, True), (False, True), (True, False)],
-                         ids=["both", "run-history-only", "jobs-list-only"])
+@pytest.mark.parametrize(
+    ("in_jobs_list", "in_run_history"),
+    [(True, True), (False, True), (True, False)],
+    ids=["both", "run-history-only", "jobs-list-only"],
+)
 def test_redelivery_finds_the_run_whichever_index_has_it(in_jobs_list: bool, in_run_history: bool) -> None:
     """Whether PipelineSubmit runs appear in the jobs list or answer run-history queries is undocumented:
     either one is enough to find the run."""

@@ -12,30 +12,58 @@ from amlexec.errors import RequestRejected
 from amlexec.launch.signature import DeclaredInput, SignatureCache, check_parameters
 from amlexec.request import LaunchRequest, PipelineComponentTarget
 
-DECLARED = {"n": DeclaredInput("n", "integer", required=True), "flag": DeclaredInput("flag", "boolean"),
-            "label": DeclaredInput("label", "string")}
+DECLARED = {
+    "n": DeclaredInput("n", "integer", required=True),
+    "flag": DeclaredInput("flag", "boolean"),
+    "label": DeclaredInput("label", "string"),
+}
 
 
 def _request(parameters: dict[str, Any]) -> LaunchRequest:
-    return LaunchRequest(request_id="r", correlation_id="c", activity_name="a", linked_service="ls", workspace=None,
-                         target=PipelineComponentTarget(name="p", version="1"), experiment_name="e",
-                         parameters=parameters, pipeline_run_id="run", pipeline_name="pipe",
-                         trigger_time=datetime(2026, 11, 21, tzinfo=UTC))
+    return LaunchRequest(
+        request_id="r",
+        correlation_id="c",
+        activity_name="a",
+        linked_service="ls",
+        workspace=None,
+        target=PipelineComponentTarget(name="p", version="1"),
+        experiment_name="e",
+        parameters=parameters,
+        pipeline_run_id="run",
+        pipeline_name="pipe",
+        trigger_time=datetime(2026, 11, 21, tzinfo=UTC),
+    )
 
 
-@pytest.mark.parametrize(("parameters", "empty_allowed", "expected"), [
-    ({"n": 1}, True, set()),
-    ({"n": 1, "flag": False, "label": "x"}, True, set()),
-    ({"n": 0}, False, set()),
-    ({"n": 1, "label": ""}, True, set()),
-    ({"n": 1, "label": ""}, False, {("label", "empty_input")}),
-    ({}, True, {("n", "missing_parameter")}),
-    ({"n": 1, "N": 2}, True, {("N", "unknown_parameter")}),
-    ({"N": 1, "thresold": 0.3}, True, {("N", "unknown_parameter"), ("thresold", "unknown_parameter"),
-                                       ("n", "missing_parameter")}),
-    ({"n": 1, "run date": "x"}, True, {("['run date']", "unknown_parameter")}),
-], ids=["required only", "all", "zero is a value", "empty string allowed (v1)", "empty string refused (v2)",
-        "missing required", "wrong case", "every issue at once", "a name that needs quoting in the path"])
+@pytest.mark.parametrize(
+    ("parameters", "empty_allowed", "expected"),
+    [
+        ({"n": 1}, True, set()),
+        ({"n": 1, "flag": False, "label": "x"}, True, set()),
+        ({"n": 0}, False, set()),
+        ({"n": 1, "label": ""}, True, set()),
+        ({"n": 1, "label": ""}, False, {("label", "empty_input")}),
+        ({}, True, {("n", "missing_parameter")}),
+        ({"n": 1, "N": 2}, True, {("N", "unknown_parameter")}),
+        (
+            {"N": 1, "thresold": 0.3},
+            True,
+            {("N", "unknown_parameter"), ("thresold", "unknown_parameter"), ("n", "missing_parameter")},
+        ),
+        ({"n": 1, "run date": "x"}, True, {("['run date']", "unknown_parameter")}),
+    ],
+    ids=[
+        "required only",
+        "all",
+        "zero is a value",
+        "empty string allowed (v1)",
+        "empty string refused (v2)",
+        "missing required",
+        "wrong case",
+        "every issue at once",
+        "a name that needs quoting in the path",
+    ],
+)
 def test_check_parameters(parameters: dict[str, Any], empty_allowed: bool, expected: set[tuple[str, str]]) -> None:
     request = _request(parameters)
     if not expected:
@@ -57,8 +85,9 @@ def test_a_wrong_case_name_suggests_the_declared_one() -> None:
 
 def test_values_and_property_name_can_be_given_explicitly() -> None:
     with pytest.raises(RequestRejected) as info:
-        check_parameters(_request({}), DECLARED, target="batch deployment", property_name="jobInputs",
-                         values={"n": 1, "x": 2})
+        check_parameters(
+            _request({}), DECLARED, target="batch deployment", property_name="jobInputs", values={"n": 1, "x": 2}
+        )
     assert [i.path for i in info.value.issues] == ["typeProperties.jobInputs.x"]
 
 

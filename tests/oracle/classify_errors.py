@@ -62,9 +62,7 @@ _NAMED = (
     re.compile(r" in function '(?P<name>[^']+)'\.$"),
 )
 _VARIABLE = re.compile(r"the template variable '[^']*' cannot be found")
-_SELECTION = re.compile(
-    r"^The template language expression .* cannot be evaluated because (?:property|array index) "
-)
+_SELECTION = re.compile(r"^The template language expression .* cannot be evaluated because (?:property|array index) ")
 
 
 def shorten(message: str, limit: int = 300) -> str:
@@ -182,8 +180,10 @@ def main() -> None:
     for path in sorted(CASES.glob("*.json")):
         changed, kinds, inferred, without_message = rewrite(path, write=not args.check)
         dirty = dirty or bool(changed)
-        print(f"{path.name}: {sum(kinds.values())} error cases ({dict(sorted(kinds.items()))}), {changed} "
-              f"{'to change' if args.check else 'changed'}, {without_message} without an engine message")
+        print(
+            f"{path.name}: {sum(kinds.values())} error cases ({dict(sorted(kinds.items()))}), {changed} "
+            f"{'to change' if args.check else 'changed'}, {without_message} without an engine message"
+        )
         for line in inferred:
             print(f"  function taken from the expression: {line}")
     if dirty and args.check:

@@ -38,8 +38,9 @@ class Oracle:
             env=env,
         )
 
-    def ask(self, expression: str, pipeline: dict[str, Any] | None = None,
-            variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    def ask(
+        self, expression: str, pipeline: dict[str, Any] | None = None, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         query = {"expression": expression, "pipeline": pipeline or {}, "variables": variables or {}}
         self._proc.stdin.write(json.dumps(query) + "\n")
@@ -49,7 +50,7 @@ class Oracle:
             if not line:
                 raise RuntimeError("oracle process ended")
             if line.startswith(ANSWER_PREFIX):
-                answer: dict[str, Any] = json.loads(line[len(ANSWER_PREFIX):])
+                answer: dict[str, Any] = json.loads(line[len(ANSWER_PREFIX) :])
                 return answer
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ def _boot() -> object:
 
     os.environ["DOTNET_ROOT"] = os.path.join(os.path.dirname(runtime_pkg.__file__), ".net")
     import data_factory_testing_framework._pythonnet.data_factory_testing_framework_expressions_evaluator  # noqa: F401
-    from Microsoft.Azure.DataFactoryTestingFramework.Expressions import Evaluator  # type: ignore[import-not-found]
+    from Microsoft.Azure.DataFactoryTestingFramework.Expressions import Evaluator
 
     return Evaluator()
 

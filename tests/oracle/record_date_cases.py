@@ -532,8 +532,12 @@ def build_cases() -> list[dict[str, Any]]:
         add(f"@addToTime('2024-01-01T00:00:00Z', 1, {q(unit)})")
     for ts in ["1/99999999999999999999/2024", "1" * 5000 + "-01-01", "1/2/" + "9" * 5000]:
         add(f"@addDays({q(ts)}, 0)")
-    for text, args in [("", "'', 'FFFFFFF'"), ("2024", "'en-US', 'yyyyFFF'"), ("2024²", "'en-US', 'yyyyF'"),
-                       ("2024-01-02 10", "'en-US', 'yyyy-MM-dd HH.FFF'")]:
+    for text, args in [
+        ("", "'', 'FFFFFFF'"),
+        ("2024", "'en-US', 'yyyyFFF'"),
+        ("2024²", "'en-US', 'yyyyF'"),
+        ("2024-01-02 10", "'en-US', 'yyyy-MM-dd HH.FFF'"),
+    ]:
         add(f"@parseDateTime({q(text)}, {args})")
     return [dict(c) for c in cases]
 
@@ -686,13 +690,13 @@ def _add_time_zone_cases(add: Any) -> None:
     for windows, iana in DST_ZONES.items():
         import zoneinfo
 
-        zone = zoneinfo.ZoneInfo(iana)
+        rules = zoneinfo.ZoneInfo(iana)
         for instant in _transitions(iana, 2024):
             for delta in (-3600, -1, 0, 1, 1800, 3600):
                 utc = instant + timedelta(seconds=delta)
                 add(f"@convertFromUtc({q(utc.strftime('%Y-%m-%dT%H:%M:%SZ'))}, {q(windows)})")
-            before = (instant - timedelta(seconds=1)).astimezone(zone).replace(tzinfo=None)
-            after = instant.astimezone(zone).replace(tzinfo=None)
+            before = (instant - timedelta(seconds=1)).astimezone(rules).replace(tzinfo=None)
+            after = instant.astimezone(rules).replace(tzinfo=None)
             for wall in {
                 before,
                 after,

@@ -91,8 +91,15 @@ class LocalLauncher:
 
     target_kind = TARGET_KIND
 
-    def __init__(self, runs_root: Path, *, max_parallel_steps: int | None = None, validate_with_sdk: bool = True,
-                 start_grace_seconds: float = 30.0, kill_grace_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        runs_root: Path,
+        *,
+        max_parallel_steps: int | None = None,
+        validate_with_sdk: bool = True,
+        start_grace_seconds: float = 30.0,
+        kill_grace_seconds: float = 5.0,
+    ) -> None:
         # Absolute, because the worker runs elsewhere and studio_url is a file:// URL.
         self.runs_root = Path(runs_root).resolve()
         self.max_parallel_steps = max_parallel_steps or max(2, os.cpu_count() or 1)
@@ -114,8 +121,10 @@ class LocalLauncher:
     def _check(self, request: LaunchRequest) -> PipelineSpec:
         target = request.target
         if not isinstance(target, LocalPipelineTarget):
-            raise PermanentError(f"the local launcher runs local pipeline YAML files only, not a {target.kind} "
-                                 "target; use the launcher for that target kind")
+            raise PermanentError(
+                f"the local launcher runs local pipeline YAML files only, not a {target.kind} "
+                "target; use the launcher for that target kind"
+            )
         try:
             spec = load_spec(Path(target.path))
         except PipelineSpecError as exc:
@@ -139,20 +148,51 @@ class LocalLauncher:
             if decl is None:
                 continue
             if isinstance(value, list | dict):
-                issues.append(Issue(where(name), "a pipeline input takes a single value",
-                                    "a string, number or boolean", shown(value), "invalid_value"))
+                issues.append(
+                    Issue(
+                        where(name),
+                        "a pipeline input takes a single value",
+                        "a string, number or boolean",
+                        shown(value),
+                        "invalid_value",
+                    )
+                )
             elif decl.required and value is None:
-                issues.append(Issue(where(name), f"required pipeline input '{name}' is null",
-                                    f"a {decl.data_type or 'value'} for '{name}'", "null", "missing_parameter"))
+                issues.append(
+                    Issue(
+                        where(name),
+                        f"required pipeline input '{name}' is null",
+                        f"a {decl.data_type or 'value'} for '{name}'",
+                        "null",
+                        "missing_parameter",
+                    )
+                )
             elif decl.data_type is not None and value is not None and not isinstance(value, str):
-                issues.append(Issue(where(name), f"input '{name}' is a {decl.data_type} input",
-                                    "a path string", shown(value), "invalid_value"))
-        for attr, prop in (("data_path_assignments", "dataPathAssignments"),
-                           ("dataset_assignments", "dataSetDefinitionValueAssignments"),
-                           ("job_inputs", "jobInputs"), ("job_outputs", "jobOutputs")):
+                issues.append(
+                    Issue(
+                        where(name),
+                        f"input '{name}' is a {decl.data_type} input",
+                        "a path string",
+                        shown(value),
+                        "invalid_value",
+                    )
+                )
+        for attr, prop in (
+            ("data_path_assignments", "dataPathAssignments"),
+            ("dataset_assignments", "dataSetDefinitionValueAssignments"),
+            ("job_inputs", "jobInputs"),
+            ("job_outputs", "jobOutputs"),
+        ):
             if getattr(request, attr):
-                issues.append(Issue(f"typeProperties.{prop}", "not supported by the local pipeline runner",
-                                    "pipeline inputs passed as mlPipelineParameters", None, "unsupported"))
+                issues.append(
+                    Issue(
+                        f"typeProperties.{prop}",
+                        "not supported by the local pipeline runner",
+                        "pipeline inputs passed as mlPipelineParameters",
+                        None,
+                        "unsupported",
+                    )
+                )
         if issues:
             raise RequestRejected(issues)
         return spec
@@ -172,19 +212,37 @@ class LocalLauncher:
             self._check_same_request(folder, request)
             return self._handle(request, name, attempt, created=False)
 
-        continue_on_failure = (request.continue_on_step_failure if request.continue_on_step_failure is not None
-                               else spec.continue_on_step_failure)
+        continue_on_failure = (
+            request.continue_on_step_failure
+            if request.continue_on_step_failure is not None
+            else spec.continue_on_step_failure
+        )
         plan = bind_plan(spec, dict(request.parameters), folder)
         created_at = now_iso()
-        plan.update(run_id=name, attempt=attempt, pipeline_path=str(spec.path), created_at=created_at,
-                    continue_on_step_failure=continue_on_failure, max_parallel_steps=self.max_parallel_steps,
-                    validate=self.validate_with_sdk, kill_grace_seconds=self.kill_grace_seconds)
+        plan.update(
+            run_id=name,
+            attempt=attempt,
+            pipeline_path=str(spec.path),
+            created_at=created_at,
+            continue_on_step_failure=continue_on_failure,
+            max_parallel_steps=self.max_parallel_steps,
+            validate=self.validate_with_sdk,
+            kill_grace_seconds=self.kill_grace_seconds,
+        )
         state: dict[str, Any] = {
-            "run_id": name, "status": "NotStarted", "created_at": created_at, "started_at": None,
-            "ended_at": None, "error_code": None, "error_message": None, "worker": None,
+            "run_id": name,
+            "status": "NotStarted",
+            "created_at": created_at,
+            "started_at": None,
+            "ended_at": None,
+            "error_code": None,
+            "error_message": None,
+            "worker": None,
             "outputs": plan["outputs"],
-            "steps": {s["name"]: {"status": "NotStarted", "started_at": None, "ended_at": None,
-                                  "error_message": None} for s in plan["steps"]},
+            "steps": {
+                s["name"]: {"status": "NotStarted", "started_at": None, "ended_at": None, "error_message": None}
+                for s in plan["steps"]
+            },
         }
         with locked(folder):
             write_json_atomic(folder / REQUEST, {"attempt": attempt, "request": request.model_dump(mode="json")})
@@ -201,12 +259,23 @@ class LocalLauncher:
         try:
             with open(folder / WORKER_LOG, "ab") as log:
                 proc = subprocess.Popen(  # noqa: S603 - fixed argv: this interpreter and our own module
-                    [sys.executable, "-m", "amlexec.launch.local.step_executor", str(folder)], cwd=folder, env=env,
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True)
+                    [sys.executable, "-m", "amlexec.launch.local.step_executor", str(folder)],
+                    cwd=folder,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                    close_fds=True,
+                )
         except OSError as exc:
             with locked(folder):
-                self._settle(folder, read_json(folder / STATE), "WorkerNotStarted",
-                             f"the run's worker could not be started: {exc}")
+                self._settle(
+                    folder,
+                    read_json(folder / STATE),
+                    "WorkerNotStarted",
+                    f"the run's worker could not be started: {exc}",
+                )
             return
         # The direct child forks the real worker and exits at once; reap it so it leaves no zombie here.
         threading.Thread(target=proc.wait, name=f"amlexec-local-reap-{proc.pid}", daemon=True).start()
@@ -219,14 +288,24 @@ class LocalLauncher:
         now = request.model_dump(mode="json")
         differing = [f for f in _IDENTITY_FIELDS if before.get(f) != now.get(f)]
         if differing:
-            raise PermanentError(f"run {folder.name} already exists for a different request ({', '.join(differing)} "
-                                 "differ); a run name stands for one request")
+            raise PermanentError(
+                f"run {folder.name} already exists for a different request ({', '.join(differing)} "
+                "differ); a run name stands for one request"
+            )
 
     def _handle(self, request: LaunchRequest, name: str, attempt: int, *, created: bool) -> RunHandle:
         folder = self.runs_root / name
-        return RunHandle(target_kind=TARGET_KIND, run_id=name, experiment_name=request.experiment_name,
-                         linked_service=request.linked_service, workspace=None, attempt=attempt, created=created,
-                         studio_url=folder.as_uri(), location=str(folder))
+        return RunHandle(
+            target_kind=TARGET_KIND,
+            run_id=name,
+            experiment_name=request.experiment_name,
+            linked_service=request.linked_service,
+            workspace=None,
+            attempt=attempt,
+            created=created,
+            studio_url=folder.as_uri(),
+            location=str(folder),
+        )
 
     # -- observe and cancel --------------------------------------------------------------------------------
 
@@ -247,9 +326,14 @@ class LocalLauncher:
         order = [s["name"] for s in plan["steps"]] if isinstance(plan, dict) else []
         raw_steps: dict[str, Any] = state.get("steps") or {}
         steps = [
-            StepStatus(name=name, state=_STATE_OF_RAW.get(s.get("status", ""), RunState.QUEUED),
-                       raw_status=s.get("status", "NotStarted"), started_at=_time(s.get("started_at")),
-                       ended_at=_time(s.get("ended_at")), error_message=s.get("error_message"))
+            StepStatus(
+                name=name,
+                state=_STATE_OF_RAW.get(s.get("status", ""), RunState.QUEUED),
+                raw_status=s.get("status", "NotStarted"),
+                started_at=_time(s.get("started_at")),
+                ended_at=_time(s.get("ended_at")),
+                error_message=s.get("error_message"),
+            )
             for name, s in sorted(raw_steps.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 0)
         ]
         raw = str(state.get("status", "NotStarted"))
@@ -259,11 +343,17 @@ class LocalLauncher:
         if secure_output:
             # secureOutput: the service's (here: the step's) error text stays out of everything amlexec reports.
             steps = [s.model_copy(update={"error_message": None}) for s in steps]
-        return RunStatus(state=_STATE_OF_RAW.get(raw, RunState.QUEUED), raw_status=raw,
-                         started_at=_time(state.get("started_at")), ended_at=_time(state.get("ended_at")),
-                         error_code=state.get("error_code"),
-                         error_message=None if secure_output else state.get("error_message"), steps=steps,
-                         studio_url=folder.as_uri(), outputs=dict(state.get("outputs") or {}))
+        return RunStatus(
+            state=_STATE_OF_RAW.get(raw, RunState.QUEUED),
+            raw_status=raw,
+            started_at=_time(state.get("started_at")),
+            ended_at=_time(state.get("ended_at")),
+            error_code=state.get("error_code"),
+            error_message=None if secure_output else state.get("error_message"),
+            steps=steps,
+            studio_url=folder.as_uri(),
+            outputs=dict(state.get("outputs") or {}),
+        )
 
     def cancel(self, handle: RunHandle) -> None:
         """Ask the run to stop: the worker terminates its steps and ends the run ``Canceled``.
@@ -313,12 +403,17 @@ class LocalLauncher:
             created_ts = created.timestamp() if created else folder.stat().st_mtime
             age = datetime.now(UTC).timestamp() - created_ts
             if age > self.start_grace_seconds:
-                return ("WorkerNotStarted", f"the run's worker did not start within {self.start_grace_seconds:g} s "
-                        "(the launching process may have crashed); the run was not started")
+                return (
+                    "WorkerNotStarted",
+                    f"the run's worker did not start within {self.start_grace_seconds:g} s "
+                    "(the launching process may have crashed); the run was not started",
+                )
             return None
         if not process_alive(int(worker["pid"]), worker.get("start_ticks")):
-            return ("WorkerDied", f"the run's worker (pid {worker['pid']}) ended without finishing the run; "
-                    f"see {folder / WORKER_LOG}")
+            return (
+                "WorkerDied",
+                f"the run's worker (pid {worker['pid']}) ended without finishing the run; see {folder / WORKER_LOG}",
+            )
         return None
 
     def _settle(self, folder: Path, state: Any, code: str | None, message: str | None) -> dict[str, Any]:
@@ -342,9 +437,13 @@ class LocalLauncher:
                 step["ended_at"] = now
             step["status"] = "Canceled"
             step["error_message"] = "canceled" if canceled else f"not finished: {code}"
-        settled.update(status="Canceled" if canceled else "Failed", ended_at=now,
-                       error_code=None if canceled else code, error_message=None if canceled else message,
-                       updated_at=now)
+        settled.update(
+            status="Canceled" if canceled else "Failed",
+            ended_at=now,
+            error_code=None if canceled else code,
+            error_message=None if canceled else message,
+            updated_at=now,
+        )
         write_json_atomic(folder / STATE, settled)
         return settled
 

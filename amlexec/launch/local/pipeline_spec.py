@@ -179,14 +179,22 @@ def load_spec(path: Path) -> PipelineSpec:
                 if str(inp.step) not in jobs:
                     problems.append(f"jobs.{step.name}.inputs.{inp_name}: no step named '{inp.step}'")
             elif inp.output not in producer.outputs:
-                problems.append(f"jobs.{step.name}.inputs.{inp_name}: step '{inp.step}' has no output "
-                                f"'{inp.output}' (it has {sorted(producer.outputs)})")
+                problems.append(
+                    f"jobs.{step.name}.inputs.{inp_name}: step '{inp.step}' has no output "
+                    f"'{inp.output}' (it has {sorted(producer.outputs)})"
+                )
     ordered = _execution_order(list(known.values()), problems)
     if problems:
         raise PipelineSpecError(path, problems)
     display = doc.get("display_name")
-    return PipelineSpec(path=path, display_name=str(display) if display is not None else None, inputs=inputs,
-                        outputs=outputs, continue_on_step_failure=continue_on_failure, steps=tuple(ordered))
+    return PipelineSpec(
+        path=path,
+        display_name=str(display) if display is not None else None,
+        inputs=inputs,
+        outputs=outputs,
+        continue_on_step_failure=continue_on_failure,
+        steps=tuple(ordered),
+    )
 
 
 def _mapping(raw: Any, where: str, problems: list[str]) -> dict[str, Any]:
@@ -198,8 +206,9 @@ def _mapping(raw: Any, where: str, problems: list[str]) -> dict[str, Any]:
     return {str(k): v for k, v in raw.items()}
 
 
-def _step(name: str, raw: Any, base: Path, declared: tuple[dict[str, PipelineInput], dict[str, str]],
-          problems: list[str]) -> Step | None:
+def _step(
+    name: str, raw: Any, base: Path, declared: tuple[dict[str, PipelineInput], dict[str, str]], problems: list[str]
+) -> Step | None:
     pipeline_inputs, pipeline_outputs = declared
     where = f"jobs.{name}"
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", name):
@@ -209,12 +218,13 @@ def _step(name: str, raw: Any, base: Path, declared: tuple[dict[str, PipelineInp
         problems.append(f"{where}: expected a mapping")
         return None
     if "component" in raw:
-        problems.append(f"{where}: steps that reference a component are not supported by the local runner; "
-                        "write the command job inline")
+        problems.append(
+            f"{where}: steps that reference a component are not supported by the local runner; "
+            "write the command job inline"
+        )
         return None
     if raw.get("type", "command") != "command":
-        problems.append(f"{where}: step type {raw.get('type')!r} is not supported by the local runner "
-                        "(only 'command')")
+        problems.append(f"{where}: step type {raw.get('type')!r} is not supported by the local runner (only 'command')")
         return None
     command = raw.get("command")
     if not isinstance(command, str) or not command.strip():
@@ -247,13 +257,16 @@ def _step(name: str, raw: Any, base: Path, declared: tuple[dict[str, PipelineInp
     required_text = _OPTIONAL_BLOCK.sub(" ", command)
     for match in _ANY_REF.finditer(command):
         if not _COMMAND_REF.fullmatch(match.group(0)):
-            problems.append(f"{where}.command: unsupported expression {match.group(0)!r} "
-                            "(a command may use ${{inputs.X}} and ${{outputs.X}})")
+            problems.append(
+                f"{where}.command: unsupported expression {match.group(0)!r} "
+                "(a command may use ${{inputs.X}} and ${{outputs.X}})"
+            )
     for match in _COMMAND_REF.finditer(required_text):
         names = set(inputs) if match["kind"] == "inputs" else set(outputs)
         if match["name"] not in names:
-            problems.append(f"{where}.command: {match.group(0)} names no declared {match['kind'][:-1]} "
-                            f"(declared: {sorted(names)})")
+            problems.append(
+                f"{where}.command: {match.group(0)} names no declared {match['kind'][:-1]} (declared: {sorted(names)})"
+            )
     for body in optional_bodies:
         for match in _COMMAND_REF.finditer(body):
             if match["kind"] == "outputs" and match["name"] not in outputs:
@@ -262,12 +275,20 @@ def _step(name: str, raw: Any, base: Path, declared: tuple[dict[str, PipelineInp
     env_raw = _mapping(raw.get("environment_variables"), f"{where}.environment_variables", problems)
     env = {str(k): render_value(v) for k, v in env_raw.items()}
     depends = tuple(sorted({str(i.step) for i in inputs.values() if i.source == "step_output"}))
-    return Step(name=name, command=command, cwd=cwd, inputs=inputs, outputs=outputs, environment_variables=env,
-                depends_on=depends)
+    return Step(
+        name=name,
+        command=command,
+        cwd=cwd,
+        inputs=inputs,
+        outputs=outputs,
+        environment_variables=env,
+        depends_on=depends,
+    )
 
 
-def _step_input(where: str, value: Any, base: Path, pipeline_inputs: dict[str, PipelineInput],
-                problems: list[str]) -> StepInput | None:
+def _step_input(
+    where: str, value: Any, base: Path, pipeline_inputs: dict[str, PipelineInput], problems: list[str]
+) -> StepInput | None:
     data_type: str | None = None
     if isinstance(value, dict):
         data_type = value.get("type")
@@ -282,8 +303,9 @@ def _step_input(where: str, value: Any, base: Path, pipeline_inputs: dict[str, P
     if expr is not None:
         if (match := _PARENT_INPUT.match(expr)) is not None:
             if match["name"] not in pipeline_inputs:
-                problems.append(f"{where}: the pipeline declares no input '{match['name']}' "
-                                f"(declared: {sorted(pipeline_inputs)})")
+                problems.append(
+                    f"{where}: the pipeline declares no input '{match['name']}' (declared: {sorted(pipeline_inputs)})"
+                )
                 return None
             return StepInput("parent_input", match["name"])
         if (match := _STEP_OUTPUT.match(expr)) is not None:
@@ -298,8 +320,9 @@ def _step_input(where: str, value: Any, base: Path, pipeline_inputs: dict[str, P
     return StepInput("literal", value)
 
 
-def _step_output(where: str, name: str, value: Any, pipeline_outputs: dict[str, str],
-                 problems: list[str]) -> StepOutput | None:
+def _step_output(
+    where: str, name: str, value: Any, pipeline_outputs: dict[str, str], problems: list[str]
+) -> StepOutput | None:
     data_type = "uri_folder"
     if isinstance(value, dict):
         data_type = str(value.get("type", data_type))
@@ -313,8 +336,9 @@ def _step_output(where: str, name: str, value: Any, pipeline_outputs: dict[str, 
         problems.append(f"{where}: unsupported binding ${{{{{expr}}}}} (expected ${{{{parent.outputs.X}}}})")
         return None
     if match["name"] not in pipeline_outputs:
-        problems.append(f"{where}: the pipeline declares no output '{match['name']}' "
-                        f"(declared: {sorted(pipeline_outputs)})")
+        problems.append(
+            f"{where}: the pipeline declares no output '{match['name']}' (declared: {sorted(pipeline_outputs)})"
+        )
         return None
     return StepOutput(name, pipeline_outputs[match["name"]], match["name"])
 
@@ -400,17 +424,23 @@ def bind_plan(spec: PipelineSpec, parameters: dict[str, Any], run_folder: Path) 
                 in_values[name] = output_paths[(str(inp.step), str(inp.output))]
             else:
                 in_values[name] = render_value(inp.value)
-        steps.append({
-            "name": step.name,
-            "command": render_command(step.command, in_values, out_values),
-            "cwd": str(step.cwd),
-            "env": step.environment_variables,
-            "depends_on": list(step.depends_on),
-            "outputs": out_values,
-            # Output folders to create before the step starts, as the service mounts them.
-            "folders": sorted({p if step.outputs[n].data_type != "uri_file" else str(Path(p).parent)
-                               for n, p in out_values.items()}),
-        })
+        steps.append(
+            {
+                "name": step.name,
+                "command": render_command(step.command, in_values, out_values),
+                "cwd": str(step.cwd),
+                "env": step.environment_variables,
+                "depends_on": list(step.depends_on),
+                "outputs": out_values,
+                # Output folders to create before the step starts, as the service mounts them.
+                "folders": sorted(
+                    {
+                        p if step.outputs[n].data_type != "uri_file" else str(Path(p).parent)
+                        for n, p in out_values.items()
+                    }
+                ),
+            }
+        )
     return {"steps": steps, "outputs": pipeline_outputs}
 
 

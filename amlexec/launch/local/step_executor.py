@@ -182,10 +182,17 @@ class StepExecutor:
             for name in list(pending):
                 deps = [self.state["steps"][d]["status"] for d in self.steps[name]["depends_on"]]
                 if any(d in ("Failed", "Canceled") for d in deps):
-                    bad = next(d for d in self.steps[name]["depends_on"]
-                               if self.state["steps"][d]["status"] in ("Failed", "Canceled"))
-                    self._set_step(name, status="Canceled", ended_at=now_iso(),
-                                   error_message=f"skipped: upstream step '{bad}' did not complete")
+                    bad = next(
+                        d
+                        for d in self.steps[name]["depends_on"]
+                        if self.state["steps"][d]["status"] in ("Failed", "Canceled")
+                    )
+                    self._set_step(
+                        name,
+                        status="Canceled",
+                        ended_at=now_iso(),
+                        error_message=f"skipped: upstream step '{bad}' did not complete",
+                    )
                     pending.remove(name)
                     changed = True
                 elif all(d == "Completed" for d in deps) and len(self.running) < max_parallel:
@@ -224,17 +231,30 @@ class StepExecutor:
         shell = shutil.which("bash") or "/bin/sh"
         try:
             proc = subprocess.Popen(  # noqa: S603 - the command is the pipeline author's, values are quoted
-                [shell, "-c", step["command"]], cwd=step["cwd"], env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+                [shell, "-c", step["command"]],
+                cwd=step["cwd"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
         except OSError as exc:
             log.write(f"cannot start step: {exc}\n".encode())
             log.close()
-            self._set_step(name, status="Failed", started_at=now_iso(), ended_at=now_iso(),
-                           error_message=f"step '{name}' could not start: {exc}")
+            self._set_step(
+                name,
+                status="Failed",
+                started_at=now_iso(),
+                ended_at=now_iso(),
+                error_message=f"step '{name}' could not start: {exc}",
+            )
             return False
         self.running[name] = _Running(name, proc, log)
-        self._set_step(name, status="Running", started_at=now_iso(), pid=proc.pid,
-                       start_ticks=process_start_ticks(proc.pid))
+        self._set_step(
+            name, status="Running", started_at=now_iso(), pid=proc.pid, start_ticks=process_start_ticks(proc.pid)
+        )
         return True
 
     def _step_exited(self, running: _Running, code: int) -> None:
@@ -267,8 +287,9 @@ class StepExecutor:
         stopped = list(self.running)
         self._terminate_running()
         for name in stopped:
-            self._set_step(name, status="Canceled", ended_at=now_iso(),
-                           error_message=f"canceled: step '{failed}' failed")
+            self._set_step(
+                name, status="Canceled", ended_at=now_iso(), error_message=f"canceled: step '{failed}' failed"
+            )
         self.running.clear()
         for name in pending:
             self._set_step(name, status="Canceled", error_message=f"not run: step '{failed}' failed")
@@ -283,8 +304,9 @@ class StepExecutor:
         self.running.clear()
         for name, step in self.state["steps"].items():
             if step["status"] not in FINAL_RAW:
-                self._set_step(name, status="Canceled", ended_at=now_iso() if name in stopped else None,
-                               error_message="canceled")
+                self._set_step(
+                    name, status="Canceled", ended_at=now_iso() if name in stopped else None, error_message="canceled"
+                )
         self._finish("Canceled")
 
 

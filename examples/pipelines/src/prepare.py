@@ -16,24 +16,29 @@ def main() -> None:
     out_dir = Path(args.prepared)
     out_dir.mkdir(parents=True, exist_ok=True)
     kept = 0
-    with open(args.applications, newline="", encoding="utf-8") as src, \
-            open(out_dir / "features.csv", "w", newline="", encoding="utf-8") as dst:
+    with (
+        open(args.applications, newline="", encoding="utf-8") as src,
+        open(out_dir / "features.csv", "w", newline="", encoding="utf-8") as dst,
+    ):
         writer = csv.writer(dst)
-        writer.writerow(["application_id", "debt_to_income", "monthly_burden", "credit_score", "years_employed",
-                         "prior_defaults"])
+        writer.writerow(
+            ["application_id", "debt_to_income", "monthly_burden", "credit_score", "years_employed", "prior_defaults"]
+        )
         for row in csv.DictReader(src):
             if args.region.upper() not in ("ALL", row["region"].upper()):
                 continue
             income = float(row["income"])
             amount = float(row["loan_amount"])
-            writer.writerow([
-                row["application_id"],
-                round(amount / income, 4),
-                round(amount / float(row["term_months"]) / (income / 12), 4),
-                row["credit_score"],
-                row["years_employed"],
-                row["prior_defaults"],
-            ])
+            writer.writerow(
+                [
+                    row["application_id"],
+                    round(amount / income, 4),
+                    round(amount / float(row["term_months"]) / (income / 12), 4),
+                    row["credit_score"],
+                    row["years_employed"],
+                    row["prior_defaults"],
+                ]
+            )
             kept += 1
     (out_dir / "summary.json").write_text(json.dumps({"region": args.region, "applications": kept}))
     print(f"prepared {kept} applications for region {args.region}")
