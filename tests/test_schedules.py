@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from amlexec.schedules import MAX_CATCH_UP, Schedule, due_occurrences
+import pytest
+
+from amlexec.errors import ConfigurationError
+from amlexec.schedules import MAX_CATCH_UP, Schedule, due_occurrences, load_schedules
 
 NIGHTLY = Schedule("nightly", "0 0 2 * * *", b"{}")
 NOW = datetime(2026, 11, 21, 2, 0, 4, tzinfo=UTC)
@@ -26,3 +29,57 @@ def test_the_look_back_is_capped_at_a_day_plus_the_overlap() -> None:
 def test_no_previous_tick_looks_back_one_period() -> None:
     assert due_occurrences([NIGHTLY], now=NOW + timedelta(minutes=5), last_tick=None) == []
     assert due_occurrences([NIGHTLY], now=NOW, last_tick=None) == [(NIGHTLY, datetime(2026, 11, 21, 2, 0, tzinfo=UTC))]
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone", "now", "last", "expected"),
+    [
+        ("0 0 2 * * *", "UTC", "2026-11-21T02:00:04", "2026-11-21T01:59:04", "2026-11-21T02:00:00"),
+        ("0 0 2 * * *", "UTC", "2026-11-21T02:01:40", "2026-11-21T02:00:40", None),
+        ("0 */15 * * * *", "UTC", "2026-11-21T02:31:00", "2026-11-21T02:30:00", "2026-11-21T02:30:00"),
+        ("0 0 2 * * *", "W. Europe Standard Time", "2026-11-21T01:00:05", "2026-11-21T00:59:05", "2026-11-21T01:00:00"),
+        ("0 0 2 * * *", "Europe/Berlin", "2026-07-21T00:00:05", "2026-07-20T23:59:05", "2026-07-21T00:00:00"),
+        ("0 0 9 * * 1-5", "UTC", "2026-11-23T09:00:01", None, "2026-11-23T09:00:00"),
+        ("0 0 9 * * 1-5", "UTC", "2026-11-22T09:00:01", None, None),
+        ("0 0 * * * *", "UTC", "2026-11-21T07:30:00", "2026-11-21T01:59:00", "2026-11-21T07:00:00"),
+    ],
+    ids=[
+        "due this tick",
+        "not due",
+        "every 15 minutes",
+        "Windows zone, winter",
+        "IANA zone, summer",
+        "weekday",
+        "not on a Sunday",
+        "after downtime: only the latest",
+    ],
+)
+def test_due_occurrences(cron: str, zone: str, now: str, last: str | None, expected: str | None) -> None:
+    schedule = Schedule("s", cron, b"{}", zone)
+    at = datetime.fromisoformat(now).replace(tzinfo=UTC)
+    since = datetime.fromisoformat(last).replace(tzinfo=UTC) if last else None
+    due = due_occurrences([schedule], now=at, last_tick=since)
+    assert [d[1] for d in due] == ([datetime.fromisoformat(expected).replace(tzinfo=UTC)] if expected else [])
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ('{"name": "x"}', "expected a JSON array"),
+        ('[{"schedule": "0 0 2 * * *", "payload": {}}]', "needs a non-empty 'name'"),
+        ('[{"name": "a", "schedule": "0 2 * * *", "payload": {}}]', "six-field NCRONTAB"),
+        ('[{"name": "a", "schedule": "0 0 2 * * *"}]', "give 'payload' or 'payloadFile'"),
+        ('[{"name": "a", "schedule": "0 0 2 * * *", "payload": {}, "timeZone": "Mars/Base"}]', "neither a Windows"),
+        (
+            '[{"name": "a", "schedule": "0 0 2 * * *", "payload": {}}, {"name": "a", "schedule": "0 0 3 * * *", '
+            '"payload": {}}]',
+            "used twice",
+        ),
+        ("[not json", "not valid JSON"),
+    ],
+    ids=["not an array", "no name", "five fields", "no payload", "unknown zone", "duplicate name", "bad JSON"],
+)
+def test_schedule_configuration_errors_say_what_to_fix(document: str, message: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        load_schedules(None, document)
+    assert message in str(info.value)
