@@ -17,18 +17,20 @@ CONTEXT: dict[str, Any] = {
     "pipeline": {"parameters": {"a": 1, "s": "hello", "arr": [1, 2, 3], "obj": {"x": {"y": None}}}},
     "variables": {"v": "x"},
 }
+# CPU seconds of this thread, not wall time: the bound is about the work an expression can cost, and a
+# busy machine (CI running beside other jobs) must not fail it.
 TIME_BUDGET_SECONDS = 0.5
 
 
 def _run(text: str) -> None:
-    started = time.perf_counter()
+    started = time.thread_time()
     try:
         value = evaluate(text, CONTEXT)
     except ExpressionError:
         pass
     else:
         json.dumps(value, allow_nan=True)  # the result is JSON-like
-    assert time.perf_counter() - started < TIME_BUDGET_SECONDS
+    assert time.thread_time() - started < TIME_BUDGET_SECONDS
 
 
 @settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
