@@ -27,6 +27,7 @@ from amlexec.bus.base import Bus, Destination, OutgoingMessage
 from amlexec.clock import Clock, SystemClock
 from amlexec.errors import (
     AmlexecError,
+    ConfigurationError,
     IdempotencyConflict,
     Issue,
     Outcome,
@@ -41,15 +42,23 @@ from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.linked_services import LinkedServiceRegistry
 from amlexec.request import LaunchRequest, RequestContext
 from amlexec.resolve import dotnet_timestamp, preview, resolve
-from amlexec.runs import CONTEXT_PROPERTY, RUN_NAME_PROPERTY, EventContext, attempt_of, run_name
+from amlexec.runs import CONTEXT_PROPERTY, RUN_NAME_PROPERTY, EventContext, ProgressRef, attempt_of, run_name
 from amlexec.schedules import Schedule, due_occurrences, load_schedules, request_id_for
 from amlexec.settings import Settings, load_linked_services
 from amlexec.telemetry import span
-from amlexec.tracking import CheckMessage, Decision, TrackingPolicy, decide, decide_after_failure
+from amlexec.tracking import (
+    CheckMessage,
+    Decision,
+    TrackingPolicy,
+    decide,
+    decide_after_failure,
+    outcome_seen_from_outside,
+)
 from amlexec.validation import validate_payload
 
 __all__ = [
     "Launched",
+    "Progress",
     "Rejected",
     "ValidationReport",
     "Worker",
@@ -62,6 +71,7 @@ __all__ = [
     "payload_digest",
     "process_request",
     "reject_request",
+    "request_progress",
     "validate_request",
 ]
 
@@ -438,6 +448,46 @@ def _act(
     if decision.finish is not None:
         event = final_event(check.request, handle, status, worker, decision.finish, traceparent=trace)
         worker.bus.send(Destination.EVENTS, [event_message(event)])
+
+
+# ------------------------------------------------------------------------------------------------ progress
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a request stands, judged from its latest run: ``outcome`` is None while it is in progress."""
+
+    outcome: EventKind | None
+    handle: RunHandle | None = None
+    status: RunStatus | None = None
+
+
+def request_progress(ref: ProgressRef, worker: Worker) -> Progress:
+    """The latest attempt of a request and its outcome so far (a retry that follows a failure is progress)."""
+    service = worker.registry.get(ref.linked_service)
+    if service is None:
+        raise ConfigurationError(f"linked service '{ref.linked_service}' is no longer configured")
+    where = RunHandle(
+        target_kind=ref.target_kind,
+        run_id="",
+        experiment_name=ref.experiment_name,
+        linked_service=service.name,
+        workspace=service.workspace,
+    )
+    handle = worker.launchers.latest(where, ref.request_id, ref.activity_name, ref.max_attempts)
+    if handle is None:
+        return Progress(None)  # not launched yet (a request still on the queue)
+    status = worker.launchers.status(handle)
+    if status.run_id and status.run_id != handle.run_id:
+        handle = handle.model_copy(update={"run_id": status.run_id, "studio_url": status.studio_url})
+    outcome = outcome_seen_from_outside(
+        status,
+        attempt=handle.attempt,
+        max_attempts=ref.max_attempts,
+        timeout_seconds=ref.timeout_seconds,
+        now=worker.clock.now(),
+    )
+    return Progress(outcome, handle, status)
 
 
 # -------------------------------------------------------------------------------------------- Event Grid

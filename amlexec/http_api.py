@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from amlexec.errors import AmlexecError, IdempotencyConflict, Outcome, RequestRejected, TransientError, outcome_of
+from amlexec.events import EventKind
 from amlexec.launch.base import RunHandle, RunState, RunStatus
 from amlexec.schema import payload_schema
 
 if TYPE_CHECKING:
-    from amlexec.handlers import Launched, ValidationReport
+    from amlexec.handlers import Launched, Progress, ValidationReport
 
 __all__ = [
     "Answer",
@@ -25,8 +26,10 @@ __all__ = [
     "invalid_payload",
     "openapi_document",
     "openapi_text",
+    "progress",
     "run_status",
     "submitted",
+    "unknown_progress",
     "validated",
 ]
 
@@ -126,15 +129,43 @@ _VALIDATED = {
         "request": {"type": "object", "description": "the previewed launch request"},
     },
 }
+_PROGRESS = {
+    "type": "object",
+    "required": ["requestId", "status"],
+    "properties": {
+        "requestId": {"type": "string"},
+        "status": {"enum": ["Queued", "InProgress", "Succeeded", "Failed", "TimedOut", "Cancelled"]},
+        "runId": {"type": "string", "description": "the latest attempt's run"},
+        "attempt": {"type": "integer"},
+        "serviceStatus": {"type": "string"},
+        "startedAt": {"type": ["string", "null"], "format": "date-time"},
+        "endedAt": {"type": ["string", "null"], "format": "date-time"},
+        "durationSeconds": {"type": "number"},
+        "studioUrl": {"type": ["string", "null"]},
+        "outputs": {"type": "object", "additionalProperties": {"type": "string"}},
+        "steps": {"type": "array", "items": {"type": "object"}},
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        },
+    },
+}
 _SUBMITTED = {
     "type": "object",
-    "required": ["runId", "runName", "status", "statusUrl"],
+    "required": ["runId", "runName", "requestId", "status", "progressUrl", "statusUrl"],
     "properties": {
         "runId": {"type": "string"},
         "runName": {"type": "string"},
+        "requestId": {"type": "string"},
         "status": {"const": "Queued"},
         "created": {"type": "boolean", "description": "false when the Idempotency-Key found a run"},
-        "statusUrl": {"type": "string"},
+        "progressUrl": {
+            "type": "string",
+            "format": "uri",
+            "description": "absolute; also the Location header: answers 202 until the request ends",
+        },
+        "statusUrl": {"type": "string", "format": "uri", "description": "absolute; for an Until loop"},
         "studioUrl": {"type": ["string", "null"]},
         "correlationId": {"type": "string"},
         "request": {"type": "object"},
@@ -155,6 +186,7 @@ def openapi_document() -> dict[str, Any]:
             "Error": _ERROR,
             "RunStatus": _RUN_STATUS,
             "Submitted": _SUBMITTED,
+            "Progress": _PROGRESS,
             "Validated": _VALIDATED,
         }
     )
@@ -227,6 +259,43 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/progress/{token}": {
+                "get": {
+                    "operationId": "getProgress",
+                    "summary": "Where a request stands, for Data Factory's Web activity (no key: the URL is signed)",
+                    "security": [],
+                    "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {
+                            "description": "completed; the body becomes the activity's output",
+                            **json_body("Progress"),
+                        },
+                        "202": {
+                            "description": "queued or running (or about to retry): look again",
+                            "headers": {
+                                "Location": {"schema": {"type": "string"}},
+                                "Retry-After": {"schema": {"type": "integer"}},
+                            },
+                            **json_body("Progress"),
+                        },
+                        "404": {"description": "not a progress URL of this app", **json_body("Error")},
+                        "424": {
+                            "description": "the run failed, timed out or was canceled: fails the Web activity, "
+                            "with the Azure ML error code and message in the body",
+                            **json_body("Progress"),
+                        },
+                        "500": {
+                            "description": "the app cannot read the run (named in the message)",
+                            **json_body("Error"),
+                        },
+                        "503": {
+                            "description": "Azure ML is throttling or unavailable; retry after",
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                            **json_body("Error"),
+                        },
+                    },
+                }
+            },
             "/validate": {
                 "post": {
                     "operationId": "validatePayload",
@@ -281,23 +350,88 @@ class Answer:
         return json.dumps(self.body)
 
 
-def submitted(launched: Launched, run_ref: str) -> Answer:
-    """202 for a launched (or found) run, with the status URL a Data Factory Until loop polls."""
-    status_url = f"/api/runs/{run_ref}"
+def submitted(launched: Launched, run_ref: str, progress_url: str, base_url: str) -> Answer:
+    """202 for a launched (or found) run.
+
+    ``Location`` is the absolute, self-authenticating progress URL that Data Factory's Web activity follows
+    on its own (202 until the request ends); ``statusUrl`` is the function-key URL an Until loop polls
+    (always 200, ``isTerminal``) for those who set ``turnOffAsync``.
+    """
+    status_url = f"{base_url}/api/runs/{run_ref}"
     return Answer(
         202,
         {
             "runId": run_ref,
             "runName": launched.handle.run_id,
+            "requestId": launched.request.request_id,
             "status": "Queued",
             "created": launched.handle.created,
+            "progressUrl": progress_url,
             "statusUrl": status_url,
             "studioUrl": launched.handle.studio_url,
             "correlationId": launched.request.correlation_id,
             "request": launched.request.public_view(),
         },
-        {"Location": status_url, "Retry-After": str(FIRST_LOOK_SECONDS)},
+        {"Location": progress_url, "Retry-After": str(FIRST_LOOK_SECONDS)},
     )
+
+
+# How soon Data Factory should look again at a request in progress (whether it honours this is undocumented).
+PROGRESS_RETRY_SECONDS = 30
+_OUTCOME_STATUS = {
+    EventKind.COMPLETED: "Succeeded",
+    EventKind.FAILED: "Failed",
+    EventKind.TIMED_OUT: "TimedOut",
+    EventKind.CANCELED: "Cancelled",
+}
+# A run that did not complete fails the Web activity: Data Factory fails it on any answer >= 400 (error
+# 2108, with the body in the activity's error). 424 Failed Dependency says what happened (the operation the
+# caller waits on failed), and as a 4xx it is not mistaken for a fault of amlexec's that a retry could fix.
+FAILED_DEPENDENCY = 424
+
+
+def progress(request_id: str, progress_url: str, seen: Progress) -> Answer:
+    """The answer at a progress URL: 202 while in progress, 200 with the outcome, 424 when it did not complete."""
+    handle, status = seen.handle, seen.status
+    body: dict[str, Any] = {"requestId": request_id}
+    if handle is not None and status is not None:
+        body.update(
+            {
+                "runId": handle.run_id,
+                "attempt": handle.attempt,
+                "serviceStatus": status.raw_status,
+                "startedAt": status.started_at.isoformat() if status.started_at else None,
+                "endedAt": status.ended_at.isoformat() if status.ended_at else None,
+                "studioUrl": status.studio_url or handle.studio_url,
+            }
+        )
+    if seen.outcome is None:
+        body["status"] = "Queued" if status is None or status.state is RunState.QUEUED else "InProgress"
+        return Answer(202, body, {"Location": progress_url, "Retry-After": str(PROGRESS_RETRY_SECONDS)})
+    assert status is not None
+    body["status"] = _OUTCOME_STATUS.get(seen.outcome, "Failed")
+    if status.started_at and status.ended_at:
+        body["durationSeconds"] = round((status.ended_at - status.started_at).total_seconds(), 3)
+    body["steps"] = [
+        {"name": s.name, "status": _ADF_STATUS[s.state], "serviceStatus": s.raw_status} for s in status.steps
+    ]
+    if seen.outcome is EventKind.COMPLETED:
+        body["outputs"] = dict(status.outputs)
+        return Answer(200, body)
+    code = status.error_code or {EventKind.TIMED_OUT: "TimedOut", EventKind.CANCELED: "Canceled"}.get(
+        seen.outcome, "Failed"
+    )
+    message = status.error_message or {
+        EventKind.TIMED_OUT: "the run did not finish within the activity's policy.timeout; amlexec canceled it",
+        EventKind.CANCELED: "the run was canceled outside amlexec",
+    }.get(seen.outcome, "the run failed")
+    body["error"] = {"code": code, "message": message}
+    return Answer(FAILED_DEPENDENCY, body)
+
+
+def unknown_progress() -> Answer:
+    """404 for a progress URL this app did not sign: reveals nothing about why."""
+    return Answer(404, {"error": "NotFound", "message": "no such request"})
 
 
 def run_status(run_ref: str, handle: RunHandle, status: RunStatus) -> Answer:

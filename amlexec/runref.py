@@ -1,15 +1,93 @@
-"""Run references for the HTTP API: an opaque, URL-safe id that locates a run without a state store."""
+"""References the HTTP API hands out: they locate a run, or a request's latest run, without a state store.
+
+A *run reference* (``GET /api/runs/{runId}``, behind the function key) names one run attempt. A *progress
+reference* is the path of the status URL Data Factory's Web activity follows after a 202: that URL has to
+authenticate itself (whether Data Factory replays the POST's headers or its managed identity on the polling
+GETs is not documented), so the reference is signed with the app's status-URL key (HMAC-SHA256) and served
+anonymously; it reveals only that request's progress. Nothing in either is secret, and the workspace always
+comes from configuration, never from a reference.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 
 from amlexec.errors import Issue, RequestRejected
 from amlexec.launch.base import RunHandle
 from amlexec.linked_services import LinkedServiceRegistry
+from amlexec.runs import ProgressRef
 
-__all__ = ["decode_run_ref", "encode_run_ref"]
+__all__ = [
+    "InvalidProgressRef",
+    "decode_run_ref",
+    "encode_run_ref",
+    "sign_progress_ref",
+    "verify_progress_ref",
+]
+
+# 128 bits of HMAC-SHA256: unforgeable without the key, and keeps the URL short.
+_SIGNATURE_BYTES = 16
+_PROGRESS_VERSION = "p1"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class InvalidProgressRef(Exception):
+    """A status URL this app did not sign (or can no longer serve): answered 404, revealing nothing."""
+
+
+def sign_progress_ref(ref: ProgressRef, key: bytes) -> str:
+    """``ref`` as a URL path segment: version, payload and signature, base64url, dot-separated."""
+    payload = json.dumps(
+        [
+            ref.target_kind,
+            ref.linked_service,
+            ref.request_id,
+            ref.activity_name,
+            ref.experiment_name,
+            ref.max_attempts,
+            ref.timeout_seconds,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    body = f"{_PROGRESS_VERSION}.{_b64(payload)}"
+    signature = hmac.new(key, body.encode(), hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+    return f"{body}.{_b64(signature)}"
+
+
+def verify_progress_ref(token: str, keys: tuple[bytes, ...]) -> ProgressRef:
+    """The reference behind a status URL signed with any of ``keys`` (the current one and, while it is
+    rotated, the previous one); InvalidProgressRef for anything else."""
+    version, _, rest = token.partition(".")
+    payload_text, _, signature_text = rest.partition(".")
+    if version != _PROGRESS_VERSION or not payload_text or not signature_text:
+        raise InvalidProgressRef("not a status URL of this app")
+    body = f"{version}.{payload_text}".encode()
+    try:
+        signature = _unb64(signature_text)
+    except ValueError:
+        raise InvalidProgressRef("not a status URL of this app") from None
+    if not any(
+        hmac.compare_digest(hmac.new(key, body, hashlib.sha256).digest()[:_SIGNATURE_BYTES], signature) for key in keys
+    ):
+        raise InvalidProgressRef("the status URL's signature does not match")
+    try:
+        kind, linked, request_id, activity, experiment, attempts, timeout = json.loads(_unb64(payload_text))
+        return ProgressRef(
+            str(kind), str(linked), str(request_id), str(activity), str(experiment), int(attempts), float(timeout)
+        )
+    except (ValueError, TypeError):
+        raise InvalidProgressRef("the status URL's payload is unreadable") from None
 
 
 def encode_run_ref(handle: RunHandle) -> str:

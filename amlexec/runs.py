@@ -12,6 +12,7 @@ import base64
 import hashlib
 import re
 import zlib
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
@@ -23,6 +24,7 @@ __all__ = [
     "RUN_NAME_PROPERTY",
     "TAG_PREFIX",
     "EventContext",
+    "ProgressRef",
     "attempt_of",
     "run_name",
     "run_name_for",
@@ -143,3 +145,28 @@ def attempt_of(name: str) -> int:
     """The attempt number a run name ends with (1 when it carries none)."""
     match = _ATTEMPT_SUFFIX.search(name)
     return int(match.group(1)) if match else 1
+
+
+@dataclass(frozen=True)
+class ProgressRef:
+    """What a status URL carries: where a request's runs live and how many attempts it may have."""
+
+    target_kind: str
+    linked_service: str
+    request_id: str
+    activity_name: str
+    experiment_name: str
+    max_attempts: int
+    timeout_seconds: float
+
+    @classmethod
+    def of(cls, request: LaunchRequest) -> ProgressRef:
+        return cls(
+            request.target.kind,
+            request.linked_service,
+            request.request_id,
+            request.activity_name,
+            request.experiment_name,
+            request.policy.retry + 1,
+            request.policy.timeout_seconds,
+        )

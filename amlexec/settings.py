@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,6 +39,9 @@ SETTING_NAMES = (
     "AMLEXEC_REQUEST_QUEUE",
     "AMLEXEC_REQUEST_TOPIC",
     "AMLEXEC_REQUEST_SUBSCRIPTION",
+    "AMLEXEC_STATUS_URL_KEY",
+    "AMLEXEC_STATUS_URL_KEY_PREVIOUS",
+    "AMLEXEC_PUBLIC_BASE_URL",
     "AMLEXEC_STATUS_QUEUE",
     "AMLEXEC_REJECTED_QUEUE",
     "AMLEXEC_EVENTS_TOPIC",
@@ -71,6 +75,28 @@ def _seconds(source: Mapping[str, str], name: str, default: float, low: float, h
     return timedelta(seconds=value)
 
 
+# Signs status URLs in local mode when no key is configured: random per process, never written anywhere.
+_PROCESS_KEY = secrets.token_bytes(32)
+_MIN_KEY_LENGTH = 32
+
+
+def _status_url_keys(source: Mapping[str, str]) -> tuple[bytes, ...]:
+    keys = []
+    for name in ("AMLEXEC_STATUS_URL_KEY", "AMLEXEC_STATUS_URL_KEY_PREVIOUS"):
+        value = source.get(name, "").strip()
+        if not value:
+            continue
+        if len(value) < _MIN_KEY_LENGTH:
+            raise ConfigurationError(f"{name} must be at least {_MIN_KEY_LENGTH} characters of random text")
+        keys.append(value.encode())
+    if (
+        source.get("AMLEXEC_STATUS_URL_KEY_PREVIOUS", "").strip()
+        and not source.get("AMLEXEC_STATUS_URL_KEY", "").strip()
+    ):
+        raise ConfigurationError("AMLEXEC_STATUS_URL_KEY_PREVIOUS is set but AMLEXEC_STATUS_URL_KEY is not")
+    return tuple(keys)
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the app reads from its environment; build with :meth:`from_env`."""
@@ -97,6 +123,23 @@ class Settings:
     schedules_file: Path | None = None
     schedules_json: str | None = field(default=None, repr=False)
     managed_identity_client_id: str | None = field(default=None, repr=False)
+    # HMAC keys that sign status URLs, the current one first (the previous one verifies during a rotation).
+    status_url_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    public_base_url: str | None = None
+
+    def status_url_key(self) -> bytes:
+        """The key that signs new status URLs; a configuration error in Azure when none is set."""
+        if self.status_url_keys:
+            return self.status_url_keys[0]
+        if self.bus == "memory":
+            return _PROCESS_KEY  # local mode: URLs live as long as this process, nothing else reads them
+        raise ConfigurationError(
+            "set AMLEXEC_STATUS_URL_KEY (at least 32 random characters; a Key Vault "
+            "reference in Azure) so POST /api/runs can hand out status URLs"
+        )
+
+    def status_url_verification_keys(self) -> tuple[bytes, ...]:
+        return self.status_url_keys or ((_PROCESS_KEY,) if self.bus == "memory" else ())
 
     @property
     def limits(self) -> Limits:
@@ -151,6 +194,8 @@ class Settings:
             schedules_file=Path(schedules_file) if schedules_file else None,
             schedules_json=source.get("AMLEXEC_SCHEDULES", "").strip() or None,
             managed_identity_client_id=source.get("AZURE_CLIENT_ID", "").strip() or None,
+            status_url_keys=_status_url_keys(source),
+            public_base_url=source.get("AMLEXEC_PUBLIC_BASE_URL", "").strip().rstrip("/") or None,
         )
 
 

@@ -22,7 +22,15 @@ from amlexec.events import EventKind
 from amlexec.launch.base import RunHandle, RunState, RunStatus
 from amlexec.request import LaunchRequest
 
-__all__ = ["CheckMessage", "Decision", "TrackingPolicy", "decide", "decide_after_failure", "next_delay"]
+__all__ = [
+    "CheckMessage",
+    "Decision",
+    "TrackingPolicy",
+    "decide",
+    "decide_after_failure",
+    "next_delay",
+    "outcome_seen_from_outside",
+]
 
 _MAX_MESSAGE_ID = 128  # Service Bus's limit on a message id
 
@@ -201,3 +209,25 @@ def decide_after_failure(check: CheckMessage, reason: str, policy: TrackingPolic
         next_check=check.model_copy(update={"failures": failures, "check_number": check.check_number + 1}),
         reason=f"{reason}; check {failures} of {policy.max_check_failures} failed, trying again later",
     )
+
+
+def outcome_seen_from_outside(
+    status: RunStatus, *, attempt: int, max_attempts: int, timeout_seconds: float, now: datetime
+) -> EventKind | None:
+    """The outcome of a request judged from its latest run alone (a status URL has no check message).
+
+    None while it is in progress, including when the latest attempt failed or timed out and another attempt
+    follows. A cancellation past the attempt's deadline is amlexec's timeout, as in :func:`decide`; a run whose
+    start is unknown is judged canceled, the outcome the checks report when they know no better.
+    """
+    last = attempt >= max_attempts
+    if status.state is RunState.COMPLETED:
+        return EventKind.COMPLETED
+    if status.state is RunState.FAILED:
+        return EventKind.FAILED if last else None
+    if status.state is RunState.CANCELED:
+        started = status.started_at
+        if started is not None and now >= started + timedelta(seconds=timeout_seconds):
+            return EventKind.TIMED_OUT if last else None
+        return EventKind.CANCELED
+    return None

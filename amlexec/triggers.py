@@ -17,6 +17,7 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import azure.functions as func  # noqa: TID251 - the one module allowed to
 
@@ -34,10 +35,12 @@ from amlexec.handlers import (
     handle_run_notification,
     handle_tick,
     process_request,
+    request_progress,
     validate_request,
 )
 from amlexec.request import RequestContext
-from amlexec.runref import decode_run_ref, encode_run_ref
+from amlexec.runref import InvalidProgressRef, decode_run_ref, encode_run_ref, sign_progress_ref, verify_progress_ref
+from amlexec.runs import ProgressRef
 from amlexec.settings import get_settings, request_topic_configured
 
 __all__ = ["SERVICE_BUS_CONNECTION", "blueprint"]
@@ -179,7 +182,53 @@ def runs_submit(req: func.HttpRequest) -> func.HttpResponse:
         return _respond(http_api.failure(exc))
     if isinstance(launched, Rejected):
         return _respond(http_api.failure(launched.error))
-    return _respond(http_api.submitted(launched, encode_run_ref(launched.handle)))
+    try:
+        base = _public_base_url(req, worker)
+        token = sign_progress_ref(ProgressRef.of(launched.request), worker.settings.status_url_key())
+    except Exception as exc:  # a missing signing key is the app's configuration: a precise 500
+        return _respond(http_api.failure(exc))
+    return _respond(http_api.submitted(launched, encode_run_ref(launched.handle), f"{base}/api/progress/{token}", base))
+
+
+def _public_base_url(req: func.HttpRequest, worker: Worker) -> str:
+    """Where callers reach this app: the configured public URL, else the host the request came to.
+
+    Data Factory follows ``Location`` itself, so it must be absolute. Behind the Functions front end the
+    original host arrives as ``X-Forwarded-Host`` (or ``Host``) and the scheme as ``X-Forwarded-Proto``.
+    """
+    if worker.settings.public_base_url:
+        return worker.settings.public_base_url
+    headers = req.headers
+    host = (headers.get("x-forwarded-host") or headers.get("host") or "").split(",")[0].strip()
+    if not host:
+        host = urlsplit(req.url).netloc
+    proto = (headers.get("x-forwarded-proto") or "").split(",")[0].strip().lower()
+    if proto not in ("http", "https"):
+        local = host.split(":")[0] in ("localhost", "127.0.0.1", "[::1]")
+        proto = "http" if local and urlsplit(req.url).scheme == "http" else "https"
+    return f"{proto}://{host}"
+
+
+@blueprint.function_name("progress")
+@blueprint.route(route="progress/{token}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def progress(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/progress/{token}: a request's progress for Data Factory's Web activity (202 until it ends).
+
+    Anonymous on purpose: the URL authenticates itself (signed, see ``amlexec.runref``) and reveals only the
+    progress of the request it was issued for; Data Factory may not replay the POST's key on these GETs.
+    """
+    worker = _worker()
+    token = req.route_params.get("token", "")
+    try:
+        ref = verify_progress_ref(token, worker.settings.status_url_verification_keys())
+    except InvalidProgressRef:
+        return _respond(http_api.unknown_progress())
+    url = f"{_public_base_url(req, worker)}/api/progress/{token}"
+    try:
+        seen = request_progress(ref, worker)
+    except Exception as exc:  # every failure becomes a precise HTTP answer
+        return _respond(http_api.failure(exc))
+    return _respond(http_api.progress(ref.request_id, url, seen))
 
 
 @blueprint.function_name("runs_status")

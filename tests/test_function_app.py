@@ -35,6 +35,7 @@ def test_the_host_indexes_exactly_these_functions() -> None:
         "runs_status",
         "validate",
         "openapi",
+        "progress",
         "run_events",
     }
 
@@ -70,6 +71,11 @@ def test_http_routes_methods_and_function_keys() -> None:
         assert (binding["route"], binding["methods"]) == (route, methods)
         assert binding["authLevel"] == "FUNCTION"
         assert any(b["type"] == "http" and b["direction"] == "OUT" for b in functions[name]["bindings"])
+
+
+def test_the_progress_url_is_anonymous_because_it_authenticates_itself() -> None:
+    binding = trigger(indexed()["progress"])
+    assert (binding["route"], binding["methods"], binding["authLevel"]) == ("progress/{token}", ["GET"], "ANONYMOUS")
 
 
 def test_event_grid_trigger() -> None:

@@ -105,6 +105,14 @@ class Launcher(Protocol):
         """Ask the run to stop; a run already final is left as it is."""
         ...
 
+    def find(self, where: RunHandle, name: str) -> RunHandle | None:
+        """The run amlexec named ``name`` in the workspace and experiment of ``where``, if it exists.
+
+        ``where`` is a handle whose run id is not yet known: its target kind, linked service, workspace,
+        experiment and attempt say where to look.
+        """
+        ...
+
 
 _AZURE_ML_STATES = {
     "notstarted": RunState.QUEUED,

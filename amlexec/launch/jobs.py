@@ -96,6 +96,21 @@ class WorkspaceLauncher:
     def cancel(self, handle: RunHandle) -> None:
         cancel_job(self._connector, handle, clock=self._clock, retry=self._retry)
 
+    def find(self, where: RunHandle, name: str) -> RunHandle | None:
+        """The v2 job called ``name``: job names are the run's identity."""
+        ml = self._connector.ml_client_for(where.linked_service, where.workspace)
+        job = find_job(ml, name, clock=self._clock, retry=self._retry)
+        if job is None:
+            return None
+        return where.model_copy(
+            update={
+                "run_id": job.name,
+                "created": False,
+                "run_name": name,
+                "studio_url": getattr(job, "studio_url", None),
+            }
+        )
+
     def _existing(
         self, ml: MLClient, request: LaunchRequest, name: str, *, kind: str, attempt: int
     ) -> RunHandle | None:

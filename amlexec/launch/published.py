@@ -375,6 +375,14 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
         found = self._find_run(request, name, attempt)
         return {"Id": found} if found else None
 
+    def find(self, where: RunHandle, name: str) -> RunHandle | None:
+        """The v1 run named ``name``: the earliest of those carrying the name (see :meth:`_settle`)."""
+        runs = self._runs_named(where, name)
+        if not runs:
+            return None
+        kept = where.model_copy(update={"run_id": runs[0].run_id, "created": False, "run_name": name})
+        return kept.model_copy(update={"studio_url": self._studio(kept, runs[0].run_id)})
+
     def status(self, handle: RunHandle) -> RunStatus:
         """The run's status; a run found canceled may have lost a race to a duplicate: follow the one kept."""
         status = job_status(self._connector, handle, clock=self._clock, retry=self._retry)

@@ -18,7 +18,7 @@ from amlexec.launch.failures import RetryPolicy
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.linked_services import LinkedServiceRegistry
 from amlexec.request import LaunchRequest
-from amlexec.runs import run_name
+from amlexec.runs import run_name, run_name_for
 
 __all__ = ["LaunchRouter"]
 
@@ -100,3 +100,17 @@ class LaunchRouter:
 
     def cancel(self, handle: RunHandle) -> None:
         self.launcher_for(handle.target_kind, handle.linked_service).cancel(handle)
+
+    def latest(self, where: RunHandle, request_id: str, activity_name: str, max_attempts: int) -> RunHandle | None:
+        """The latest attempt launched for a request (its run handle), or None if none has been launched.
+
+        Attempts are looked for from the last one down: a retry's run exists only once it was launched.
+        """
+        launcher = self.launcher_for(where.target_kind, where.linked_service)
+        for attempt in range(max(1, max_attempts), 0, -1):
+            found = launcher.find(
+                where.model_copy(update={"attempt": attempt}), run_name_for(request_id, activity_name, attempt)
+            )
+            if found is not None:
+                return found
+        return None

@@ -25,7 +25,8 @@ def test_post_runs_launches_once_per_idempotency_key_and_get_reports_progress(fl
     assert first.status_code == 202
     submitted = json.loads(first.get_body())
     assert submitted["created"] is True and submitted["correlationId"] == "adf-42"
-    assert first.headers["Location"] == submitted["statusUrl"]
+    assert first.headers["Location"] == submitted["progressUrl"]
+    assert submitted["statusUrl"] == f"http://localhost/api/runs/{submitted['runId']}", "absolute, for an Until loop"
     again = json.loads(
         flow.http("runs_submit", "POST", "http://localhost/api/runs", body=body, headers=headers).get_body()
     )
@@ -87,7 +88,7 @@ def test_openapi_document_is_served_and_committed(flow: Flow) -> None:
     response = flow.http("openapi", "GET", "http://localhost/api/openapi.json")
     document = json.loads(response.get_body())
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {"/runs", "/runs/{runId}", "/validate"}
+    assert set(document["paths"]) == {"/runs", "/runs/{runId}", "/progress/{token}", "/validate"}
     committed = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
     assert committed.read_text() == openapi_text(), "regenerate docs/openapi.json (make schema)"
 

@@ -79,7 +79,32 @@ def _broken_configuration(flow: Flow) -> func.HttpResponse:
     return _validate(flow, activity(), linked_services="{not json")
 
 
+def _progress_of(
+    flow: Flow, *, finish: tuple[str, tuple[str, str] | None] | None = None, fault: dict[str, Any] | None = None
+) -> func.HttpResponse:
+    submitted = _submit(flow, activity(), key="k-progress")
+    location = submitted.headers["Location"]
+    if finish is not None:
+        flow.world.fake.finish(json.loads(submitted.get_body())["runName"], finish[0], error=finish[1])
+    if fault is not None:
+        flow.world.router.fail("GET", r"/jobs/", times=50, **fault)
+    token = location.rsplit("/", 1)[1]
+    return flow.http("progress", "GET", location, route_params={"token": token})
+
+
+def _forged_progress(flow: Flow) -> func.HttpResponse:
+    return flow.http("progress", "GET", "https://x/api/progress/p1.e30.AAAA", route_params={"token": "p1.e30.AAAA"})
+
+
 SCENARIOS: dict[tuple[str, str, int], Scenario] = {
+    ("/progress/{token}", "get", 200): lambda flow: _progress_of(flow, finish=("Completed", None)),
+    ("/progress/{token}", "get", 202): lambda flow: _progress_of(flow),
+    ("/progress/{token}", "get", 404): _forged_progress,
+    ("/progress/{token}", "get", 424): lambda flow: _progress_of(flow, finish=("Failed", ("UserError", "boom"))),
+    ("/progress/{token}", "get", 500): lambda flow: _progress_of(flow, fault={"status": 403}),
+    ("/progress/{token}", "get", 503): lambda flow: _progress_of(
+        flow, fault={"status": 503, "headers": {"Retry-After": "2"}}
+    ),
     ("/runs", "post", 202): lambda flow: _submit(flow, activity()),
     ("/runs", "post", 400): lambda flow: _submit(flow, activity(mlPipelineId=7)),
     ("/runs", "post", 409): _conflict,

@@ -318,6 +318,22 @@ class LocalLauncher:
             raise PermanentError(f"no local run named {handle.run_id} under {self.runs_root}")
         return folder
 
+    def find(self, where: RunHandle, name: str) -> RunHandle | None:
+        """The local run called ``name``: its folder, if it was ever created."""
+        folder = self.runs_root / name
+        if not folder.is_dir():
+            return None
+        return where.model_copy(
+            update={
+                "run_id": name,
+                "created": False,
+                "run_name": name,
+                "workspace": None,
+                "studio_url": folder.as_uri(),
+                "location": str(folder),
+            }
+        )
+
     def status(self, handle: RunHandle) -> RunStatus:
         """Where the run stands, read from its folder (works from any process)."""
         folder = self.run_folder(handle)
