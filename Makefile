@@ -39,9 +39,15 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Azurite (npm) gives the tests a real Azure Table storage service on loopback.
+AZURITE_VERSION := 3.35.0
+AZURITE := .tools/node_modules/.bin/azurite-table
+$(AZURITE):
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
+
 # Strict: a bug inside the expression engine raises InternalExpressionError instead of being masked as a
 # user's ExpressionError (tests/conftest.py sets the same default; this makes it explicit).
-unit: $(STAMP)
+unit: $(STAMP) $(AZURITE)
 	AMLEXEC_EXPRESSIONS_STRICT=1 $(BIN)/pytest
 
 test: lint typecheck unit
@@ -83,4 +89,4 @@ mutants: $(STAMP)
 	$(BIN)/python mutants/run.py
 
 clean:
-	rm -rf $(VENV) $(ORACLE_VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(ORACLE_VENV) .tools .venv-checkov .pytest_cache .mypy_cache .ruff_cache build *.egg-info

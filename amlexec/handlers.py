@@ -41,6 +41,7 @@ from amlexec.launch.router import LaunchRouter
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.linked_services import LinkedServiceRegistry
 from amlexec.request import LaunchRequest, RequestContext
+from amlexec.request_index import IndexEntry, MemoryRequestIndex, RequestIndex, TableRequestIndex
 from amlexec.resolve import dotnet_timestamp, preview, resolve
 from amlexec.runs import CONTEXT_PROPERTY, RUN_NAME_PROPERTY, EventContext, ProgressRef, attempt_of, run_name
 from amlexec.schedules import Schedule, due_occurrences, load_schedules, request_id_for
@@ -60,6 +61,7 @@ __all__ = [
     "Launched",
     "Progress",
     "Rejected",
+    "RequestStatus",
     "ValidationReport",
     "Worker",
     "final_event",
@@ -72,6 +74,7 @@ __all__ = [
     "process_request",
     "reject_request",
     "request_progress",
+    "request_status",
     "validate_request",
 ]
 
@@ -127,6 +130,7 @@ class Worker:
     clock: Clock
     bus: Bus
     tracking: TrackingPolicy
+    index: RequestIndex | None = None
     _schedules: list[Schedule] | None = None
 
     @classmethod
@@ -139,6 +143,7 @@ class Worker:
         registry: LinkedServiceRegistry | None = None,
         local_options: dict[str, Any] | None = None,
         bus: Bus | None = None,
+        index: RequestIndex | None = None,
     ) -> Worker:
         registry = registry if registry is not None else linked_services_for(settings)
         clock = clock or SystemClock()
@@ -155,13 +160,38 @@ class Worker:
             not_responding_grace=settings.not_responding_grace,
             cancel_grace=settings.cancel_grace,
         )
-        return cls(settings, registry, launchers, clock, bus or _default_bus(settings, clock), tracking)
+        return cls(
+            settings,
+            registry,
+            launchers,
+            clock,
+            bus or _default_bus(settings, clock),
+            tracking,
+            index if index is not None else _default_index(settings),
+        )
 
     @property
     def schedules(self) -> list[Schedule]:
         if self._schedules is None:
             self._schedules = load_schedules(self.settings.schedules_file, self.settings.schedules_json)
         return self._schedules
+
+
+def _default_index(settings: Settings) -> RequestIndex | None:
+    if settings.request_index == "table":
+        credential = None
+        if settings.request_index_endpoint and settings.managed_identity_client_id:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
+        return TableRequestIndex(
+            endpoint=settings.request_index_endpoint,
+            connection_string=settings.request_index_connection_string,
+            credential=credential,
+        )
+    if settings.request_index == "memory":
+        return MemoryRequestIndex()
+    return None
 
 
 @functools.cache
@@ -279,12 +309,48 @@ def process_request(
     ``rejected`` event sent); a failure a retry may cure is raised for the host to redeliver.
     """
     try:
-        return handle_request(body, context, worker, traceparent=traceparent)
+        launched = handle_request(body, context, worker, traceparent=traceparent)
     except Exception as error:
         if outcome_of(error) is Outcome.RETRY or not isinstance(error, AmlexecError):
             raise
         rejection = rejection_for(error)
-        return Rejected(error, rejection, reject_request(body, context, rejection, worker, traceparent=traceparent))
+        rejected = Rejected(error, rejection, reject_request(body, context, rejection, worker, traceparent=traceparent))
+        if not isinstance(rejection, IdempotencyConflict):  # the id belongs to the payload that launched
+            _record(
+                worker,
+                IndexEntry(
+                    context.request_id,
+                    _activity_name_of(body),
+                    "rejected",
+                    issues=[i.to_dict() for i in rejection.issues],
+                ),
+            )
+        return rejected
+    _record(
+        worker,
+        IndexEntry(
+            launched.request.request_id, launched.request.activity_name, "launched", ProgressRef.of(launched.request)
+        ),
+    )
+    return launched
+
+
+def _record(worker: Worker, entry: IndexEntry) -> None:
+    """Note a handled request by identity (GET /api/requests); a failure is transient: the redelivery, which
+    finds the run it launched, writes the record again."""
+    if worker.index is not None:
+        worker.index.record(entry)
+
+
+def _activity_name_of(body: bytes) -> str:
+    """The activity's name, if a rejected body has a readable one (rows of one request are keyed by it)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return ""
+    activity = data["activity"] if is_envelope(data) else data
+    name = activity.get("name") if isinstance(activity, dict) else None
+    return name if isinstance(name, str) else ""
 
 
 def _summary(issues: list[Issue]) -> str:
@@ -488,6 +554,29 @@ def request_progress(ref: ProgressRef, worker: Worker) -> Progress:
         now=worker.clock.now(),
     )
     return Progress(outcome, handle, status)
+
+
+@dataclass(frozen=True)
+class RequestStatus:
+    """Every activity recorded for a request id: a launched one with its progress, a rejected one bare."""
+
+    request_id: str
+    activities: list[tuple[IndexEntry, Progress | None]]
+
+
+def request_status(request_id: str, worker: Worker) -> RequestStatus:
+    """Where a request known only by its identity stands (empty: not handled yet, or never sent)."""
+    if worker.index is None:
+        raise ConfigurationError(
+            "requests cannot be looked up by id: set AzureWebJobsStorage__accountName (or "
+            "AMLEXEC_REQUEST_INDEX_ENDPOINT) and grant the app's identity 'Storage Table Data "
+            "Contributor' on that account"
+        )
+    found: list[tuple[IndexEntry, Progress | None]] = []
+    for entry in worker.index.find(request_id):
+        progress = request_progress(entry.progress, worker) if entry.progress is not None else None
+        found.append((entry, progress))
+    return RequestStatus(request_id, found)
 
 
 # -------------------------------------------------------------------------------------------- Event Grid

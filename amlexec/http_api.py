@@ -18,7 +18,7 @@ from amlexec.launch.base import RunHandle, RunState, RunStatus
 from amlexec.schema import payload_schema
 
 if TYPE_CHECKING:
-    from amlexec.handlers import Launched, Progress, ValidationReport
+    from amlexec.handlers import Launched, Progress, RequestStatus, ValidationReport
 
 __all__ = [
     "Answer",
@@ -27,6 +27,7 @@ __all__ = [
     "openapi_document",
     "openapi_text",
     "progress",
+    "request_progress_answer",
     "run_status",
     "submitted",
     "unknown_progress",
@@ -134,7 +135,12 @@ _PROGRESS = {
     "required": ["requestId", "status"],
     "properties": {
         "requestId": {"type": "string"},
-        "status": {"enum": ["Queued", "InProgress", "Succeeded", "Failed", "TimedOut", "Cancelled"]},
+        "status": {
+            "enum": ["Pending", "Queued", "InProgress", "Succeeded", "Failed", "TimedOut", "Cancelled", "Rejected"]
+        },
+        "activityName": {"type": "string"},
+        "issues": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}},
+        "activities": {"type": "array", "items": {"type": "object"}},
         "runId": {"type": "string", "description": "the latest attempt's run"},
         "attempt": {"type": "integer"},
         "serviceStatus": {"type": "string"},
@@ -296,6 +302,38 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/requests/{requestId}": {
+                "get": {
+                    "operationId": "getRequest",
+                    "summary": "Where a request sent through the queue stands, by its message id",
+                    "parameters": [{"name": "requestId", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "completed", **json_body("Progress")},
+                        "202": {
+                            "description": "not handled yet, queued, running or about to retry; Location is a "
+                            "signed progress URL that needs no key",
+                            "headers": {
+                                "Location": {"schema": {"type": "string"}},
+                                "Retry-After": {"schema": {"type": "integer"}},
+                            },
+                            **json_body("Progress"),
+                        },
+                        "424": {
+                            "description": "rejected (with every reason), failed, timed out or canceled",
+                            **json_body("Progress"),
+                        },
+                        "500": {
+                            "description": "the request index is not configured (named in the message)",
+                            **json_body("Error"),
+                        },
+                        "503": {
+                            "description": "Azure ML or the request index is unavailable; retry after",
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                            **json_body("Error"),
+                        },
+                    },
+                }
+            },
             "/validate": {
                 "post": {
                     "operationId": "validatePayload",
@@ -427,6 +465,46 @@ def progress(request_id: str, progress_url: str, seen: Progress) -> Answer:
     }.get(seen.outcome, "the run failed")
     body["error"] = {"code": code, "message": message}
     return Answer(FAILED_DEPENDENCY, body)
+
+
+def request_progress_answer(status: RequestStatus, progress_url: str) -> Answer:
+    """The answer for a request known by its id: as :func:`progress`, over every activity recorded for it.
+
+    Nothing recorded yet (still on the queue, or never sent) is 202: the caller waits, bounded by its own
+    timeout. A rejection is final (424 with every reason). Otherwise 202 until every activity has ended,
+    then 200 if all completed, else 424 with the first that did not.
+    """
+    if not status.activities:
+        body = {"requestId": status.request_id, "status": "Pending"}
+        return Answer(202, body, {"Location": progress_url, "Retry-After": str(PROGRESS_RETRY_SECONDS)})
+    answers: list[Answer] = []
+    for entry, seen in status.activities:
+        if seen is None:
+            answers.append(
+                Answer(
+                    FAILED_DEPENDENCY,
+                    {
+                        "requestId": status.request_id,
+                        "activityName": entry.activity_name,
+                        "status": "Rejected",
+                        "issues": entry.issues,
+                    },
+                )
+            )
+        else:
+            answer = progress(status.request_id, progress_url, seen)
+            answers.append(Answer(answer.status, {**answer.body, "activityName": entry.activity_name}, answer.headers))
+    rejected = next((a for a in answers if a.body.get("status") == "Rejected"), None)
+    if rejected is not None:
+        return rejected
+    pending = next((a for a in answers if a.status == 202), None)
+    if pending is not None:
+        return pending
+    failed = next((a for a in answers if a.status != 200), None)
+    chosen = failed or answers[0]
+    if len(answers) == 1:
+        return chosen
+    return Answer(chosen.status, {**chosen.body, "activities": [a.body for a in answers]}, chosen.headers)
 
 
 def unknown_progress() -> Answer:

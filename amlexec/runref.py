@@ -14,11 +14,12 @@ import base64
 import hashlib
 import hmac
 import json
+from typing import Any
 
 from amlexec.errors import Issue, RequestRejected
 from amlexec.launch.base import RunHandle
 from amlexec.linked_services import LinkedServiceRegistry
-from amlexec.runs import ProgressRef
+from amlexec.runs import ProgressRef, RequestRef
 
 __all__ = [
     "InvalidProgressRef",
@@ -31,6 +32,7 @@ __all__ = [
 # 128 bits of HMAC-SHA256: unforgeable without the key, and keeps the URL short.
 _SIGNATURE_BYTES = 16
 _PROGRESS_VERSION = "p1"
+_REQUEST_VERSION = "r1"
 
 
 def _b64(raw: bytes) -> str:
@@ -45,9 +47,22 @@ class InvalidProgressRef(Exception):
     """A status URL this app did not sign (or can no longer serve): answered 404, revealing nothing."""
 
 
-def sign_progress_ref(ref: ProgressRef, key: bytes) -> str:
-    """``ref`` as a URL path segment: version, payload and signature, base64url, dot-separated."""
-    payload = json.dumps(
+def _sign(version: str, payload: list[Any], key: bytes) -> str:
+    body = f"{version}.{_b64(json.dumps(payload, separators=(',', ':'), ensure_ascii=False).encode())}"
+    signature = hmac.new(key, body.encode(), hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+    return f"{body}.{_b64(signature)}"
+
+
+def sign_progress_ref(ref: ProgressRef | RequestRef, key: bytes) -> str:
+    """``ref`` as a URL path segment: version, payload and signature, base64url, dot-separated.
+
+    A ``ProgressRef`` locates a request's runs directly (``POST /api/runs`` knows where it launched); a
+    ``RequestRef`` carries only the request id, looked up in the request index (``GET /api/requests``).
+    """
+    if isinstance(ref, RequestRef):
+        return _sign(_REQUEST_VERSION, [ref.request_id], key)
+    return _sign(
+        _PROGRESS_VERSION,
         [
             ref.target_kind,
             ref.linked_service,
@@ -57,20 +72,16 @@ def sign_progress_ref(ref: ProgressRef, key: bytes) -> str:
             ref.max_attempts,
             ref.timeout_seconds,
         ],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode()
-    body = f"{_PROGRESS_VERSION}.{_b64(payload)}"
-    signature = hmac.new(key, body.encode(), hashlib.sha256).digest()[:_SIGNATURE_BYTES]
-    return f"{body}.{_b64(signature)}"
+        key,
+    )
 
 
-def verify_progress_ref(token: str, keys: tuple[bytes, ...]) -> ProgressRef:
+def verify_progress_ref(token: str, keys: tuple[bytes, ...]) -> ProgressRef | RequestRef:
     """The reference behind a status URL signed with any of ``keys`` (the current one and, while it is
     rotated, the previous one); InvalidProgressRef for anything else."""
     version, _, rest = token.partition(".")
     payload_text, _, signature_text = rest.partition(".")
-    if version != _PROGRESS_VERSION or not payload_text or not signature_text:
+    if version not in (_PROGRESS_VERSION, _REQUEST_VERSION) or not payload_text or not signature_text:
         raise InvalidProgressRef("not a status URL of this app")
     body = f"{version}.{payload_text}".encode()
     try:
@@ -82,7 +93,11 @@ def verify_progress_ref(token: str, keys: tuple[bytes, ...]) -> ProgressRef:
     ):
         raise InvalidProgressRef("the status URL's signature does not match")
     try:
-        kind, linked, request_id, activity, experiment, attempts, timeout = json.loads(_unb64(payload_text))
+        payload = json.loads(_unb64(payload_text))
+        if version == _REQUEST_VERSION:
+            (request_id,) = payload
+            return RequestRef(str(request_id))
+        kind, linked, request_id, activity, experiment, attempts, timeout = payload
         return ProgressRef(
             str(kind), str(linked), str(request_id), str(activity), str(experiment), int(attempts), float(timeout)
         )

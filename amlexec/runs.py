@@ -25,6 +25,7 @@ __all__ = [
     "TAG_PREFIX",
     "EventContext",
     "ProgressRef",
+    "RequestRef",
     "attempt_of",
     "run_name",
     "run_name_for",
@@ -170,3 +171,10 @@ class ProgressRef:
             request.policy.retry + 1,
             request.policy.timeout_seconds,
         )
+
+
+@dataclass(frozen=True)
+class RequestRef:
+    """A request known only by its identity (a message id): found through the request index."""
+
+    request_id: str

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from amlexec.errors import ConfigurationError
 from amlexec.linked_services import LinkedServiceRegistry
@@ -42,6 +43,8 @@ SETTING_NAMES = (
     "AMLEXEC_STATUS_URL_KEY",
     "AMLEXEC_STATUS_URL_KEY_PREVIOUS",
     "AMLEXEC_PUBLIC_BASE_URL",
+    "AMLEXEC_REQUEST_INDEX_ENDPOINT",
+    "AMLEXEC_REQUEST_INDEX_CONNECTION_STRING",
     "AMLEXEC_STATUS_QUEUE",
     "AMLEXEC_REJECTED_QUEUE",
     "AMLEXEC_EVENTS_TOPIC",
@@ -97,6 +100,34 @@ def _status_url_keys(source: Mapping[str, str]) -> tuple[bytes, ...]:
     return tuple(keys)
 
 
+def _request_index(source: Mapping[str, str], bus: str) -> dict[str, Any]:
+    """Where the request index lives: the Function App's own storage account, unless told otherwise.
+
+    ``AMLEXEC_REQUEST_INDEX_CONNECTION_STRING`` (Azurite: ``UseDevelopmentStorage=true``) or
+    ``AMLEXEC_REQUEST_INDEX_ENDPOINT``; else the host's storage: ``AzureWebJobsStorage__accountName``
+    (identity-based, as the infra deploys it) or an ``AzureWebJobsStorage`` connection string. In local mode
+    (in-memory bus) it stays in memory.
+    """
+    connection = source.get("AMLEXEC_REQUEST_INDEX_CONNECTION_STRING", "").strip()
+    endpoint = source.get("AMLEXEC_REQUEST_INDEX_ENDPOINT", "").strip()
+    if not connection and not endpoint and bus == "servicebus":
+        account = source.get("AzureWebJobsStorage__accountName", "").strip()
+        host_storage = source.get("AzureWebJobsStorage", "").strip()
+        if account:
+            endpoint = f"https://{account}.table.core.windows.net"
+        elif "AccountName=" in host_storage or "UseDevelopmentStorage=true" in host_storage:
+            connection = host_storage
+    if connection or endpoint:
+        return {
+            "request_index": "table",
+            "request_index_endpoint": endpoint or None,
+            "request_index_connection_string": connection or None,
+        }
+    if bus == "servicebus":
+        return {"request_index": "none"}  # GET /api/requests names the setting; nothing else needs it
+    return {"request_index": "memory"}
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the app reads from its environment; build with :meth:`from_env`."""
@@ -126,6 +157,11 @@ class Settings:
     # HMAC keys that sign status URLs, the current one first (the previous one verifies during a rotation).
     status_url_keys: tuple[bytes, ...] = field(default=(), repr=False)
     public_base_url: str | None = None
+    # Where requests are recorded by identity (GET /api/requests/{id}): "memory", "table" (Azure Tables), or
+    # "none" (not configured: requests are not recorded, and GET /api/requests says which setting is missing).
+    request_index: str = "memory"
+    request_index_endpoint: str | None = None
+    request_index_connection_string: str | None = field(default=None, repr=False)
 
     def status_url_key(self) -> bytes:
         """The key that signs new status URLs; a configuration error in Azure when none is set."""
@@ -196,6 +232,7 @@ class Settings:
             managed_identity_client_id=source.get("AZURE_CLIENT_ID", "").strip() or None,
             status_url_keys=_status_url_keys(source),
             public_base_url=source.get("AMLEXEC_PUBLIC_BASE_URL", "").strip().rstrip("/") or None,
+            **_request_index(source, bus),
         )
 
 

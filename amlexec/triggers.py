@@ -36,11 +36,12 @@ from amlexec.handlers import (
     handle_tick,
     process_request,
     request_progress,
+    request_status,
     validate_request,
 )
 from amlexec.request import RequestContext
 from amlexec.runref import InvalidProgressRef, decode_run_ref, encode_run_ref, sign_progress_ref, verify_progress_ref
-from amlexec.runs import ProgressRef
+from amlexec.runs import ProgressRef, RequestRef
 from amlexec.settings import get_settings, request_topic_configured
 
 __all__ = ["SERVICE_BUS_CONNECTION", "blueprint"]
@@ -225,10 +226,29 @@ def progress(req: func.HttpRequest) -> func.HttpResponse:
         return _respond(http_api.unknown_progress())
     url = f"{_public_base_url(req, worker)}/api/progress/{token}"
     try:
-        seen = request_progress(ref, worker)
+        if isinstance(ref, RequestRef):
+            return _respond(http_api.request_progress_answer(request_status(ref.request_id, worker), url))
+        return _respond(http_api.progress(ref.request_id, url, request_progress(ref, worker)))
     except Exception as exc:  # every failure becomes a precise HTTP answer
         return _respond(http_api.failure(exc))
-    return _respond(http_api.progress(ref.request_id, url, seen))
+
+
+@blueprint.function_name("requests_status")
+@blueprint.route(route="requests/{request_id}", methods=["GET"])
+def requests_status(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/requests/{requestId}: a request sent through the queue, by its message id (202 until it ends).
+
+    Behind the function key; a 202's Location is the request's signed progress URL, which Data Factory's Web
+    activity can follow without the key.
+    """
+    worker = _worker()
+    request_id = req.route_params.get("request_id", "")
+    try:
+        token = sign_progress_ref(RequestRef(request_id), worker.settings.status_url_key())
+        url = f"{_public_base_url(req, worker)}/api/progress/{token}"
+        return _respond(http_api.request_progress_answer(request_status(request_id, worker), url))
+    except Exception as exc:  # every failure becomes a precise HTTP answer
+        return _respond(http_api.failure(exc))
 
 
 @blueprint.function_name("runs_status")

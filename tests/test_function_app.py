@@ -36,6 +36,7 @@ def test_the_host_indexes_exactly_these_functions() -> None:
         "validate",
         "openapi",
         "progress",
+        "requests_status",
         "run_events",
     }
 
@@ -62,6 +63,7 @@ def test_http_routes_methods_and_function_keys() -> None:
     expected = {
         "runs_submit": ("runs", ["POST"]),
         "runs_status": ("runs/{run_id}", ["GET"]),
+        "requests_status": ("requests/{request_id}", ["GET"]),
         "validate": ("validate", ["POST"]),
         "openapi": ("openapi.json", ["GET"]),
     }

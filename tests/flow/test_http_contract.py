@@ -96,9 +96,33 @@ def _forged_progress(flow: Flow) -> func.HttpResponse:
     return flow.http("progress", "GET", "https://x/api/progress/p1.e30.AAAA", route_params={"token": "p1.e30.AAAA"})
 
 
+def _request_lookup(
+    flow: Flow,
+    *,
+    finish: tuple[str, tuple[str, str] | None] | None = None,
+    fault: dict[str, Any] | None = None,
+    index: bool = True,
+) -> func.HttpResponse:
+    flow.deliver_request(activity(), message_id="adf-lookup")
+    if finish is not None:
+        flow.world.fake.finish(flow.job()["name"], finish[0], error=finish[1])
+    if fault is not None:
+        flow.world.router.fail("GET", r"/jobs/", times=50, **fault)
+    if not index:
+        flow.worker.index = None
+    return flow.http(
+        "requests_status", "GET", "https://x/api/requests/adf-lookup", route_params={"request_id": "adf-lookup"}
+    )
+
+
 SCENARIOS: dict[tuple[str, str, int], Scenario] = {
+    ("/requests/{requestId}", "get", 200): lambda flow: _request_lookup(flow, finish=("Completed", None)),
+    ("/requests/{requestId}", "get", 202): _request_lookup,
+    ("/requests/{requestId}", "get", 424): lambda flow: _request_lookup(flow, finish=("Failed", ("UserError", "x"))),
+    ("/requests/{requestId}", "get", 500): lambda flow: _request_lookup(flow, index=False),
+    ("/requests/{requestId}", "get", 503): lambda flow: _request_lookup(flow, fault={"status": 503}),
     ("/progress/{token}", "get", 200): lambda flow: _progress_of(flow, finish=("Completed", None)),
-    ("/progress/{token}", "get", 202): lambda flow: _progress_of(flow),
+    ("/progress/{token}", "get", 202): _progress_of,
     ("/progress/{token}", "get", 404): _forged_progress,
     ("/progress/{token}", "get", 424): lambda flow: _progress_of(flow, finish=("Failed", ("UserError", "boom"))),
     ("/progress/{token}", "get", 500): lambda flow: _progress_of(flow, fault={"status": 403}),
