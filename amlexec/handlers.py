@@ -19,11 +19,21 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from amlexec.activity import is_envelope
 from amlexec.bus.base import Bus, Destination, OutgoingMessage
+from amlexec.callbacks import (
+    CallbackSender,
+    CallbackUrlPolicy,
+    HttpCallbackSender,
+    callback_body,
+    parse_allowed_hosts,
+    split_callback_uri,
+)
 from amlexec.clock import Clock, SystemClock
 from amlexec.errors import (
     AmlexecError,
@@ -32,6 +42,7 @@ from amlexec.errors import (
     Issue,
     Outcome,
     RequestRejected,
+    TransientError,
     outcome_of,
     rejection_for,
 )
@@ -58,16 +69,19 @@ from amlexec.tracking import (
 from amlexec.validation import validate_payload
 
 __all__ = [
+    "CallbackMessage",
     "Launched",
     "Progress",
     "Rejected",
     "RequestStatus",
     "ValidationReport",
     "Worker",
+    "deliver_callback",
     "final_event",
     "handle_check",
     "handle_request",
     "handle_run_notification",
+    "handle_status_message",
     "handle_tick",
     "linked_services_for",
     "payload_digest",
@@ -131,6 +145,8 @@ class Worker:
     bus: Bus
     tracking: TrackingPolicy
     index: RequestIndex | None = None
+    callback_policy: CallbackUrlPolicy = field(default_factory=CallbackUrlPolicy)
+    callbacks: CallbackSender | None = None
     _schedules: list[Schedule] | None = None
 
     @classmethod
@@ -144,6 +160,8 @@ class Worker:
         local_options: dict[str, Any] | None = None,
         bus: Bus | None = None,
         index: RequestIndex | None = None,
+        callbacks: CallbackSender | None = None,
+        callback_policy: CallbackUrlPolicy | None = None,
     ) -> Worker:
         registry = registry if registry is not None else linked_services_for(settings)
         clock = clock or SystemClock()
@@ -160,6 +178,11 @@ class Worker:
             not_responding_grace=settings.not_responding_grace,
             cancel_grace=settings.cancel_grace,
         )
+        if callback_policy is None:
+            try:
+                callback_policy = CallbackUrlPolicy(allowed_hosts=parse_allowed_hosts(settings.callback_allowed_hosts))
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"AMLEXEC_CALLBACK_ALLOWED_HOSTS: {exc}") from None
         return cls(
             settings,
             registry,
@@ -168,6 +191,8 @@ class Worker:
             bus or _default_bus(settings, clock),
             tracking,
             index if index is not None else _default_index(settings),
+            callback_policy,
+            callbacks or HttpCallbackSender(callback_policy, clock=clock),
         )
 
     @property
@@ -267,7 +292,13 @@ def payload_digest(body: bytes | str) -> str:
 
 
 def handle_request(
-    body: bytes | str, context: RequestContext, worker: Worker, *, attempt: int = 1, traceparent: str | None = None
+    body: bytes | str,
+    context: RequestContext,
+    worker: Worker,
+    *,
+    attempt: int = 1,
+    traceparent: str | None = None,
+    callback: bool = False,
 ) -> Launched:
     """Validate, resolve and launch one request exactly once for its identity, then start tracking it."""
     with span("amlexec.request", traceparent, {"amlexec.request_id": context.request_id}) as trace:
@@ -277,7 +308,7 @@ def handle_request(
         request = resolve(
             payload, context, worker.registry, default_linked_service=worker.settings.default_linked_service
         )
-        request = request.model_copy(update={"payload_digest": payload_digest(body)})
+        request = request.model_copy(update={"payload_digest": payload_digest(body), "callback": callback})
         handle = worker.launchers.launch(request, attempt=attempt)
         logger.info(
             "request %s (correlation %s): %s run %s %s",
@@ -306,16 +337,20 @@ def process_request(
     """Handle a request and settle its failures by the one rule (:func:`amlexec.errors.outcome_of`).
 
     Launched, or rejected for good (the body kept on the rejected queue with every reason and a
-    ``rejected`` event sent); a failure a retry may cure is raised for the host to redeliver.
+    ``rejected`` event sent); a failure a retry may cure is raised for the host to redeliver. A WebHook's
+    ``callBackUri`` is taken out of the body first: it is a secret, kept only in the request index, and a
+    WebHook retry's new URI must not make the same request look like another payload.
     """
+    callback: SecretStr | None = None
     try:
-        launched = handle_request(body, context, worker, traceparent=traceparent)
+        body, callback = _take_callback(body, worker)
+        launched = handle_request(body, context, worker, traceparent=traceparent, callback=callback is not None)
     except Exception as error:
         if outcome_of(error) is Outcome.RETRY or not isinstance(error, AmlexecError):
             raise
         rejection = rejection_for(error)
-        rejected = Rejected(error, rejection, reject_request(body, context, rejection, worker, traceparent=traceparent))
-        if not isinstance(rejection, IdempotencyConflict):  # the id belongs to the payload that launched
+        conflict = isinstance(rejection, IdempotencyConflict)
+        if not conflict:  # the id of a conflict belongs to the payload that launched: its record stays
             _record(
                 worker,
                 IndexEntry(
@@ -323,16 +358,41 @@ def process_request(
                     _activity_name_of(body),
                     "rejected",
                     issues=[i.to_dict() for i in rejection.issues],
+                    callback_uri=_reveal(callback),
                 ),
             )
-        return rejected
+        event = reject_request(
+            body, context, rejection, worker, traceparent=traceparent, callback=callback is not None and not conflict
+        )
+        return Rejected(error, rejection, event)
     _record(
         worker,
         IndexEntry(
-            launched.request.request_id, launched.request.activity_name, "launched", ProgressRef.of(launched.request)
+            launched.request.request_id,
+            launched.request.activity_name,
+            "launched",
+            ProgressRef.of(launched.request),
+            callback_uri=_reveal(callback),
         ),
     )
     return launched
+
+
+def _take_callback(body: bytes, worker: Worker) -> tuple[bytes, SecretStr | None]:
+    rest, callback = split_callback_uri(body)
+    if callback is None:
+        return body, None
+    if worker.index is None:
+        raise ConfigurationError(
+            "WebHook callbacks need the request index: set AzureWebJobsStorage__accountName "
+            "(or AMLEXEC_REQUEST_INDEX_ENDPOINT)"
+        )
+    worker.callback_policy.check(callback)
+    return rest if isinstance(rest, bytes) else rest.encode(), callback
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
 
 
 def _record(worker: Worker, entry: IndexEntry) -> None:
@@ -366,8 +426,10 @@ def reject_request(
     *,
     traceparent: str | None = None,
     activity_name: str | None = None,
+    callback: bool = False,
 ) -> CloudEvent:
-    """Keep the original body on the rejected queue with every reason, and tell the sender why."""
+    """Keep the original body on the rejected queue with every reason, and tell the sender why (and a waiting
+    WebHook, when ``callback``: the request index holds its URI)."""
     issues_json = json.dumps([i.to_dict() for i in rejected.issues])
     event_id = message_id = None
     if isinstance(rejected, IdempotencyConflict):
@@ -401,6 +463,8 @@ def reject_request(
     )
     worker.bus.send(Destination.REJECTED, [original])
     worker.bus.send(Destination.EVENTS, [event_message(event)])
+    if callback:
+        _schedule_callback(event, worker)
     logger.warning("request %s rejected: %s", context.request_id, _summary(rejected.issues))
     return event
 
@@ -514,6 +578,114 @@ def _act(
     if decision.finish is not None:
         event = final_event(check.request, handle, status, worker, decision.finish, traceparent=trace)
         worker.bus.send(Destination.EVENTS, [event_message(event)])
+        if check.request.callback:
+            _schedule_callback(event, worker)
+
+
+# ----------------------------------------------------------------------------------------------- callbacks
+
+# Deliveries of one callback before giving up (the outcome stays on the events topic): about 7.5 hours.
+MAX_CALLBACK_DELIVERIES = 20
+_CALLBACK_BACKOFF_MAX = timedelta(minutes=30)
+
+
+class CallbackMessage(BaseModel):
+    """A WebHook callback to deliver, on the status queue: the terminal event, not the URI (the request
+    index holds that secret). Its id is the event's, so the Event Grid and polling paths schedule it once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["callback"] = "callback"
+    request_id: str
+    activity_name: str | None = None
+    event: dict[str, Any]
+    delivery: int = 1
+
+    @property
+    def message_id(self) -> str:
+        return f"callback|{self.event.get('id')}|{self.delivery}"[:128]
+
+
+def _schedule_callback(event: CloudEvent, worker: Worker, *, delivery: int = 1, delay: timedelta | None = None) -> None:
+    message = CallbackMessage(
+        request_id=str(event.data.get("requestId")),
+        activity_name=event.data.get("activityName"),
+        event=event.model_dump(mode="json", exclude_none=True),
+        delivery=delivery,
+    )
+    _send_callback_message(message, worker, delay or timedelta(0))
+
+
+def _send_callback_message(message: CallbackMessage, worker: Worker, delay: timedelta) -> None:
+    worker.bus.send(
+        Destination.STATUS,
+        [
+            OutgoingMessage(
+                body=message.model_dump_json().encode(),
+                message_id=message.message_id,
+                correlation_id=message.event.get("correlationid"),
+                subject="amlexec.callback",
+                application_properties={"delivery": message.delivery},
+                scheduled_enqueue_time=worker.clock.now() + delay,
+            )
+        ],
+    )
+
+
+def deliver_callback(message: CallbackMessage, worker: Worker) -> None:
+    """POST a request's outcome to the WebHook waiting for it (at least once: retried with backoff)."""
+    data = message.event.get("data") or {}
+    kind = str(message.event.get("type", "")).rsplit(".", 1)[-1]
+    if worker.index is None or worker.callbacks is None:
+        logger.error("request %s: a callback is due but the request index is not configured", message.request_id)
+        return
+    entries = [
+        e
+        for e in worker.index.find(message.request_id)
+        if e.callback_uri
+        and (not message.activity_name or not e.activity_name or e.activity_name == message.activity_name)
+    ]
+    if not entries:
+        logger.warning("request %s: a callback is due but no callBackUri is recorded for it", message.request_id)
+        return
+    body = callback_body(kind, None, data)
+    for entry in entries:
+        assert entry.callback_uri is not None
+        try:
+            worker.callbacks.deliver(SecretStr(entry.callback_uri), body)
+        except RequestRejected as refused:  # the host now resolves somewhere amlexec will not call
+            logger.warning("request %s: callback not sent: %s", message.request_id, refused.issues[0].message)
+        except TransientError as error:
+            if message.delivery >= MAX_CALLBACK_DELIVERIES:
+                logger.error(
+                    "request %s: callback given up after %d deliveries: %s", message.request_id, message.delivery, error
+                )
+                return
+            delay = min(_CALLBACK_BACKOFF_MAX, timedelta(seconds=30 * 2 ** min(message.delivery - 1, 10)))
+            if error.retry_after:
+                delay = max(delay, timedelta(seconds=error.retry_after))
+            logger.warning(
+                "request %s: callback delivery %d failed, again in %s: %s",
+                message.request_id,
+                message.delivery,
+                delay,
+                error,
+            )
+            _send_callback_message(message.model_copy(update={"delivery": message.delivery + 1}), worker, delay)
+            return
+    logger.info("request %s: callback delivered (%s)", message.request_id, kind)
+
+
+def handle_status_message(body: bytes | str, worker: Worker) -> Decision | None:
+    """A message on the status queue: a status check (or a retry's launch), or a callback to deliver."""
+    try:
+        kind = json.loads(body).get("kind")
+    except (ValueError, AttributeError):
+        kind = None
+    if kind == "callback":
+        deliver_callback(CallbackMessage.model_validate_json(body), worker)
+        return None
+    return handle_check(body, worker)
 
 
 # ------------------------------------------------------------------------------------------------ progress
@@ -651,6 +823,8 @@ def handle_run_notification(event_type: str, data: Any, worker: Worker) -> Cloud
         return None  # the notification overtook the service's own record; the status checks will see it
     event = final_event(context, handle, status, worker, kind)
     worker.bus.send(Destination.EVENTS, [event_message(event)])
+    if context.callback:
+        _schedule_callback(event, worker)
     logger.info("request %s run %s: %s (from Event Grid)", context.request_id, handle.run_id, kind.value)
     return event
 

@@ -19,7 +19,7 @@ from typing import Any
 from amlexec.bus.base import Destination, OutgoingMessage
 from amlexec.bus.memory import MemoryBus
 from amlexec.errors import Outcome, outcome_of
-from amlexec.handlers import Worker, handle_check, process_request
+from amlexec.handlers import Worker, handle_status_message, process_request
 from amlexec.request import RequestContext
 
 __all__ = ["InProcessHost"]
@@ -88,7 +88,7 @@ class InProcessHost:
             if destination is Destination.REQUESTS:
                 self._deliver_request(message)
             else:
-                handle_check(message.body, self.worker)
+                handle_status_message(message.body, self.worker)
         except Exception as error:
             if outcome_of(error) is not Outcome.RETRY:
                 raise  # the handlers settle every permanent failure themselves; this is a bug

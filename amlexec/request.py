@@ -168,6 +168,7 @@ class LaunchRequest(Frozen):
     pipeline_run_id: str
     pipeline_name: str
     trigger_time: datetime
+    callback: bool = Field(default=False, description="a WebHook waits: its callBackUri is in the request index")
     payload_digest: str | None = Field(
         default=None, description="hash of the payload as sent: a request id reused for another payload is a conflict"
     )

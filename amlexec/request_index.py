@@ -45,6 +45,8 @@ class IndexEntry:
     state: Literal["launched", "rejected"]
     progress: ProgressRef | None = None
     issues: list[dict[str, Any]] = field(default_factory=list)
+    # A WebHook's callBackUri: a bearer secret, kept only here (app-only storage), never in a repr or a log.
+    callback_uri: str | None = field(default=None, repr=False)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
@@ -53,7 +55,14 @@ class IndexEntry:
     def from_json(cls, text: str) -> IndexEntry:
         raw = json.loads(text)
         progress = ProgressRef(**raw["progress"]) if raw.get("progress") else None
-        return cls(raw["request_id"], raw["activity_name"], raw["state"], progress, list(raw.get("issues") or []))
+        return cls(
+            raw["request_id"],
+            raw["activity_name"],
+            raw["state"],
+            progress,
+            list(raw.get("issues") or []),
+            raw.get("callback_uri"),
+        )
 
 
 class RequestIndex(Protocol):

@@ -49,6 +49,7 @@ class EventContext(BaseModel):
     parameters: dict[str, JsonValue] | None = None
     secure_output: bool = False
     max_attempts: int = 1
+    callback: bool = False
 
     @classmethod
     def of(cls, request: LaunchRequest) -> EventContext:
@@ -63,6 +64,7 @@ class EventContext(BaseModel):
             parameters=None if request.policy.secure_input else request.parameters,
             secure_output=request.policy.secure_output,
             max_attempts=request.policy.retry + 1,
+            callback=request.callback,
         )
 
     def pack(self) -> str:

@@ -43,6 +43,7 @@ SETTING_NAMES = (
     "AMLEXEC_STATUS_URL_KEY",
     "AMLEXEC_STATUS_URL_KEY_PREVIOUS",
     "AMLEXEC_PUBLIC_BASE_URL",
+    "AMLEXEC_CALLBACK_ALLOWED_HOSTS",
     "AMLEXEC_REQUEST_INDEX_ENDPOINT",
     "AMLEXEC_REQUEST_INDEX_CONNECTION_STRING",
     "AMLEXEC_STATUS_QUEUE",
@@ -157,6 +158,8 @@ class Settings:
     # HMAC keys that sign status URLs, the current one first (the previous one verifies during a rotation).
     status_url_keys: tuple[bytes, ...] = field(default=(), repr=False)
     public_base_url: str | None = None
+    # Hosts WebHook callbacks may go to ("" = any public host); parsed where the policy is built.
+    callback_allowed_hosts: str = ""
     # Where requests are recorded by identity (GET /api/requests/{id}): "memory", "table" (Azure Tables), or
     # "none" (not configured: requests are not recorded, and GET /api/requests says which setting is missing).
     request_index: str = "memory"
@@ -232,6 +235,7 @@ class Settings:
             managed_identity_client_id=source.get("AZURE_CLIENT_ID", "").strip() or None,
             status_url_keys=_status_url_keys(source),
             public_base_url=source.get("AMLEXEC_PUBLIC_BASE_URL", "").strip().rstrip("/") or None,
+            callback_allowed_hosts=source.get("AMLEXEC_CALLBACK_ALLOWED_HOSTS", "").strip(),
             **_request_index(source, bus),
         )
 

@@ -31,8 +31,8 @@ from amlexec.handlers import (
     Rejected,
     Worker,
     default_worker,
-    handle_check,
     handle_run_notification,
+    handle_status_message,
     handle_tick,
     process_request,
     request_progress,
@@ -115,8 +115,9 @@ if request_topic_configured():
     arg_name="msg", queue_name="%AMLEXEC_STATUS_QUEUE%", connection=SERVICE_BUS_CONNECTION
 )
 def status_checks(msg: func.ServiceBusMessage) -> None:
-    """A scheduled look at a run in flight: reschedule, cancel, relaunch, or publish its terminal event."""
-    handle_check(msg.get_body(), _worker())
+    """A scheduled look at a run in flight (reschedule, cancel, relaunch, or publish its terminal event), or a
+    WebHook callback to deliver."""
+    handle_status_message(msg.get_body(), _worker())
 
 
 @blueprint.function_name("scheduler")

@@ -311,7 +311,13 @@ class Instances:
             )
             self.workers.append(
                 Worker.create(
-                    flow.worker.settings, clock=world.clock, connector=connector, registry=world.registry, bus=flow.bus
+                    flow.worker.settings,
+                    clock=world.clock,
+                    connector=connector,
+                    registry=world.registry,
+                    bus=flow.bus,
+                    index=flow.worker.index,  # one table in one storage account, shared like the workspace
+                    callbacks=flow.worker.callbacks,
                 )
             )
         self.current = 0

@@ -18,6 +18,7 @@ import function_app
 from amlexec import triggers
 from amlexec.bus.base import Destination, OutgoingMessage
 from amlexec.bus.memory import MemoryBus
+from amlexec.callbacks import MemoryCallbackSender
 from amlexec.handlers import Worker
 from amlexec.settings import Settings
 
@@ -165,7 +166,14 @@ def make_flow(monkeypatch: Any, tmp_path: Path, **settings: Any) -> Flow:
     config = Settings(
         local_runs_dir=tmp_path / "runs", poll_initial=timedelta(seconds=15), poll_max=timedelta(minutes=5), **settings
     )
-    worker = Worker.create(config, clock=world.clock, connector=world.connector, registry=world.registry, bus=bus)
+    worker = Worker.create(
+        config,
+        clock=world.clock,
+        connector=world.connector,
+        registry=world.registry,
+        bus=bus,
+        callbacks=MemoryCallbackSender(),
+    )
     monkeypatch.setattr(triggers, "_worker", lambda: worker)
     function_app.app.functions_bindings = {}
     functions = {str(f.get_function_name()): f.get_user_function() for f in function_app.app.get_functions()}
