@@ -88,7 +88,13 @@ def test_openapi_document_is_served_and_committed(flow: Flow) -> None:
     response = flow.http("openapi", "GET", "http://localhost/api/openapi.json")
     document = json.loads(response.get_body())
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {"/runs", "/runs/{runId}", "/progress/{token}", "/requests/{requestId}", "/validate"}
+    assert set(document["paths"]) == {
+        "/runs",
+        "/runs/{runId}",
+        "/progress/{token}",
+        "/requests/{requestId}",
+        "/validate",
+    }
     committed = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
     assert committed.read_text() == openapi_text(), "regenerate docs/openapi.json (make schema)"
 
