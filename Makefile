@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_reliability.py
 	$(BIN)/python bench/bench_instances.py
 	$(BIN)/python bench/bench_servicebus.py
+	$(BIN)/python bench/bench_dataflow.py
 
 schema: $(STAMP)
 	$(BIN)/amlexec schema > schemas/activity-payload.schema.json
