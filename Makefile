@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ORACLE_VENV := .venv-oracle
 
-.PHONY: help install test format lint typecheck unit demo bench oracle oracle-env schema clean lint-infra fuzz mutants
+.PHONY: help install test format lint datafactory typecheck unit demo bench oracle oracle-env schema clean lint-infra fuzz mutants
 
 help:
 	@echo "make demo    run an example payload through amlexec on the local default (no Azure)"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint-infra  checkov scan of infra/ (installs checkov into .venv-checkov on first use)"
 	@echo "make fuzz    atheris fuzzing of payloads and expressions, FUZZ_SECONDS (default 60) each"
 	@echo "make mutants break each guarantee on purpose (mutants/mutations.toml) and show its test fails"
+	@echo "make datafactory  run examples/datafactory in Microsoft's Data Factory testing framework against amlexec"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +86,10 @@ lint-infra:
 FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) PYTHON=$(BIN)/python fuzz/run.sh
+
+# examples/datafactory run by Microsoft's data-factory-testing-framework (.venv-oracle) against amlexec's real answers
+datafactory: $(STAMP) oracle-env
+	$(BIN)/pytest -m oracle tests/datafactory -p no:cacheprovider
 
 mutants: $(STAMP)
 	$(BIN)/python mutants/run.py

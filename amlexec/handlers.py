@@ -362,7 +362,13 @@ def process_request(
                 ),
             )
         event = reject_request(
-            body, context, rejection, worker, traceparent=traceparent, callback=callback is not None and not conflict
+            body,
+            context,
+            rejection,
+            worker,
+            traceparent=traceparent,
+            activity_name=_activity_name_of(body) or None,
+            callback=callback is not None and not conflict,
         )
         return Rejected(error, rejection, event)
     _record(
@@ -724,6 +730,7 @@ def request_progress(ref: ProgressRef, worker: Worker) -> Progress:
         max_attempts=ref.max_attempts,
         timeout_seconds=ref.timeout_seconds,
         now=worker.clock.now(),
+        cancel_grace=worker.tracking.cancel_grace,
     )
     return Progress(outcome, handle, status)
 

@@ -212,13 +212,21 @@ def decide_after_failure(check: CheckMessage, reason: str, policy: TrackingPolic
 
 
 def outcome_seen_from_outside(
-    status: RunStatus, *, attempt: int, max_attempts: int, timeout_seconds: float, now: datetime
+    status: RunStatus,
+    *,
+    attempt: int,
+    max_attempts: int,
+    timeout_seconds: float,
+    now: datetime,
+    cancel_grace: timedelta = TrackingPolicy.cancel_grace,
 ) -> EventKind | None:
     """The outcome of a request judged from its latest run alone (a status URL has no check message).
 
     None while it is in progress, including when the latest attempt failed or timed out and another attempt
     follows. A cancellation past the attempt's deadline is amlexec's timeout, as in :func:`decide`; a run whose
-    start is unknown is judged canceled, the outcome the checks report when they know no better.
+    start is unknown is judged canceled, the outcome the checks report when they know no better. A run still
+    not final ``cancel_grace`` after its deadline is timed out too, as the checks report it (runs have sat in
+    CancelRequested for days).
     """
     last = attempt >= max_attempts
     if status.state is RunState.COMPLETED:
@@ -230,4 +238,7 @@ def outcome_seen_from_outside(
         if started is not None and now >= started + timedelta(seconds=timeout_seconds):
             return EventKind.TIMED_OUT if last else None
         return EventKind.CANCELED
+    started = status.started_at
+    if started is not None and now >= started + timedelta(seconds=timeout_seconds) + cancel_grace:
+        return EventKind.TIMED_OUT if last else None
     return None

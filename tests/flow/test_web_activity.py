@@ -220,3 +220,16 @@ def test_without_a_signing_key_in_azure_post_names_the_setting(monkeypatch: pyte
     answer = _submit(flow, activity())
     assert answer.status_code == 500
     assert "AMLEXEC_STATUS_URL_KEY" in json.loads(answer.get_body())["message"]
+
+
+def test_a_run_stuck_cancelling_past_its_deadline_is_timed_out_as_the_checks_say(flow: Flow) -> None:
+    body = activity()
+    body["policy"] = {"timeout": "0.00:10:00"}
+    location, run = _launched(flow, body)
+    flow.world.fake.set_status(run, "CancelRequested")
+    flow.world.fake.run_records[run] = {"startTimeUtc": "2026-11-21T02:00:00Z"}
+    flow.world.clock.advance(timedelta(minutes=15).total_seconds())
+    assert _follow(flow, location).status_code == 202, "within the cancel grace, it may still end canceled"
+    flow.world.clock.advance(timedelta(minutes=10).total_seconds())
+    answer = _follow(flow, location)
+    assert answer.status_code == 424 and json.loads(answer.get_body())["status"] == "TimedOut"
