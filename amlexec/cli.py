@@ -434,6 +434,28 @@ def _cmd_rejected(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _cmd_eventgrid(args: argparse.Namespace, settings: Settings) -> int:
+    from amlexec.eventgrid_output import EventGridForwarder
+
+    if not settings.eventgrid_topic_endpoint:
+        raise ConfigurationError("set AMLEXEC_EVENTGRID_TOPIC_ENDPOINT (the Event Grid topic to publish to)")
+    forwarder = EventGridForwarder(
+        settings.eventgrid_topic_endpoint,
+        publish_started=settings.eventgrid_publish_started,
+        managed_identity_client_id=settings.managed_identity_client_id,
+    )
+    try:
+        report = _operator(args, settings).replay_eventgrid_dead_letters(forwarder.forward, max_count=args.max)
+    finally:
+        forwarder.close()
+    for message_id in report.published:
+        sys.stdout.write(f"published {message_id}\n")
+    sys.stdout.write(f"{len(report.published)} dead-lettered event(s) published to Event Grid\n")
+    if report.failed is not None:
+        raise TransientError(f"stopped at {report.failed}; it and the rest stay dead-lettered for the next replay")
+    return EXIT_OK
+
+
 def _load_context(path: str) -> dict[str, Any]:
     data = _read_input(path, "--context file")
     todo = 'it must hold one JSON object such as {"pipeline": {"parameters": {"name": "value"}}}'
@@ -558,6 +580,14 @@ def build_parser() -> argparse.ArgumentParser:
     rejected.add_argument("--body", metavar="FILE", help="resubmit: a corrected payload instead of the original")
     rejected.add_argument("--connection-string")
     rejected.set_defaults(handler=_cmd_rejected)
+
+    eventgrid = sub.add_parser(
+        "eventgrid", parents=[common], help="publish the Event Grid forwarder's dead letters to the topic"
+    )
+    eventgrid.add_argument("action", choices=["replay"])
+    eventgrid.add_argument("--max", type=int, default=100, help="at most this many events")
+    eventgrid.add_argument("--connection-string")
+    eventgrid.set_defaults(handler=_cmd_eventgrid)
 
     expr = sub.add_parser("expr", parents=[common], help="evaluate a Data Factory expression")
     expr.add_argument("expression", metavar="EXPRESSION")

@@ -46,6 +46,7 @@ from amlexec.errors import (
     outcome_of,
     rejection_for,
 )
+from amlexec.eventgrid_output import EventGridForwarder
 from amlexec.events import CloudEvent, EventKind, conflict_event_id, event_message, rejected_event, run_event
 from amlexec.launch.base import RunHandle, RunState, RunStatus, normalise_status
 from amlexec.launch.router import LaunchRouter
@@ -78,6 +79,7 @@ __all__ = [
     "Worker",
     "deliver_callback",
     "final_event",
+    "forward_event",
     "handle_check",
     "handle_request",
     "handle_run_notification",
@@ -147,6 +149,7 @@ class Worker:
     index: RequestIndex | None = None
     callback_policy: CallbackUrlPolicy = field(default_factory=CallbackUrlPolicy)
     callbacks: CallbackSender | None = None
+    eventgrid: EventGridForwarder | None = None
     _schedules: list[Schedule] | None = None
 
     @classmethod
@@ -162,6 +165,7 @@ class Worker:
         index: RequestIndex | None = None,
         callbacks: CallbackSender | None = None,
         callback_policy: CallbackUrlPolicy | None = None,
+        eventgrid: EventGridForwarder | None = None,
     ) -> Worker:
         registry = registry if registry is not None else linked_services_for(settings)
         clock = clock or SystemClock()
@@ -193,6 +197,7 @@ class Worker:
             index if index is not None else _default_index(settings),
             callback_policy,
             callbacks or HttpCallbackSender(callback_policy, clock=clock),
+            eventgrid if eventgrid is not None else _default_eventgrid(settings),
         )
 
     @property
@@ -217,6 +222,16 @@ def _default_index(settings: Settings) -> RequestIndex | None:
     if settings.request_index == "memory":
         return MemoryRequestIndex()
     return None
+
+
+def _default_eventgrid(settings: Settings) -> EventGridForwarder | None:
+    if not settings.eventgrid_topic_endpoint:
+        return None
+    return EventGridForwarder(
+        settings.eventgrid_topic_endpoint,
+        publish_started=settings.eventgrid_publish_started,
+        managed_identity_client_id=settings.managed_identity_client_id,
+    )
 
 
 @functools.cache
@@ -877,3 +892,18 @@ def handle_tick(worker: Worker, *, last_tick: datetime | None = None) -> list[st
         worker.bus.send(Destination.REQUESTS, messages)
         logger.info("schedules due: %s", ", ".join(m.message_id for m in messages))
     return [m.message_id for m in messages]
+
+
+# ------------------------------------------------------------------------------------------------ Event Grid
+
+
+def forward_event(body: bytes, worker: Worker) -> None:
+    """Publish one message of the events topic to the Event Grid custom topic (Data Factory custom event triggers).
+
+    Transient failures raise, so Service Bus redelivers the message and dead-letters it, event id intact, after
+    the subscription's max delivery count; so do a missing role or topic, which an operator fixes before
+    replaying the dead letters.
+    """
+    if worker.eventgrid is None:
+        raise ConfigurationError("set AMLEXEC_EVENTGRID_TOPIC_ENDPOINT to forward events to Event Grid")
+    worker.eventgrid.forward(body)

@@ -1,10 +1,16 @@
-"""Operator tools for Service Bus: send a request, inspect and resubmit rejected requests.
+"""Operator tools for Service Bus: send a request, inspect and resubmit rejected requests, replay the Event Grid
+forwarder's dead letters.
 
 A rejected request's original body waits on the rejected queue with the reasons in its application
 properties (``amlexec.reason``, ``amlexec.issues``, ``amlexec.originalMessageId``). ``list_rejected`` peeks
 without removing anything; ``resubmit`` moves one back to the request queue under a NEW message id (the
 old id's terminal event — the rejection — already went out, and the events topic would drop a second
 terminal event with the same id), recording where it came from in ``amlexec.resubmittedFrom``.
+
+``replay_eventgrid_dead_letters`` publishes what the Event Grid forwarder dead-lettered (Event Grid down for
+long, a missing role) straight to the Event Grid topic, with the event's own id: resending it to the events
+topic would not work, because the topic's duplicate detection drops a second message with the same id, and
+would reach every other subscriber again.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 from amlexec.errors import ConfigurationError, PermanentError
 from amlexec.settings import Settings
 
-__all__ = ["RejectedMessage", "ServiceBusOperator"]
+__all__ = ["RejectedMessage", "ReplayReport", "ServiceBusOperator"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,14 @@ class RejectedMessage:
     reason: str
     issues: list[dict[str, Any]]
     body: bytes
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    """What a replay of dead-lettered events did: published (and removed) message ids, and the first failure."""
+
+    published: list[str]
+    failed: str | None = None
 
 
 def _text(value: Any) -> str:
@@ -136,3 +150,39 @@ class ServiceBusOperator:
         raise PermanentError(
             f"no rejected request with sequence number {sequence_number} (scanned {scanned} message(s))"
         )
+
+    def replay_eventgrid_dead_letters(self, forward: Callable[[bytes], None], *, max_count: int = 100) -> ReplayReport:
+        """Publish the forwarder subscription's dead letters with ``forward``, oldest first; stop at the first failure.
+
+        A message leaves the dead-letter queue only once it is published; the one that fails, and every one after
+        it, stays there for the next replay (Event Grid subscribers dedupe on the event id, so a repeat is safe).
+        """
+        from azure.servicebus import ServiceBusSubQueue
+
+        subscription = self._settings.eventgrid_subscription
+        if not subscription:
+            raise ConfigurationError("set AMLEXEC_EVENTGRID_SUBSCRIPTION (the Event Grid forwarder's subscription)")
+        published: list[str] = []
+        with (
+            self._client() as client,
+            client.get_subscription_receiver(
+                self._settings.events_topic, subscription, sub_queue=ServiceBusSubQueue.DEAD_LETTER
+            ) as receiver,
+        ):
+            while len(published) < max_count:
+                batch = receiver.receive_messages(
+                    max_message_count=min(10, max_count - len(published)), max_wait_time=5
+                )
+                if not batch:
+                    break
+                for index, message in enumerate(batch):
+                    body = b"".join(message.body) if not isinstance(message.body, bytes) else message.body
+                    try:
+                        forward(body)
+                    except Exception as exc:
+                        for left in batch[index:]:
+                            receiver.abandon_message(left)
+                        return ReplayReport(published, f"{_text(message.message_id)}: {exc}")
+                    receiver.complete_message(message)
+                    published.append(_text(message.message_id))
+        return ReplayReport(published)

@@ -22,6 +22,7 @@ from amlexec.validation import PREMIUM_TIER_MAX_MESSAGE, STANDARD_TIER_MAX_MESSA
 __all__ = [
     "SETTING_NAMES",
     "Settings",
+    "eventgrid_output_configured",
     "get_settings",
     "load_linked_services",
     "request_topic_configured",
@@ -56,14 +57,24 @@ SETTING_NAMES = (
     "AMLEXEC_SCHEDULES_FILE",
     "AMLEXEC_SCHEDULES",
     "AMLEXEC_SCHEDULER_TICK",
-    "AMLEXEC_REQUEST_TOPIC",
-    "AMLEXEC_REQUEST_SUBSCRIPTION",
+    "AMLEXEC_EVENTGRID_TOPIC_ENDPOINT",
+    "AMLEXEC_EVENTGRID_SUBSCRIPTION",
+    "AMLEXEC_EVENTGRID_PUBLISH_STARTED",
     "AMLEXEC_SP_SECRET__<LINKED SERVICE>",
     "AMLEXEC_IDENTITY_CLIENT_ID__<CREDENTIAL>",
     "AZURE_CLIENT_ID",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 )
+
+
+def _flag(source: Mapping[str, str], name: str) -> bool:
+    raw = source.get(name, "").strip().lower()
+    if raw in ("", "false", "0", "no"):
+        return False
+    if raw in ("true", "1", "yes"):
+        return True
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
 
 
 def _seconds(source: Mapping[str, str], name: str, default: float, low: float, high: float) -> timedelta:
@@ -165,6 +176,11 @@ class Settings:
     request_index: str = "memory"
     request_index_endpoint: str | None = None
     request_index_connection_string: str | None = field(default=None, repr=False)
+    # Completion events also go to this Event Grid custom topic (Event Grid schema), for Data Factory custom
+    # event triggers; None: no forwarder function is registered.
+    eventgrid_topic_endpoint: str | None = None
+    eventgrid_subscription: str | None = None
+    eventgrid_publish_started: bool = False
 
     def status_url_key(self) -> bytes:
         """The key that signs new status URLs; a configuration error in Azure when none is set."""
@@ -236,6 +252,9 @@ class Settings:
             status_url_keys=_status_url_keys(source),
             public_base_url=source.get("AMLEXEC_PUBLIC_BASE_URL", "").strip().rstrip("/") or None,
             callback_allowed_hosts=source.get("AMLEXEC_CALLBACK_ALLOWED_HOSTS", "").strip(),
+            eventgrid_topic_endpoint=source.get("AMLEXEC_EVENTGRID_TOPIC_ENDPOINT", "").strip() or None,
+            eventgrid_subscription=source.get("AMLEXEC_EVENTGRID_SUBSCRIPTION", "").strip() or None,
+            eventgrid_publish_started=_flag(source, "AMLEXEC_EVENTGRID_PUBLISH_STARTED"),
             **_request_index(source, bus),
         )
 
@@ -266,3 +285,15 @@ def request_topic_configured(env: Mapping[str, str] | None = None) -> bool:
 def get_settings() -> Settings:
     """The worker's settings, built on first use and reused."""
     return Settings.from_env()
+
+
+def eventgrid_output_configured(env: Mapping[str, str] | None = None) -> bool:
+    """Whether completion events are also forwarded to Event Grid (``AMLEXEC_EVENTGRID_TOPIC_ENDPOINT`` and
+    ``AMLEXEC_EVENTGRID_SUBSCRIPTION``, the events-topic subscription the forwarder reads).
+
+    Read when the Function App is indexed, like :func:`request_topic_configured`.
+    """
+    source = os.environ if env is None else env
+    return all(
+        source.get(name, "").strip() for name in ("AMLEXEC_EVENTGRID_TOPIC_ENDPOINT", "AMLEXEC_EVENTGRID_SUBSCRIPTION")
+    )

@@ -31,6 +31,7 @@ from amlexec.handlers import (
     Rejected,
     Worker,
     default_worker,
+    forward_event,
     handle_run_notification,
     handle_status_message,
     handle_tick,
@@ -42,7 +43,7 @@ from amlexec.handlers import (
 from amlexec.request import RequestContext
 from amlexec.runref import InvalidProgressRef, decode_run_ref, encode_run_ref, sign_progress_ref, verify_progress_ref
 from amlexec.runs import ProgressRef, RequestRef
-from amlexec.settings import get_settings, request_topic_configured
+from amlexec.settings import eventgrid_output_configured, get_settings, request_topic_configured
 
 __all__ = ["SERVICE_BUS_CONNECTION", "blueprint"]
 
@@ -108,6 +109,20 @@ if request_topic_configured():
         """A launch request from a topic subscription (same handling as the queue)."""
         settings = get_settings()
         _handle_request_message(msg, settings.request_topic or settings.request_queue)
+
+
+if eventgrid_output_configured():
+    # Registered only when configured: Data Factory custom event triggers read Event Grid, not Service Bus.
+    @blueprint.function_name("events_to_eventgrid")
+    @blueprint.service_bus_topic_trigger(
+        arg_name="msg",
+        topic_name="%AMLEXEC_EVENTS_TOPIC%",
+        subscription_name="%AMLEXEC_EVENTGRID_SUBSCRIPTION%",
+        connection=SERVICE_BUS_CONNECTION,
+    )
+    def events_to_eventgrid(msg: func.ServiceBusMessage) -> None:
+        """A completion event from the events topic, published again to the Event Grid custom topic."""
+        forward_event(msg.get_body(), _worker())
 
 
 @blueprint.function_name("status_checks")

@@ -50,6 +50,23 @@ param enableEventGrid bool = false
 @description('Name of the workspace\'s existing Event Grid system topic (a resource has at most one). Empty: create one.')
 param existingSystemTopicName string = ''
 
+@description('Also publish completion events to an Event Grid custom topic in the Event Grid schema, for Data Factory custom event triggers: creates the topic (local auth off), the events-topic subscription the forwarder function reads, and their roles. Off: none of them exist.')
+param enableEventGridOutput bool = false
+
+@secure()
+@minLength(32)
+@description('AMLEXEC_STATUS_URL_KEY: signs the status URLs POST /api/runs hands out. azd generates it once and keeps it in the environment, so URLs stay valid across deployments; it is stored in Key Vault and the app reads it as a Key Vault reference.')
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 48
+      noSpecial: true
+    }
+  }
+})
+param statusUrlKey string
+
 @description('AMLEXEC_LINKED_SERVICES: linked-service definitions as a JSON string. Empty: one AzureMLService linked service for workspaceId, authenticated with the app\'s managed identity (MSI).')
 param linkedServicesJson string = ''
 
@@ -83,6 +100,11 @@ var entityNames = {
   eventsTopic: 'amlexec-events'
 }
 
+// The events-topic subscription the Event Grid forwarder reads (with enableEventGridOutput), written once here for
+// the subscription, its Data Receiver role and AMLEXEC_EVENTGRID_SUBSCRIPTION. It reads after the topic's
+// duplicate detection, so it sees one terminal event per request, like every other subscriber.
+var eventGridForwarderSubscription = 'eventgrid-forwarder'
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -113,6 +135,11 @@ var linkedServices = empty(linkedServicesJson) ? string(defaultLinkedServices) :
 var schedulesSetting = empty(schedulesJson) ? {} : {
   AMLEXEC_SCHEDULES: schedulesJson
 }
+// Only with enableEventGridOutput: the app registers its forwarder function when the endpoint is set.
+var eventGridOutputSettings = enableEventGridOutput ? {
+  AMLEXEC_EVENTGRID_TOPIC_ENDPOINT: eventGridOutput.outputs.endpoint
+  AMLEXEC_EVENTGRID_SUBSCRIPTION: eventGridForwarderSubscription
+} : {}
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
@@ -161,6 +188,31 @@ module serviceBus 'app/servicebus.bicep' = {
     tags: tags
     sku: serviceBusSku
     entityNames: entityNames
+    enableEventGridOutput: enableEventGridOutput
+    eventGridForwarderSubscription: eventGridForwarderSubscription
+  }
+}
+
+module eventGridOutput 'app/eventgrid-output.bicep' = if (enableEventGridOutput) {
+  name: 'eventgrid-output'
+  scope: rg
+  params: {
+    name: 'evgt-amlexec-events-${resourceToken}'
+    location: location
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module keyVault 'core/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-amlexec-${take(resourceToken, 13)}'
+    location: location
+    tags: tags
+    statusUrlKey: statusUrlKey
+    appPrincipalId: identity.outputs.principalId
   }
 }
 
@@ -191,7 +243,9 @@ module functionApp 'app/function.bicep' = {
       AMLEXEC_DEFAULT_LINKED_SERVICE: defaultLinkedService
       AMLEXEC_DATA_FACTORY_NAME: dataFactoryName
       AMLEXEC_MAX_PAYLOAD_BYTES: serviceBusSku == 'Premium' ? '1048576' : '262144'
-    }, schedulesSetting)
+      AMLEXEC_STATUS_URL_KEY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.statusUrlKeyUri})'
+      AMLEXEC_REQUEST_INDEX_ENDPOINT: storage.outputs.tableEndpoint
+    }, schedulesSetting, eventGridOutputSettings)
   }
 }
 
@@ -205,6 +259,8 @@ module rbac 'rbac.bicep' = {
     serviceBusNamespaceName: serviceBus.outputs.name
     entityNames: entityNames
     grantQueueOwnerForScaling: grantQueueOwnerForScaling
+    enableEventGridOutput: enableEventGridOutput
+    eventGridForwarderSubscription: eventGridForwarderSubscription
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
   }
@@ -248,3 +304,8 @@ output AMLEXEC_REQUEST_QUEUE string = entityNames.requestQueue
 output AMLEXEC_STATUS_QUEUE string = entityNames.statusQueue
 output AMLEXEC_REJECTED_QUEUE string = entityNames.rejectedQueue
 output AMLEXEC_EVENTS_TOPIC string = entityNames.eventsTopic
+// With enableEventGridOutput: the forwarder's settings (for `func start`) and the topic a Data Factory custom
+// event trigger names as its scope. Empty otherwise.
+output AMLEXEC_EVENTGRID_TOPIC_ENDPOINT string = enableEventGridOutput ? eventGridOutput.outputs.endpoint : ''
+output AMLEXEC_EVENTGRID_SUBSCRIPTION string = enableEventGridOutput ? eventGridForwarderSubscription : ''
+output EVENTGRID_TOPIC_ID string = enableEventGridOutput ? eventGridOutput.outputs.id : ''

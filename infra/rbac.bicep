@@ -6,7 +6,10 @@
 //                 Data Sender    status queue                         (scheduled status checks)
 //                 Data Sender    rejected queue                       (rejected requests with their reasons)
 //                 Data Sender    events topic                         (completion events)
+//                 Data Receiver  events topic subscription eventgrid-forwarder  (enableEventGridOutput: the forwarder)
 //                 Storage Blob Data Owner     storage account         (host storage, deployment package)
+//                 Storage Table Data Contributor  storage account     (the request index: GET /api/requests)
+//                 Key Vault Secrets User  the status URL key secret   (core/keyvault.bicep)
 //                 Monitoring Metrics Publisher  Application Insights  (Entra-authenticated telemetry)
 //   developer     Data Sender + Data Receiver  namespace              (optional: `func start`, amlexec send/rejected)
 param appPrincipalId string
@@ -22,6 +25,10 @@ param serviceBusNamespaceName string
 param entityNames object
 @description('Also grant Data Owner on the two trigger queues, so the scale controller can read queue lengths.')
 param grantQueueOwnerForScaling bool = false
+@description('Grant Data Receiver on the events-topic subscription the Event Grid forwarder reads (main.bicep enableEventGridOutput).')
+param enableEventGridOutput bool = false
+@description('Name of that subscription (written once in main.bicep).')
+param eventGridForwarderSubscription string
 param storageAccountName string
 param applicationInsightsName string
 
@@ -30,6 +37,7 @@ var serviceBusDataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
 var serviceBusDataSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
 var serviceBusDataOwner = '090c5cfd-751d-490a-894a-3ce6f1109419'
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 var withDeveloper = !empty(developerPrincipalId)
 
@@ -55,6 +63,11 @@ resource rejectedQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' exist
 resource eventsTopic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' existing = {
   parent: namespace
   name: entityNames.eventsTopic
+}
+
+resource eventGridForwarder 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' existing = {
+  parent: eventsTopic
+  name: eventGridForwarderSubscription
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -125,6 +138,17 @@ resource eventsTopicSender 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 }
 
+// Optional: the Event Grid forwarder's trigger reads its own subscription of the events topic, and nothing else.
+resource eventGridForwarderReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableEventGridOutput) {
+  name: guid(eventGridForwarder.id, appPrincipalId, serviceBusDataReceiver)
+  scope: eventGridForwarder
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataReceiver)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // Optional: Manage rights on the trigger queues only, for queue-length based scaling.
 resource requestQueueOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantQueueOwnerForScaling) {
   name: guid(requestQueue.id, appPrincipalId, serviceBusDataOwner)
@@ -147,13 +171,24 @@ resource statusQueueOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 }
 
 // The Functions host keeps its locks, timer schedule status and keys in blobs, and Flex Consumption reads
-// the deployment package from a blob container. No queue or table access is granted: amlexec uses no
-// storage queue/table bindings and no Durable Functions.
+// the deployment package from a blob container. No queue access is granted: amlexec uses no storage queue
+// bindings and no Durable Functions.
 resource storageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, appPrincipalId, storageBlobDataOwner)
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The request index: one table (amlexecrequests) amlexec creates on first use and writes each request to.
+resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, appPrincipalId, storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

@@ -107,6 +107,30 @@ def test_topic_subscription_trigger_is_registered_only_when_configured(monkeypat
     assert "requests_topic" not in indexed()
 
 
+def test_the_event_grid_forwarder_is_registered_only_when_configured(monkeypatch: Any) -> None:
+    import importlib
+
+    from amlexec import triggers
+
+    assert "events_to_eventgrid" not in indexed()
+    monkeypatch.setenv("AMLEXEC_EVENTGRID_TOPIC_ENDPOINT", "https://evgt.westeurope-1.eventgrid.azure.net/api/events")
+    monkeypatch.setenv("AMLEXEC_EVENTGRID_SUBSCRIPTION", "eventgrid-forwarder")
+    try:
+        importlib.reload(triggers)
+        importlib.reload(function_app)
+        binding = trigger(indexed()["events_to_eventgrid"])
+        assert binding["type"] == "serviceBusTrigger"
+        assert binding["topicName"] == "%AMLEXEC_EVENTS_TOPIC%"
+        assert binding["subscriptionName"] == "%AMLEXEC_EVENTGRID_SUBSCRIPTION%"
+        assert binding["connection"] == "ServiceBusConnection"
+    finally:
+        monkeypatch.delenv("AMLEXEC_EVENTGRID_TOPIC_ENDPOINT")
+        monkeypatch.delenv("AMLEXEC_EVENTGRID_SUBSCRIPTION")
+        importlib.reload(triggers)
+        importlib.reload(function_app)
+    assert "events_to_eventgrid" not in indexed()
+
+
 def test_every_binding_setting_is_in_the_local_settings_sample() -> None:
     sample = json.loads((Path(function_app.__file__).parent / "local.settings.sample.json").read_text())["Values"]
     for function in indexed().values():

@@ -12,6 +12,10 @@ param tags object = {}
 param sku string = 'Standard'
 @description('Entity names, from the one place main.bicep writes them: requestQueue, statusQueue, rejectedQueue, eventsTopic.')
 param entityNames object
+@description('Create the events-topic subscription the Event Grid forwarder function reads (main.bicep enableEventGridOutput).')
+param enableEventGridOutput bool = false
+@description('Name of that subscription (written once in main.bicep).')
+param eventGridForwarderSubscription string
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: name
@@ -115,6 +119,20 @@ resource allEvents 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01
 resource failures 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
   parent: eventsTopic
   name: 'failures'
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: 10
+    deadLetteringOnMessageExpiration: true
+    defaultMessageTimeToLive: 'P14D'
+  }
+}
+
+// The Event Grid forwarder's subscription: every event (the default rule), so the forwarder alone decides what it
+// publishes (terminal events, and `started` if asked). A message it cannot publish is redelivered, then
+// dead-lettered after maxDeliveryCount, where it keeps its event id for a replay.
+resource eventGridForwarder 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = if (enableEventGridOutput) {
+  parent: eventsTopic
+  name: eventGridForwarderSubscription
   properties: {
     lockDuration: 'PT1M'
     maxDeliveryCount: 10

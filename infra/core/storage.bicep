@@ -77,3 +77,5 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
 output name string = storage.name
 output id string = storage.id
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
+// The request index (GET /api/requests/{id}) is a table here, reached with the app's identity.
+output tableEndpoint string = storage.properties.primaryEndpoints.table

@@ -12,8 +12,8 @@ from conftest import SEED_ACTIVITY
 from fakes.amqp_broker import AmqpTestBroker, run_with_deadline
 
 from amlexec.cli import main
-from amlexec.errors import PermanentError
-from amlexec.operator import ServiceBusOperator
+from amlexec.errors import ConfigurationError, PermanentError
+from amlexec.operator import ReplayReport, ServiceBusOperator
 from amlexec.settings import Settings
 
 
@@ -128,3 +128,52 @@ def test_list_and_resubmit_a_rejected_request() -> None:
     assert bus.completed == [12]
     with pytest.raises(PermanentError, match="no rejected request with sequence number 99"):
         operator.resubmit(99)
+
+
+@dataclass
+class DeadLetters(FakeServiceBus):
+    """The forwarder subscription's dead-letter queue: received messages stay until completed."""
+
+    opened: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def get_subscription_receiver(self, topic: str, subscription: str, sub_queue: Any = None) -> DeadLetters:
+        self.opened.append((topic, subscription, sub_queue))
+        return self
+
+
+def dead_letters() -> DeadLetters:
+    return DeadLetters([Received(n, f"event-{n}", json.dumps({"n": n}).encode(), {}) for n in (1, 2, 3)])
+
+
+def test_the_forwarders_dead_letters_are_published_straight_to_event_grid_and_only_then_removed() -> None:
+    from azure.servicebus import ServiceBusSubQueue
+
+    queue = dead_letters()
+    operator = ServiceBusOperator(Settings(eventgrid_subscription="eventgrid-forwarder"), client_factory=lambda: queue)
+    published: list[bytes] = []
+
+    def down_at_two(body: bytes) -> None:
+        if json.loads(body)["n"] == 2:
+            raise PermanentError("Event Grid topic answered 403")
+        published.append(body)
+
+    report = operator.replay_eventgrid_dead_letters(down_at_two)
+    assert queue.opened == [("amlexec-events", "eventgrid-forwarder", ServiceBusSubQueue.DEAD_LETTER)]
+    assert report.published == ["event-1"] and report.failed is not None and "event-2" in report.failed
+    assert queue.completed == [1], "the failed one and those after it stay dead-lettered"
+    assert queue.sent == [], "nothing goes back to the events topic"
+
+    report = operator.replay_eventgrid_dead_letters(published.append)
+    assert report == ReplayReport(["event-2", "event-3"])
+    assert [json.loads(b)["n"] for b in published] == [1, 2, 3] and queue.completed == [1, 2, 3]
+
+
+def test_a_replay_without_the_subscription_setting_names_it() -> None:
+    operator = ServiceBusOperator(Settings(), client_factory=dead_letters)
+    with pytest.raises(ConfigurationError, match="AMLEXEC_EVENTGRID_SUBSCRIPTION"):
+        operator.replay_eventgrid_dead_letters(lambda body: None)
+
+
+def test_the_replay_command_needs_the_topic_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eventgrid", "replay"]) == 1  # EXIT_CONFIG
+    assert "AMLEXEC_EVENTGRID_TOPIC_ENDPOINT" in capsys.readouterr().err

@@ -61,12 +61,20 @@ DEPLOYED_SETTINGS = frozenset(
         "AMLEXEC_DEFAULT_LINKED_SERVICE",
         "AMLEXEC_DATA_FACTORY_NAME",
         "AMLEXEC_MAX_PAYLOAD_BYTES",
+        "AMLEXEC_STATUS_URL_KEY",
+        "AMLEXEC_REQUEST_INDEX_ENDPOINT",
         "AZURE_CLIENT_ID",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
     }
 )
 # Keys of local.settings.sample.json that only the local host reads.
 LOCAL_ONLY_SETTINGS = frozenset({"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "AzureWebJobsFeatureFlags"})
+# The optional Event Grid output (completion events for Data Factory custom event triggers): one flag in
+# main.bicep turns on the topic module, the forwarder's events-topic subscription, its role and these settings.
+EVENTGRID_OUTPUT_FLAG = "enableEventGridOutput"
+EVENTGRID_OUTPUT_MODULE = "app/eventgrid-output.bicep"
+EVENTGRID_FORWARDER_SUBSCRIPTION = "eventGridForwarderSubscription"  # main.bicep's var, passed to the modules
+EVENTGRID_OUTPUT_SETTINGS = frozenset({"AMLEXEC_EVENTGRID_TOPIC_ENDPOINT", "AMLEXEC_EVENTGRID_SUBSCRIPTION"})
 # Service Bus entity: (key of main.bicep's entityNames, app setting naming it).
 ENTITY_SETTINGS = {
     "requestQueue": "AMLEXEC_REQUEST_QUEUE",
@@ -122,8 +130,8 @@ def unquote(key: str) -> str:
     return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == "'" else key
 
 
-def accessor(operand: str, member: str) -> dict[str, Any]:
-    """pycep's form of ``operand.member``."""
+def accessor(operand: str, member: str | dict[str, Any]) -> dict[str, Any]:
+    """pycep's form of ``operand.member`` (``member`` itself an accessor for ``a.b.c``)."""
     return {"operator": {"type": "property_accessor", "operands": {"operand_1": operand, "operand_2": member}}}
 
 
@@ -218,6 +226,8 @@ def check_local_auth(templates: Mapping[str, Template]) -> list[str]:
     """Service Bus and Application Insights refuse keys; storage refuses shared keys."""
     required = [
         ("Microsoft.ServiceBus/namespaces", ("properties", "disableLocalAuth"), True),
+        ("Microsoft.EventGrid/topics", ("properties", "disableLocalAuth"), True),
+        ("Microsoft.KeyVault/vaults", ("properties", "enableRbacAuthorization"), True),
         ("Microsoft.Insights/components", ("properties", "DisableLocalAuth"), True),
         ("Microsoft.OperationalInsights/workspaces", ("properties", "features", "disableLocalAuth"), True),
         ("Microsoft.Storage/storageAccounts", ("properties", "allowSharedKeyAccess"), False),
@@ -283,6 +293,29 @@ def _setting_keys(node: Any, variables: Mapping[str, Any], seen: frozenset[str] 
         operands = (node["operator"] or {}).get("operands") or {}
         if node["operator"].get("type") == "conditional":
             return _setting_keys(operands.get("true_value"), variables, seen) | _setting_keys(
+                operands.get("false_value"), variables, seen
+            )
+        return set()
+    return {unquote(key) for key in node}
+
+
+def _definite_setting_keys(node: Any, variables: Mapping[str, Any], seen: frozenset[str] = frozenset()) -> set[str]:
+    """The settings an app-settings expression produces whatever its conditions (both branches of every ?:)."""
+    if isinstance(node, str):
+        if node in variables and node not in seen:
+            return _definite_setting_keys(variables[node].get("value"), variables, seen | {node})
+        return set()
+    if not isinstance(node, dict):
+        return set()
+    if set(node) == {"function"}:
+        parameters = (node["function"] or {}).get("parameters") or {}
+        if node["function"].get("type") == "union":
+            return set().union(*(_definite_setting_keys(v, variables, seen) for v in parameters.values()))
+        return set()
+    if set(node) == {"operator"}:
+        operands = (node["operator"] or {}).get("operands") or {}
+        if node["operator"].get("type") == "conditional":
+            return _definite_setting_keys(operands.get("true_value"), variables, seen) & _definite_setting_keys(
                 operands.get("false_value"), variables, seen
             )
         return set()
@@ -388,6 +421,100 @@ def check_entity_names(templates: Mapping[str, Template]) -> list[str]:
     return problems
 
 
+def _condition(declaration: Mapping[str, Any]) -> Any:
+    config = declaration.get("config") or {}
+    return config.get("condition") if isinstance(config, Mapping) else None
+
+
+def _settings_assigned(
+    node: Any, variables: Mapping[str, Any], name: str, seen: frozenset[str] = frozenset()
+) -> list[Any]:
+    """Every value the app-settings expression can give the setting ``name``."""
+    if isinstance(node, str):
+        if node in variables and node not in seen:
+            return _settings_assigned(variables[node].get("value"), variables, name, seen | {node})
+        return []
+    if not isinstance(node, dict):
+        return []
+    if set(node) == {"function"}:
+        parameters = (node["function"] or {}).get("parameters") or {}
+        return [value for arg in parameters.values() for value in _settings_assigned(arg, variables, name, seen)]
+    if set(node) == {"operator"}:
+        operands = (node["operator"] or {}).get("operands") or {}
+        return [
+            value
+            for key in ("true_value", "false_value")
+            for value in _settings_assigned(operands.get(key), variables, name, seen)
+        ]
+    return [value for key, value in node.items() if unquote(key) == name]
+
+
+def check_eventgrid_output(templates: Mapping[str, Template]) -> list[str]:
+    """The Event Grid output is off by default and everything it adds exists only when main.bicep turns it on."""
+    flag = EVENTGRID_OUTPUT_FLAG
+    main = templates.get("main.bicep")
+    tree = (main.tree if main else None) or {}
+    problems = []
+    declared = (tree.get("parameters") or {}).get(flag)
+    if declared is None or declared.get("type") != "bool" or declared.get("default") is not False:
+        problems.append(f"main.bicep: param {flag} must be a bool that defaults to false")
+    modules = dict(tree.get("modules") or {})
+    topics = [
+        symbol
+        for symbol, m in modules.items()
+        if str((m.get("detail") or {}).get("path", "")).removeprefix("./") == EVENTGRID_OUTPUT_MODULE
+    ]
+    if not topics:
+        problems.append(f"main.bicep: no module deploys {EVENTGRID_OUTPUT_MODULE}")
+    for symbol in topics:
+        if _condition(modules[symbol]) != flag:
+            problems.append(
+                f"main.bicep: module {symbol} ({EVENTGRID_OUTPUT_MODULE}) must be deployed only if ({flag})"
+            )
+    for symbol, module in modules.items():
+        params = body(module).get("params") or {}
+        path = str((module.get("detail") or {}).get("path", ""))
+        if path.endswith(("servicebus.bicep", "rbac.bicep")):
+            for name in (flag, EVENTGRID_FORWARDER_SUBSCRIPTION):
+                if params.get(name) != name:
+                    problems.append(f"main.bicep: module {symbol} must receive {name}: {name}")
+    for template in templates.values():
+        if template.rel == "main.bicep" or template.tree is None:
+            continue
+        param = (template.tree.get("parameters") or {}).get(flag)
+        if param is not None and param.get("default") is not False:
+            problems.append(f"{template.rel}: param {flag} must default to false")
+        existing_forwarders = {
+            symbol
+            for symbol, resource in (template.tree.get("resources") or {}).items()
+            if resource.get("existing") and body(resource).get("name") == EVENTGRID_FORWARDER_SUBSCRIPTION
+        }
+        for symbol, resource in (template.tree.get("resources") or {}).items():
+            config = body(resource)
+            creates = not resource.get("existing") and config.get("name") == EVENTGRID_FORWARDER_SUBSCRIPTION
+            grants = config.get("scope") in existing_forwarders
+            if (creates or grants) and _condition(resource) != flag:
+                problems.append(f"{template.rel}: resource {symbol} must be deployed only if ({flag})")
+    for template, symbol, resource in resources(templates, "Microsoft.EventGrid/topics"):
+        if _property(body(resource), "properties", "inputSchema") != "EventGridSchema":
+            problems.append(
+                f"{template.rel}: Event Grid topic {symbol} must take properties.inputSchema: 'EventGridSchema' "
+                "(Data Factory custom event triggers read no other schema)"
+            )
+    module = function_module(templates)
+    variables = tree.get("variables") or {}
+    if module is not None:
+        settings = (module.get("params") or {}).get("appSettings")
+        for name in sorted(EVENTGRID_OUTPUT_SETTINGS & _definite_setting_keys(settings, variables)):
+            problems.append(f"main.bicep: app setting {name} must be set only if ({flag})")
+        for value in _settings_assigned(settings, variables, "AMLEXEC_EVENTGRID_SUBSCRIPTION"):
+            if value != EVENTGRID_FORWARDER_SUBSCRIPTION:
+                problems.append(
+                    f"main.bicep: app setting AMLEXEC_EVENTGRID_SUBSCRIPTION must be {EVENTGRID_FORWARDER_SUBSCRIPTION}"
+                )
+    return problems
+
+
 def check_all(
     infra: Path = INFRA,
     setting_names: Iterable[str] | None = None,
@@ -411,4 +538,5 @@ def check_all(
         + check_role_assignments(templates)
         + check_app_settings(templates, setting_names, deploy_doc, local_sample)
         + check_entity_names(templates)
+        + check_eventgrid_output(templates)
     )

@@ -136,10 +136,13 @@ def test_checkov_catches_a_broken_copy(tmp_path: Path, capsys: pytest.CaptureFix
         .replace("allowBlobPublicAccess: false", "allowBlobPublicAccess: true")
         .replace("supportsHttpsTrafficOnly: true", "supportsHttpsTrafficOnly: false")
     )
+    topic = infra / "app" / "eventgrid-output.bicep"
+    topic.write_text(topic.read_text().replace("disableLocalAuth: true", "disableLocalAuth: false"))
     rbac = infra / "rbac.bicep"
     rbac.write_text(rbac.read_text() + "\nresource broken 'Microsoft.Web/sites@2024-04-01' = {\n")
     assert scan.main(["--checkov", str(CHECKOV), "--directory", str(infra)]) == 1
     out = capsys.readouterr().out
     assert "FAIL checkov could not parse 1 file(s)" in out and "rbac.bicep" in out
     assert "FAIL CKV_AZURE_3 " in out  # supportsHttpsTrafficOnly
+    assert "FAIL CKV_AZURE_192 " in out and "eventgrid-output.bicep" in out  # the Event Grid topic's keys
     assert out.rstrip().endswith("infra scan: FAILED")

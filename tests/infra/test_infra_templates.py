@@ -58,6 +58,7 @@ def test_every_template_is_found_and_parses(templates: dict[str, checks.Template
         "app/function.bicep",
         "app/servicebus.bicep",
         "app/eventgrid.bicep",
+        "app/eventgrid-output.bicep",
         "core/identity.bicep",
         "core/storage.bicep",
         "core/monitoring.bicep",
@@ -171,6 +172,110 @@ def test_event_grid_subscribes_run_events_to_azure_ml_run_events(templates: dict
     assert topic["properties"]["topicType"] == "Microsoft.MachineLearningServices.Workspaces"
 
 
+def test_event_grid_output_is_off_by_default(templates: dict[str, checks.Template]) -> None:
+    main = templates["main.bicep"].tree
+    assert main is not None
+    assert main["parameters"]["enableEventGridOutput"]["default"] is False
+    params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert params["enableEventGridOutput"]["value"] == "${AMLEXEC_ENABLE_EVENTGRID_OUTPUT=false}"
+    # Everything it adds is conditional on the one flag: with it off, none of it is deployed or configured.
+    assert main["modules"]["eventGridOutput"]["config"]["condition"] == "enableEventGridOutput"
+    bus, rbac = templates["app/servicebus.bicep"].tree, templates["rbac.bicep"].tree
+    assert bus is not None and rbac is not None
+    assert bus["resources"]["eventGridForwarder"]["config"]["condition"] == "enableEventGridOutput"
+    assert rbac["resources"]["eventGridForwarderReceiver"]["config"]["condition"] == "enableEventGridOutput"
+    settings = main["variables"]["eventGridOutputSettings"]["value"]["operator"]
+    assert settings["type"] == "conditional" and settings["operands"]["condition"] == "enableEventGridOutput"
+    assert settings["operands"]["false_value"] == {}
+    variables = main["variables"]
+    appsettings = module(templates, "functionApp")["params"]["appSettings"]
+    assert not checks.EVENTGRID_OUTPUT_SETTINGS & checks._definite_setting_keys(appsettings, variables)
+    assert checks.deployed_settings(templates) >= checks.EVENTGRID_OUTPUT_SETTINGS
+    for output in ("AMLEXEC_EVENTGRID_TOPIC_ENDPOINT", "AMLEXEC_EVENTGRID_SUBSCRIPTION", "EVENTGRID_TOPIC_ID"):
+        value = main["outputs"][output]["value"]["operator"]
+        assert (value["type"], value["operands"]["condition"], value["operands"]["false_value"]) == (
+            "conditional",
+            "enableEventGridOutput",
+            "",
+        )
+
+
+def test_event_grid_output_topic_subscription_and_settings(templates: dict[str, checks.Template]) -> None:
+    topic = resource(templates, "app/eventgrid-output.bicep", "topic")
+    assert topic["properties"] == {
+        "inputSchema": "EventGridSchema",  # Data Factory custom event triggers read no other schema
+        "disableLocalAuth": True,  # no keys, no SAS: Entra only
+        "minimumTlsVersionAllowed": "1.2",
+        "publicNetworkAccess": resource(templates, "app/servicebus.bicep", "namespace")["properties"][
+            "publicNetworkAccess"
+        ],  # as the rest of the template
+    }
+    main = templates["main.bicep"].tree
+    assert main is not None
+    assert main["variables"]["eventGridForwarderSubscription"]["value"] == "eventgrid-forwarder"
+    true_value = main["variables"]["eventGridOutputSettings"]["value"]["operator"]["operands"]["true_value"]
+    assert true_value == {
+        "AMLEXEC_EVENTGRID_TOPIC_ENDPOINT": checks.accessor("eventGridOutput", checks.accessor("outputs", "endpoint")),
+        "AMLEXEC_EVENTGRID_SUBSCRIPTION": "eventGridForwarderSubscription",
+    }
+    for symbol in ("serviceBus", "rbac"):
+        params = module(templates, symbol)["params"]
+        assert params["enableEventGridOutput"] == "enableEventGridOutput"
+        assert params["eventGridForwarderSubscription"] == "eventGridForwarderSubscription"
+    forwarder = resource(templates, "app/servicebus.bicep", "eventGridForwarder")
+    assert (forwarder["parent"], forwarder["name"]) == ("eventsTopic", "eventGridForwarderSubscription")
+    assert forwarder["properties"]["maxDeliveryCount"] >= 5
+    assert forwarder["properties"]["deadLetteringOnMessageExpiration"] is True
+    bus = templates["app/servicebus.bicep"].tree
+    assert bus is not None
+    # No rule of its own: the default true filter, so the forwarder alone decides what it publishes.
+    assert not [r for r in bus["resources"].values() if checks.body(r).get("parent") == "eventGridForwarder"]
+    receiver = resource(templates, "rbac.bicep", "eventGridForwarderReceiver")
+    assert receiver["scope"] == "eventGridForwarder"
+    assert receiver["properties"]["principalId"] == "appPrincipalId"
+    rbac = templates["rbac.bicep"].tree
+    assert rbac is not None
+    existing = rbac["resources"]["eventGridForwarder"]
+    assert existing["existing"] is True
+    assert (checks.body(existing)["parent"], checks.body(existing)["name"]) == (
+        "eventsTopic",
+        "eventGridForwarderSubscription",
+    )
+
+
+def test_the_forwarder_binding_reads_the_provisioned_subscription(
+    templates: dict[str, checks.Template], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the Event Grid output on, the app's forwarder reads the subscription infra/ creates and names."""
+    import importlib
+
+    import function_app
+    from amlexec import triggers
+
+    monkeypatch.setenv("AMLEXEC_EVENTGRID_TOPIC_ENDPOINT", "https://evgt.westeurope-1.eventgrid.azure.net/api/events")
+    monkeypatch.setenv("AMLEXEC_EVENTGRID_SUBSCRIPTION", "eventgrid-forwarder")
+    try:
+        importlib.reload(triggers)
+        importlib.reload(function_app)
+        functions = indexed_functions()
+    finally:
+        monkeypatch.delenv("AMLEXEC_EVENTGRID_TOPIC_ENDPOINT")
+        monkeypatch.delenv("AMLEXEC_EVENTGRID_SUBSCRIPTION")
+        importlib.reload(triggers)
+        importlib.reload(function_app)
+    bindings = [
+        binding
+        for function in functions.values()
+        for binding in function["bindings"]
+        if binding.get("subscriptionName") == "%AMLEXEC_EVENTGRID_SUBSCRIPTION%"
+    ]
+    assert len(bindings) == 1, "no function reads %AMLEXEC_EVENTGRID_SUBSCRIPTION% (amlexec.triggers)"
+    (binding,) = bindings
+    assert binding["type"] == "serviceBusTrigger" and binding["connection"] == "ServiceBusConnection"
+    assert binding["topicName"] == "%AMLEXEC_EVENTS_TOPIC%"
+    assert {"AMLEXEC_EVENTS_TOPIC", "AMLEXEC_EVENTGRID_SUBSCRIPTION"} <= checks.deployed_settings(templates)
+
+
 def _substitute(node: Any, values: dict[str, str]) -> Any:
     if isinstance(node, dict):
         return {key: _substitute(value, values) for key, value in node.items()}
@@ -228,11 +333,25 @@ def test_roles_the_app_gets(templates: dict[str, checks.Template]) -> None:
         ("statusQueue", "serviceBusDataSender"),
         ("rejectedQueue", "serviceBusDataSender"),
         ("eventsTopic", "serviceBusDataSender"),
+        ("eventGridForwarder", "serviceBusDataReceiver"),  # with enableEventGridOutput: its own subscription only
         ("requestQueue", "serviceBusDataOwner"),
         ("statusQueue", "serviceBusDataOwner"),  # opt-in, for scaling
         ("storage", "storageBlobDataOwner"),
+        ("storage", "storageTableDataContributor"),  # the request index
         ("applicationInsights", "monitoringMetricsPublisher"),
     }
+    assert roles["storageTableDataContributor"] == "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+    vault = templates["core/keyvault.bicep"].tree
+    assert vault is not None
+    assert vault["variables"]["keyVaultSecretsUser"]["value"] == "4633458b-17de-408a-b874-0445c86b69e6"  # built-in
+    reader = checks.body(vault["resources"]["secretsUser"])
+    # The app reads the one secret it needs, not the vault.
+    assert (reader["scope"], reader["properties"]["principalId"]) == ("statusUrlKeySecret", "appPrincipalId")
+    output = templates["app/eventgrid-output.bicep"].tree
+    assert output is not None
+    assert output["variables"]["eventGridDataSender"]["value"] == "d5a91429-5739-47e2-a06b-3470a27159e7"  # built-in
+    sender = checks.body(output["resources"]["senderRole"])
+    assert (sender["scope"], sender["properties"]["principalId"]) == ("topic", "appPrincipalId")
     workspace = templates["rbac-workspace.bicep"].tree
     assert workspace is not None
     assert workspace["parameters"]["roleDefinitionId"]["default"] == "f6c7c914-8db3-469d-8ca1-694a8f32e121"
@@ -268,8 +387,19 @@ def test_azd_project_and_parameters_file_match_main_bicep(templates: dict[str, c
     params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     declared = main["parameters"]
     assert set(params) <= set(declared)
-    assert {name for name, p in declared.items() if p["default"] is None} <= set(params)
+    generated = {name for name, p in declared.items() if _azd_generates(p)}
+    assert generated == {"statusUrlKey"}, "azd generates the status URL key once and keeps it in the environment"
+    assert not generated & set(params), "a value in main.parameters.json would replace the generated one"
+    assert {name for name, p in declared.items() if p["default"] is None} - generated <= set(params)
     assert params["workspaceId"]["value"] == "${AMLEXEC_WORKSPACE_ID}"
+
+
+def _azd_generates(param: dict[str, Any]) -> bool:
+    for decorator in param.get("decorators") or []:
+        if decorator.get("type") == "metadata":
+            azd = (decorator.get("argument") or {}).get("azd") or {}
+            return bool(azd.get("type") == "generate" and (azd.get("config") or {}).get("length", 0) >= 32)
+    return False
 
 
 # -------------------------------------------------------------------------------- the checks bite: broken copies
@@ -385,6 +515,67 @@ BREAKS = {
         "name: guid(workspace.id, appPrincipalId, roleDefinitionId)",
         "name: guid(workspace.id, developerPrincipalId, roleDefinitionId)",
         "role assignment appWorkspaceRole: the second guid() argument is not its principalId",
+    ),
+    "Event Grid output on by default": (
+        "main.bicep",
+        "param enableEventGridOutput bool = false",
+        "param enableEventGridOutput bool = true",
+        "main.bicep: param enableEventGridOutput must be a bool that defaults to false",
+    ),
+    "Event Grid topic deployed unconditionally": (
+        "main.bicep",
+        "module eventGridOutput 'app/eventgrid-output.bicep' = if (enableEventGridOutput) {",
+        "module eventGridOutput 'app/eventgrid-output.bicep' = {",
+        "module eventGridOutput (app/eventgrid-output.bicep) must be deployed only if (enableEventGridOutput)",
+    ),
+    "Event Grid topic keys": (
+        "app/eventgrid-output.bicep",
+        "disableLocalAuth: true",
+        "disableLocalAuth: false",
+        "topic must set properties.disableLocalAuth: true (found False)",
+    ),
+    "Event Grid topic in CloudEvents": (
+        "app/eventgrid-output.bicep",
+        "inputSchema: 'EventGridSchema'",
+        "inputSchema: 'CloudEventSchemaV1_0'",
+        "Event Grid topic topic must take properties.inputSchema: 'EventGridSchema'",
+    ),
+    "Event Grid settings unconditional": (
+        "main.bicep",
+        "    }, schedulesSetting, eventGridOutputSettings)",
+        "      AMLEXEC_EVENTGRID_SUBSCRIPTION: eventGridForwarderSubscription\n"
+        "    }, schedulesSetting, eventGridOutputSettings)",
+        "app setting AMLEXEC_EVENTGRID_SUBSCRIPTION must be set only if (enableEventGridOutput)",
+    ),
+    "forwarder subscription name written twice": (
+        "main.bicep",
+        "  AMLEXEC_EVENTGRID_SUBSCRIPTION: eventGridForwarderSubscription\n",
+        "  AMLEXEC_EVENTGRID_SUBSCRIPTION: 'eventgrid-forwarder'\n",
+        "app setting AMLEXEC_EVENTGRID_SUBSCRIPTION must be eventGridForwarderSubscription",
+    ),
+    "forwarder subscription created unconditionally": (
+        "app/servicebus.bicep",
+        "subscriptions@2024-01-01' = if (enableEventGridOutput) {",
+        "subscriptions@2024-01-01' = {",
+        "app/servicebus.bicep: resource eventGridForwarder must be deployed only if (enableEventGridOutput)",
+    ),
+    "forwarder receiver granted unconditionally": (
+        "rbac.bicep",
+        "roleAssignments@2022-04-01' = if (enableEventGridOutput) {\n  name: guid(eventGridForwarder.id",
+        "roleAssignments@2022-04-01' = {\n  name: guid(eventGridForwarder.id",
+        "rbac.bicep: resource eventGridForwarderReceiver must be deployed only if (enableEventGridOutput)",
+    ),
+    "flag not passed to a module": (
+        "main.bicep",
+        "    entityNames: entityNames\n    enableEventGridOutput: enableEventGridOutput\n",
+        "    entityNames: entityNames\n",
+        "main.bicep: module serviceBus must receive enableEventGridOutput: enableEventGridOutput",
+    ),
+    "Event Grid sender role on another scope": (
+        "app/eventgrid-output.bicep",
+        "name: guid(topic.id, appPrincipalId, eventGridDataSender)",
+        "name: guid(resourceGroup().id, appPrincipalId, eventGridDataSender)",
+        "role assignment senderRole: the first guid() argument is not the id of its scope",
     ),
     "role assignment not a guid": (
         "rbac.bicep",
