@@ -65,6 +65,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_instances.py
 	$(BIN)/python bench/bench_servicebus.py
 	$(BIN)/python bench/bench_dataflow.py
+	$(BIN)/python bench/bench_triggers.py
 
 schema: $(STAMP)
 	$(BIN)/amlexec schema > schemas/activity-payload.schema.json

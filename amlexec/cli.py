@@ -19,7 +19,7 @@ import textwrap
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -485,6 +485,87 @@ def _cmd_expr(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _load_trigger_file(path: str) -> list[Any]:
+    from amlexec.factory_triggers.definitions import load_triggers
+
+    file = Path(path)
+    if not file.is_file():
+        raise CliError(EXIT_NO_INPUT, "cannot read the trigger file", path, "give a JSON file of trigger definitions")
+    return load_triggers(file, None)
+
+
+def _cmd_triggers(args: argparse.Namespace, settings: Settings) -> int:
+    from amlexec.factory_triggers.definitions import TriggerDefinitionError
+
+    try:
+        definitions = _load_trigger_file(args.file)
+    except TriggerDefinitionError as exc:
+        sys.stdout.write(f"INVALID  {args.file}: {len(exc.issues)} error(s)\n")
+        for issue in exc.issues:
+            _print_issue("error  ", issue)
+        raise CliError(
+            EXIT_INVALID,
+            f"{len(exc.issues)} error(s) in the trigger definitions",
+            args.file,
+            "fix the errors listed above",
+        ) from None
+    if args.action == "validate":
+        return _validate_triggers(definitions, args, settings)
+    return _next_firings(definitions, args)
+
+
+def _validate_triggers(definitions: list[Any], args: argparse.Namespace, settings: Settings) -> int:
+    invalid = 0
+    for definition in definitions:
+        state = "started" if definition.started else "stopped"
+        problems: list[Issue] = []
+        for target in definition.targets:
+            try:
+                validate_payload(target.payload, limits=settings.limits)
+            except RequestRejected as rejected:
+                problems += [
+                    replace(i, path=f"amlexec.payload({target.reference or '-'}).{i.path}") for i in rejected.issues
+                ]
+        mark = "valid  " if not problems else "INVALID"
+        sys.stdout.write(
+            f"{mark}  {definition.name}: {definition.type}, {state}, {len(definition.targets)} payload(s)\n"
+        )
+        for issue in problems:
+            _print_issue("error  ", issue)
+        invalid += bool(problems)
+    if invalid:
+        raise CliError(
+            EXIT_INVALID, f"{invalid} trigger(s) launch an invalid payload", args.file, "fix the errors listed above"
+        )
+    return EXIT_OK
+
+
+def _next_firings(definitions: list[Any], args: argparse.Namespace) -> int:
+    after = _parse_time(args.after) if args.after else datetime.now(UTC)
+    chosen = [d for d in definitions if args.name in (None, d.name)]
+    if not chosen:
+        raise CliError(
+            EXIT_USAGE, f"no trigger named {args.name!r}", args.file, "'amlexec triggers validate' lists them"
+        )
+    for definition in chosen:
+        sys.stdout.write(f"{definition.name} ({definition.type}{'' if definition.started else ', stopped'})\n")
+        if definition.recurrence is not None:
+            zone = definition.recurrence.zone
+            for moment in definition.recurrence.next_occurrences(after, args.count):
+                local = moment.astimezone(zone) if zone is not None else moment
+                sys.stdout.write(
+                    f"  {local.isoformat()}  ({definition.recurrence.time_zone_id}; {moment.isoformat()} UTC)\n"
+                )
+        elif definition.window is not None:
+            window = definition.window
+            for start, end in window.next_windows(after, args.count):
+                due = (end + window.delay).isoformat()
+                sys.stdout.write(f"  [{start.isoformat()}, {end.isoformat()})  runs from {due} (UTC)\n")
+        else:
+            sys.stdout.write("  fires on each matching event (Event Grid, through the request queue)\n")
+    return EXIT_OK
+
+
 def _cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
     sys.stdout.write(payload_schema_text())
     return EXIT_OK
@@ -588,6 +669,16 @@ def build_parser() -> argparse.ArgumentParser:
     eventgrid.add_argument("--max", type=int, default=100, help="at most this many events")
     eventgrid.add_argument("--connection-string")
     eventgrid.set_defaults(handler=_cmd_eventgrid)
+
+    triggers = sub.add_parser(
+        "triggers", parents=[common], help="check Data Factory trigger definitions, or list when they fire next"
+    )
+    triggers.add_argument("action", choices=["validate", "next"])
+    triggers.add_argument("file", metavar="FILE", help="a JSON file: one trigger definition or an array of them")
+    triggers.add_argument("--count", type=int, default=10, help="next: how many occurrences or windows")
+    triggers.add_argument("--after", help="next: from this ISO 8601 time (default: now)")
+    triggers.add_argument("--name", help="next: only this trigger")
+    triggers.set_defaults(handler=_cmd_triggers)
 
     expr = sub.add_parser("expr", parents=[common], help="evaluate a Data Factory expression")
     expr.add_argument("expression", metavar="EXPRESSION")

@@ -18,6 +18,7 @@ __all__ = [
     "AmlexecError",
     "ConfigurationError",
     "IdempotencyConflict",
+    "InvalidDefinition",
     "Issue",
     "Outcome",
     "PermanentError",
@@ -128,6 +129,22 @@ class Issue:
         elif self.got is not None:
             text += f" (got {self.got})"
         return text
+
+
+class InvalidDefinition(ConfigurationError):
+    """Configuration written in Data Factory's terms (a trigger, its recurrence, its filters) that cannot run as
+    written; carries every issue found, each with its JSON path. ``what`` names the kind of definition."""
+
+    code = "invalid_definition"
+    what = "definition"
+
+    def __init__(self, issues: list[Issue]) -> None:
+        if not issues:
+            raise ValueError(f"{type(self).__name__} needs at least one issue")
+        self.issues = list(issues)
+        head = "; ".join(str(i) for i in self.issues[:3])
+        more = f" (+{len(self.issues) - 3} more)" if len(self.issues) > 3 else ""
+        super().__init__(f"invalid {self.what}: {head}{more}")
 
 
 class RequestRejected(PermanentError):

@@ -48,6 +48,26 @@ from amlexec.errors import (
 )
 from amlexec.eventgrid_output import EventGridForwarder
 from amlexec.events import CloudEvent, EventKind, conflict_event_id, event_message, rejected_event, run_event
+from amlexec.factory_triggers.definitions import TriggerDefinition, load_triggers
+from amlexec.factory_triggers.envelopes import fit_message_id, target_request_id, trigger_envelope
+from amlexec.factory_triggers.event_matching import (
+    Match,
+    NotAnEvent,
+    match_blob_event,
+    match_custom_event,
+    parse_events,
+)
+from amlexec.factory_triggers.table_ledger import TableWindowLedger
+from amlexec.factory_triggers.windows import (
+    MemoryWindowLedger,
+    PlannedWindow,
+    TumblingWindow,
+    WindowLedger,
+    outcome_state,
+    parse_window_request_id,
+    run_tick,
+    window_request_id,
+)
 from amlexec.launch.base import RunHandle, RunState, RunStatus, normalise_status
 from amlexec.launch.router import LaunchRouter
 from amlexec.launch.workspace import WorkspaceConnector
@@ -56,7 +76,7 @@ from amlexec.request import LaunchRequest, RequestContext
 from amlexec.request_index import IndexEntry, MemoryRequestIndex, RequestIndex, TableRequestIndex
 from amlexec.resolve import dotnet_timestamp, preview, resolve
 from amlexec.runs import CONTEXT_PROPERTY, RUN_NAME_PROPERTY, EventContext, ProgressRef, attempt_of, run_name
-from amlexec.schedules import Schedule, due_occurrences, load_schedules, request_id_for
+from amlexec.schedules import Schedule, due_occurrences, load_schedules, look_back_start, request_id_for
 from amlexec.settings import Settings, load_linked_services
 from amlexec.telemetry import span
 from amlexec.tracking import (
@@ -85,9 +105,12 @@ __all__ = [
     "handle_run_notification",
     "handle_status_message",
     "handle_tick",
+    "handle_trigger_events",
+    "is_event_delivery",
     "linked_services_for",
     "payload_digest",
     "process_request",
+    "record_window_end",
     "reject_request",
     "request_progress",
     "request_status",
@@ -150,6 +173,8 @@ class Worker:
     callback_policy: CallbackUrlPolicy = field(default_factory=CallbackUrlPolicy)
     callbacks: CallbackSender | None = None
     eventgrid: EventGridForwarder | None = None
+    windows: WindowLedger | None = None
+    _triggers: list[TriggerDefinition] | None = None
     _schedules: list[Schedule] | None = None
 
     @classmethod
@@ -166,6 +191,7 @@ class Worker:
         callbacks: CallbackSender | None = None,
         callback_policy: CallbackUrlPolicy | None = None,
         eventgrid: EventGridForwarder | None = None,
+        windows: WindowLedger | None = None,
     ) -> Worker:
         registry = registry if registry is not None else linked_services_for(settings)
         clock = clock or SystemClock()
@@ -198,7 +224,15 @@ class Worker:
             callback_policy,
             callbacks or HttpCallbackSender(callback_policy, clock=clock),
             eventgrid if eventgrid is not None else _default_eventgrid(settings),
+            windows if windows is not None else _default_window_ledger(settings),
         )
+
+    @property
+    def triggers(self) -> list[TriggerDefinition]:
+        """The Data Factory trigger definitions of AMLEXEC_TRIGGERS_FILE and AMLEXEC_TRIGGERS, loaded once."""
+        if self._triggers is None:
+            self._triggers = load_triggers(self.settings.triggers_file, self.settings.triggers_json)
+        return self._triggers
 
     @property
     def schedules(self) -> list[Schedule]:
@@ -207,20 +241,34 @@ class Worker:
         return self._schedules
 
 
+def _table_location(settings: Settings) -> dict[str, Any]:
+    """Where amlexec's tables live (the request index and the tumbling window ledger share the account)."""
+    credential = None
+    if settings.request_index_endpoint and settings.managed_identity_client_id:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
+    return {
+        "endpoint": settings.request_index_endpoint,
+        "connection_string": settings.request_index_connection_string,
+        "credential": credential,
+    }
+
+
 def _default_index(settings: Settings) -> RequestIndex | None:
     if settings.request_index == "table":
-        credential = None
-        if settings.request_index_endpoint and settings.managed_identity_client_id:
-            from azure.identity import DefaultAzureCredential
-
-            credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
-        return TableRequestIndex(
-            endpoint=settings.request_index_endpoint,
-            connection_string=settings.request_index_connection_string,
-            credential=credential,
-        )
+        return TableRequestIndex(**_table_location(settings))
     if settings.request_index == "memory":
         return MemoryRequestIndex()
+    return None
+
+
+def _default_window_ledger(settings: Settings) -> WindowLedger | None:
+    """Tumbling window progress lives beside the request index: the app's storage account, or memory."""
+    if settings.request_index == "table":
+        return TableWindowLedger(**_table_location(settings))
+    if settings.request_index == "memory":
+        return MemoryWindowLedger()
     return None
 
 
@@ -484,6 +532,8 @@ def reject_request(
     )
     worker.bus.send(Destination.REJECTED, [original])
     worker.bus.send(Destination.EVENTS, [event_message(event)])
+    if not isinstance(rejected, IdempotencyConflict):  # the id belongs to the payload that launched
+        record_window_end(context.request_id, EventKind.REJECTED, worker)
     if callback:
         _schedule_callback(event, worker)
     logger.warning("request %s rejected: %s", context.request_id, _summary(rejected.issues))
@@ -599,6 +649,7 @@ def _act(
     if decision.finish is not None:
         event = final_event(check.request, handle, status, worker, decision.finish, traceparent=trace)
         worker.bus.send(Destination.EVENTS, [event_message(event)])
+        record_window_end(check.request.request_id, decision.finish, worker)
         if check.request.callback:
             _schedule_callback(event, worker)
 
@@ -845,6 +896,7 @@ def handle_run_notification(event_type: str, data: Any, worker: Worker) -> Cloud
         return None  # the notification overtook the service's own record; the status checks will see it
     event = final_event(context, handle, status, worker, kind)
     worker.bus.send(Destination.EVENTS, [event_message(event)])
+    record_window_end(context.request_id, kind, worker)
     if context.callback:
         _schedule_callback(event, worker)
     logger.info("request %s run %s: %s (from Event Grid)", context.request_id, handle.run_id, kind.value)
@@ -891,7 +943,235 @@ def handle_tick(worker: Worker, *, last_tick: datetime | None = None) -> list[st
     if messages:
         worker.bus.send(Destination.REQUESTS, messages)
         logger.info("schedules due: %s", ", ".join(m.message_id for m in messages))
+    fired = [m.message_id for m in messages]
+    failures: list[Exception] = []
+    windows = {d.name: d.window for d in worker.triggers if d.window is not None}
+    for definition in worker.triggers:
+        if not definition.started:
+            continue
+        # One trigger's trouble (a ledger that cannot be reached) must not hold the others back.
+        try:
+            if definition.recurrence is not None:
+                fired += _fire_schedule_trigger(definition, worker, now=now, last_tick=last_tick)
+            elif definition.window is not None:
+                fired += _fire_windows(definition, definition.window, windows, worker, now=now)
+        except Exception as exc:
+            logger.exception("trigger %s: this tick failed; the next one tries again", definition.name)
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+    return fired
+
+
+# ------------------------------------------------------------------------------------------- Data Factory triggers
+
+
+def _trigger_message(request_id: str, body: bytes, definition: TriggerDefinition) -> OutgoingMessage:
+    return OutgoingMessage(
+        body=body,
+        message_id=request_id,
+        correlation_id=request_id,
+        content_type="application/json",
+        subject=f"amlexec.{definition.type}",
+        application_properties={"amlexec.trigger": definition.name},
+    )
+
+
+def _fire(
+    definition: TriggerDefinition,
+    base_id: str,
+    worker: Worker,
+    *,
+    scheduled_time: datetime,
+    outputs: dict[str, Any] | None = None,
+) -> list[str]:
+    """Send one request per pipeline of one firing; a firing whose parameters cannot be evaluated is rejected."""
+    now = worker.clock.now()
+    messages = []
+    for target in definition.targets:
+        request_id = target_request_id(base_id, definition, target)
+        try:
+            body = trigger_envelope(
+                definition,
+                target,
+                scheduled_time=scheduled_time,
+                start_time=now,
+                outputs=outputs,
+                request_id=request_id,
+            )
+        except RequestRejected as rejected:
+            context = RequestContext(
+                request_id=request_id,
+                received_at=now,
+                trigger_type=definition.type,
+                trigger_name=definition.name,
+                scheduled_time=scheduled_time,
+                correlation_id=request_id,
+                data_factory=worker.settings.data_factory_name,
+            )
+            reject_request(target.payload, context, rejected, worker, activity_name=_activity_name_of(target.payload))
+            continue
+        messages.append(_trigger_message(request_id, body, definition))
+    if messages:
+        worker.bus.send(Destination.REQUESTS, messages)
     return [m.message_id for m in messages]
+
+
+def _fire_schedule_trigger(
+    definition: TriggerDefinition, worker: Worker, *, now: datetime, last_tick: datetime | None
+) -> list[str]:
+    """The latest occurrence since the previous tick, as for schedules (a missed one runs late, once)."""
+    assert definition.recurrence is not None
+    since = look_back_start(now, last_tick)
+    occurrences = list(definition.recurrence.occurrences(since, now))  # at most a day's worth: MAX_CATCH_UP
+    if not occurrences:
+        return []
+    latest = occurrences[-1]
+    stamp = latest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fired = _fire(definition, f"schedule:{definition.name}:{stamp}", worker, scheduled_time=latest)
+    logger.info("trigger %s: occurrence %s", definition.name, stamp)
+    return fired
+
+
+def _fire_windows(
+    definition: TriggerDefinition,
+    window: TumblingWindow,
+    windows: dict[str, TumblingWindow],
+    worker: Worker,
+    *,
+    now: datetime,
+) -> list[str]:
+    """Send the windows a tumbling window trigger may run now (see amlexec.factory_triggers.windows)."""
+    if worker.windows is None:
+        raise ConfigurationError(
+            f"trigger {definition.name}: tumbling windows need the request index's table "
+            "(AMLEXEC_REQUEST_INDEX_ENDPOINT, AMLEXEC_REQUEST_INDEX_CONNECTION_STRING or AzureWebJobsStorage)"
+        )
+    fired: list[str] = []
+
+    def send(planned: list[PlannedWindow]) -> None:
+        for item in planned:
+            outputs = {
+                "windowStartTime": dotnet_timestamp(item.start),
+                "windowEndTime": dotnet_timestamp(item.end),
+            }
+            base = window_request_id(definition.name, item.start, item.attempt)
+            # Data Factory documents no scheduled time for a window; the moment it became due is the closest.
+            fired.extend(_fire(definition, base, worker, scheduled_time=item.end + window.delay, outputs=outputs))
+
+    plan = run_tick(definition.name, window, worker.windows, now, send, others=windows)
+    if plan.send or plan.waiting_on_dependency:
+        logger.info(
+            "trigger %s: sent %d window(s), %d in flight, %d waiting on dependencies",
+            definition.name,
+            len(plan.send),
+            plan.in_flight,
+            plan.waiting_on_dependency,
+        )
+    return fired
+
+
+def record_window_end(request_id: str, kind: EventKind, worker: Worker) -> None:
+    """Tell the tumbling window ledger how a window's request ended (nothing for any other request).
+
+    Called wherever a terminal event is published, before the message is settled: a failure raises, the
+    message is redelivered, the event (deduplicated) and this record are made again. A request id that has
+    ``|<pipeline>`` belongs to a trigger with several pipelines: the window is recorded from its first.
+    """
+    if worker.windows is None:
+        return
+    base, _, pipeline = request_id.partition("|")
+    parsed = parse_window_request_id(base)
+    if parsed is None:
+        return
+    name, start, attempt = parsed
+    definition = next(
+        (d for d in worker.triggers if d.window is not None and window_request_id(d.name, start, attempt) == base),
+        None,
+    )
+    if definition is None or definition.window is None:
+        logger.warning("request %s: no tumbling window trigger %s is configured any more", request_id, name)
+        return
+    if pipeline and definition.targets and pipeline != definition.targets[0].reference:
+        return
+    succeeded = kind is EventKind.COMPLETED
+    state = outcome_state(succeeded, attempt, definition.window)
+    if kind is EventKind.REJECTED:
+        state = "exhausted"  # the same payload is rejected again on every retry
+    worker.windows.record_outcome(definition.name, start, attempt, state, worker.clock.now())
+
+
+def _is_event(document: Any) -> bool:
+    if not isinstance(document, dict):
+        return False
+    if "specversion" in document:
+        return True
+    return all(key in document for key in ("eventType", "subject", "data"))
+
+
+def is_event_delivery(body: bytes) -> bool:
+    """Whether a request-queue message is an Event Grid delivery (one event, or an array) rather than a payload.
+
+    An activity or an envelope has neither ``specversion`` (CloudEvents) nor ``eventType`` with ``subject``
+    and ``data`` (the Event Grid schema), so the two never mix up.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    if isinstance(document, list):
+        return bool(document) and all(_is_event(item) for item in document)
+    return _is_event(document)
+
+
+def handle_trigger_events(body: bytes, worker: Worker, context: RequestContext) -> list[str]:
+    """Events from Event Grid (storage or custom topic, via the request queue): start every trigger they match.
+
+    Each match sends one request per pipeline, identified by the trigger and the event id, so Event Grid
+    redelivering an event (or delivering it twice) launches once. An event no trigger matches is logged and
+    dropped, as Data Factory ignores it.
+    """
+    fired: list[str] = []
+    try:
+        events = parse_events(body)
+    except NotAnEvent as exc:
+        reject_request(body, context, RequestRejected([Issue("$", exc.reason, code=exc.code)]), worker)
+        return []
+    for event in events:
+        matched = False
+        for definition in worker.triggers:
+            if not definition.started:
+                continue
+            result: Any = None
+            if definition.blob is not None:
+                result = match_blob_event(event, definition.blob)
+            elif definition.custom is not None:
+                result = match_custom_event(event, definition.custom)
+            if isinstance(result, Match):
+                matched = True
+                base = fit_message_id(f"event:{definition.name}:{result.request_suffix}")
+                fired += _fire(
+                    definition,
+                    base,
+                    worker,
+                    scheduled_time=_event_time(event.event_time) or worker.clock.now(),
+                    outputs=result.trigger_outputs,
+                )
+            elif result is not None:
+                logger.debug("event %s and trigger %s: %s", event.id, definition.name, result.reason)
+        if not matched:
+            logger.info("event %s (%s, %s) matches no started trigger", event.id, event.event_type, event.subject)
+    return fired
+
+
+def _event_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # ------------------------------------------------------------------------------------------------ Event Grid

@@ -14,15 +14,14 @@ and never updated otherwise: the run's state is always read from Azure ML, not f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
-from amlexec.errors import ConfigurationError, TransientError
 from amlexec.runs import ProgressRef
+from amlexec.tables import Table, safe_key
 
 __all__ = [
     "IndexEntry",
@@ -93,19 +92,12 @@ class MemoryRequestIndex:
             return [e for (rid, _), e in sorted(self._entries.items()) if rid == request_id]
 
 
-def _key(text: str) -> str:
-    # Table keys refuse '/', '\\', '#', '?' and control characters; request ids and activity names may hold
-    # any of them. A digest is a safe key; the values themselves are stored in the entity.
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 class TableRequestIndex:
     """The index on Azure Table storage: one partition per request id, one row per activity.
 
     ``endpoint`` (``https://<account>.table.core.windows.net``) with a token credential (the app's managed
     identity needs *Storage Table Data Contributor* on the account), or a ``connection_string`` (Azurite:
-    ``UseDevelopmentStorage=true``). The client is created once and reused; azure-data-tables clients are
-    safe to share between threads (they hold no per-call state), and the table is created on first use.
+    ``UseDevelopmentStorage=true``); see :class:`amlexec.tables.Table`.
     """
 
     def __init__(
@@ -117,44 +109,28 @@ class TableRequestIndex:
         table_name: str = TABLE_NAME,
         transport: Any = None,
     ) -> None:
-        if not endpoint and not connection_string:
-            raise ConfigurationError("the request index needs a table endpoint or a connection string")
-        self._endpoint = endpoint
-        self._connection_string = connection_string
-        self._credential = credential
-        self._table_name = table_name
-        self._transport = transport
-        self._client: Any = None
-        self._lock = threading.Lock()
-
-    def _table(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                from azure.data.tables import TableServiceClient
-
-                options: dict[str, Any] = {"transport": self._transport} if self._transport is not None else {}
-                if self._connection_string:
-                    service = TableServiceClient.from_connection_string(self._connection_string, **options)
-                else:
-                    credential = self._credential
-                    if credential is None:
-                        from azure.identity import DefaultAzureCredential
-
-                        credential = DefaultAzureCredential()
-                    service = TableServiceClient(endpoint=str(self._endpoint), credential=credential, **options)
-                self._call(lambda: service.create_table_if_not_exists(self._table_name), "create the table")
-                self._client = service.get_table_client(self._table_name)
-            return self._client
+        self._table = Table(
+            table_name,
+            purpose="request index",
+            endpoint=endpoint,
+            connection_string=connection_string,
+            credential=credential,
+            transport=transport,
+        )
 
     def record(self, entry: IndexEntry) -> None:
-        table = self._table()
-        entity = {"PartitionKey": _key(entry.request_id), "RowKey": _key(entry.activity_name), "entry": entry.to_json()}
-        self._call(lambda: table.upsert_entity(entity), "record a request")
+        table = self._table.client()
+        entity = {
+            "PartitionKey": safe_key(entry.request_id),
+            "RowKey": safe_key(entry.activity_name),
+            "entry": entry.to_json(),
+        }
+        self._table.call(lambda: table.upsert_entity(entity), "record a request")
 
     def find(self, request_id: str) -> list[IndexEntry]:
-        table = self._table()
-        partition = _key(request_id)
-        rows = self._call(
+        table = self._table.client()
+        partition = safe_key(request_id)
+        rows = self._table.call(
             lambda: list(table.query_entities("PartitionKey eq @p", parameters={"p": partition})), "look a request up"
         )
         entries = []
@@ -164,25 +140,3 @@ class TableRequestIndex:
             except (KeyError, ValueError, TypeError):
                 logger.warning("request index: an unreadable row in partition %s was skipped", partition)
         return [e for e in entries if e.request_id == request_id]
-
-    @staticmethod
-    def _call(call: Any, what: str) -> Any:
-        from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
-
-        try:
-            return call()
-        except ClientAuthenticationError as exc:
-            raise ConfigurationError(
-                f"request index: cannot {what}: authentication failed; grant the app's "
-                "identity 'Storage Table Data Contributor' on the storage account"
-            ) from exc
-        except HttpResponseError as exc:
-            if exc.status_code in (401, 403):
-                raise ConfigurationError(
-                    f"request index: cannot {what}: {exc.status_code}; grant the app's "
-                    "identity 'Storage Table Data Contributor' on the storage "
-                    "account"
-                ) from exc
-            raise TransientError(f"request index: cannot {what}: {exc.status_code}") from exc
-        except ServiceRequestError as exc:
-            raise TransientError(f"request index: cannot {what}: the table service is unreachable") from exc

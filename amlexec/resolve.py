@@ -68,7 +68,19 @@ class Deferred(str):
 
 
 # Expressions that read these can only be evaluated with a real request's context.
-_RUN_TIME_SOURCES = frozenset({"activity", "item", "variables", "pipeline", "trigger", "linkedservice", "dataset"})
+_RUN_TIME_SOURCES = frozenset(
+    {
+        "activity",
+        "item",
+        "variables",
+        "pipeline",
+        "trigger",
+        "triggerbody",
+        "triggeroutputs",
+        "linkedservice",
+        "dataset",
+    }
+)
 
 
 class _Resolver:

@@ -5,10 +5,12 @@ Schedules come from configuration (a JSON file in the app and/or the ``AMLEXEC_S
     [{"name": "nightly-scoring", "schedule": "0 0 2 * * *", "timeZone": "W. Europe Standard Time",
       "payloadFile": "schedules/nightly.json"}]              # or "payload": { ...activity or envelope... }
 
-``schedule`` is an NCRONTAB expression with seconds first, as Azure Functions timers use; ``timeZone`` is a
-Windows or IANA id (default UTC). One timer ticks every minute and launches every occurrence that fell in
-the window since the previous tick. The request identity of an occurrence is ``schedule:<name>:<time>``,
-so a tick that fires twice (scale-out, restart, ``past_due``) launches once.
+``schedule`` is an NCRONTAB expression (six fields, seconds first, or five without seconds), read exactly as
+Azure Functions timers read it (:mod:`amlexec.factory_triggers.ncrontab`: day-of-month *and* day-of-week
+must both match); ``timeZone`` is a Windows or IANA id (default UTC). One timer ticks every minute and
+launches every occurrence that fell in the window since the previous tick. The request identity of an
+occurrence is ``schedule:<name>:<time>``, so a tick that fires twice (scale-out, restart, ``past_due``)
+launches once.
 
 Missed ticks: when the app was down, the tick after it is ``past_due``; for each schedule only the most
 recent missed occurrence is launched (late), earlier ones are not backfilled — a nightly job that missed
@@ -24,8 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from amlexec.errors import ConfigurationError
+from amlexec.factory_triggers.ncrontab import NcrontabError, parse_ncrontab
+from amlexec.settings import json_documents
 
-__all__ = ["MAX_CATCH_UP", "TICK_OVERLAP", "Schedule", "due_occurrences", "load_schedules", "request_id_for"]
+__all__ = [
+    "MAX_CATCH_UP",
+    "TICK_OVERLAP",
+    "Schedule",
+    "due_occurrences",
+    "load_schedules",
+    "look_back_start",
+    "request_id_for",
+]
 
 MAX_CATCH_UP = timedelta(days=1)
 # Consecutive windows overlap a little so a late tick never leaves a gap; duplicates are idempotent.
@@ -42,19 +54,8 @@ class Schedule:
     time_zone: str = "UTC"
 
     def occurrences(self, since: datetime, until: datetime) -> list[datetime]:
-        """Occurrences in ``(since, until]`` (UTC), oldest first."""
-        from croniter import croniter
-
-        zone = _zone(self.time_zone)
-        start = since.astimezone(zone) if zone else since
-        iterator = croniter(self.cron, start, second_at_beginning=True)
-        found: list[datetime] = []
-        while True:
-            moment = iterator.get_next(datetime)
-            utc = moment.astimezone(UTC)
-            if utc > until:
-                return found
-            found.append(utc)
+        """Occurrences in ``(since, until]`` (UTC), oldest first, as a Functions timer fires them."""
+        return list(parse_ncrontab(self.cron).occurrences(since, until, _zone(self.time_zone)))
 
 
 def _zone(zone_id: str) -> Any:
@@ -73,6 +74,14 @@ def request_id_for(schedule: Schedule, occurrence: datetime) -> str:
     return f"schedule:{schedule.name}:{occurrence.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
+def look_back_start(
+    now: datetime, last_tick: datetime | None, tick_period: timedelta = timedelta(minutes=1)
+) -> datetime:
+    """Where a tick looks back from: the previous tick (a little before it), at most :data:`MAX_CATCH_UP` ago."""
+    # Clamp before subtracting: a timer with no stored status reports year 1 as its last tick.
+    return max(last_tick if last_tick is not None else now - tick_period, now - MAX_CATCH_UP) - TICK_OVERLAP
+
+
 def due_occurrences(
     schedules: list[Schedule],
     *,
@@ -81,8 +90,7 @@ def due_occurrences(
     tick_period: timedelta = timedelta(minutes=1),
 ) -> list[tuple[Schedule, datetime]]:
     """Per schedule, the latest occurrence since the previous tick (none if nothing fell due)."""
-    # Clamp before subtracting: a timer with no stored status reports year 1 as its last tick.
-    since = max(last_tick if last_tick is not None else now - tick_period, now - MAX_CATCH_UP) - TICK_OVERLAP
+    since = look_back_start(now, last_tick, tick_period)
     due = []
     for schedule in schedules:
         occurrences = schedule.occurrences(since, now)
@@ -107,12 +115,12 @@ def _parse(entries: Any, source: str, base_dir: Path | None) -> list[Schedule]:
         cron = entry.get("schedule")
         if not isinstance(cron, str):
             raise ConfigurationError(f"{where}: 'schedule' must be an NCRONTAB string such as '0 0 2 * * *'")
-        from croniter import croniter
-
-        if len(cron.split()) != 6 or not croniter.is_valid(cron, second_at_beginning=True):
+        try:
+            parse_ncrontab(cron)
+        except NcrontabError as exc:
             raise ConfigurationError(
-                f"{where}: {cron!r} is not a six-field NCRONTAB expression (second minute hour day month day-of-week)"
-            )
+                f"{where}: {exc} (NCRONTAB: [second] minute hour day month day-of-week, as Functions timers read it)"
+            ) from None
         if "payload" in entry:
             payload = json.dumps(entry["payload"]).encode()
         elif isinstance(entry.get("payloadFile"), str):
@@ -135,20 +143,8 @@ def _parse(entries: Any, source: str, base_dir: Path | None) -> list[Schedule]:
 def load_schedules(file: Path | None, inline: str | None) -> list[Schedule]:
     """Schedules from the file and the setting (both may contribute; names must be unique)."""
     schedules: list[Schedule] = []
-    if file is not None:
-        try:
-            document = json.loads(file.read_text(encoding="utf-8-sig"))
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read AMLEXEC_SCHEDULES_FILE {file}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"AMLEXEC_SCHEDULES_FILE {file} is not valid JSON: {exc.msg}") from None
-        schedules += _parse(document, str(file), file.parent)
-    if inline:
-        try:
-            document = json.loads(inline)
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"AMLEXEC_SCHEDULES is not valid JSON: {exc.msg}") from None
-        schedules += _parse(document, "AMLEXEC_SCHEDULES", None)
+    for document, source, base_dir in json_documents(file, inline, "AMLEXEC_SCHEDULES"):
+        schedules += _parse(document, source, base_dir)
     seen: set[str] = set()
     for schedule in schedules:
         if schedule.name in seen:

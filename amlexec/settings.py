@@ -7,6 +7,7 @@ malformed value fails with a ConfigurationError naming the setting, rather than 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ __all__ = [
     "Settings",
     "eventgrid_output_configured",
     "get_settings",
+    "json_documents",
     "load_linked_services",
     "request_topic_configured",
 ]
@@ -57,6 +59,8 @@ SETTING_NAMES = (
     "AMLEXEC_SCHEDULES_FILE",
     "AMLEXEC_SCHEDULES",
     "AMLEXEC_SCHEDULER_TICK",
+    "AMLEXEC_TRIGGERS_FILE",
+    "AMLEXEC_TRIGGERS",
     "AMLEXEC_EVENTGRID_TOPIC_ENDPOINT",
     "AMLEXEC_EVENTGRID_SUBSCRIPTION",
     "AMLEXEC_EVENTGRID_PUBLISH_STARTED",
@@ -165,6 +169,9 @@ class Settings:
     cancel_grace: timedelta = timedelta(minutes=10)
     schedules_file: Path | None = None
     schedules_json: str | None = field(default=None, repr=False)
+    # Data Factory trigger definitions (file and/or inline JSON); inline ones may hold whole payloads.
+    triggers_file: Path | None = None
+    triggers_json: str | None = field(default=None, repr=False)
     managed_identity_client_id: str | None = field(default=None, repr=False)
     # HMAC keys that sign status URLs, the current one first (the previous one verifies during a rotation).
     status_url_keys: tuple[bytes, ...] = field(default=(), repr=False)
@@ -223,6 +230,7 @@ class Settings:
             )
         file = source.get("AMLEXEC_LINKED_SERVICES_FILE", "").strip()
         schedules_file = source.get("AMLEXEC_SCHEDULES_FILE", "").strip()
+        triggers_file = source.get("AMLEXEC_TRIGGERS_FILE", "").strip()
 
         def name(key: str, default: str) -> str:
             return source.get(key, "").strip() or default
@@ -248,6 +256,8 @@ class Settings:
             cancel_grace=_seconds(source, "AMLEXEC_CANCEL_GRACE_SECONDS", 600, 0, 7 * 86400),
             schedules_file=Path(schedules_file) if schedules_file else None,
             schedules_json=source.get("AMLEXEC_SCHEDULES", "").strip() or None,
+            triggers_file=Path(triggers_file) if triggers_file else None,
+            triggers_json=source.get("AMLEXEC_TRIGGERS", "").strip() or None,
             managed_identity_client_id=source.get("AZURE_CLIENT_ID", "").strip() or None,
             status_url_keys=_status_url_keys(source),
             public_base_url=source.get("AMLEXEC_PUBLIC_BASE_URL", "").strip().rstrip("/") or None,
@@ -297,3 +307,23 @@ def eventgrid_output_configured(env: Mapping[str, str] | None = None) -> bool:
     return all(
         source.get(name, "").strip() for name in ("AMLEXEC_EVENTGRID_TOPIC_ENDPOINT", "AMLEXEC_EVENTGRID_SUBSCRIPTION")
     )
+
+
+def json_documents(file: Path | None, inline: str | None, setting: str) -> list[tuple[Any, str, Path | None]]:
+    """The JSON of ``<setting>_FILE`` and of ``<setting>`` itself, each with where it came from (for messages) and
+    the folder relative paths inside it start from; both may be given. Unreadable or invalid JSON names the
+    setting."""
+    documents: list[tuple[Any, str, Path | None]] = []
+    if file is not None:
+        try:
+            documents.append((json.loads(file.read_text(encoding="utf-8-sig")), file.name, file.parent))
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read {setting}_FILE {file}: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"{setting}_FILE {file} is not valid JSON: {exc.msg}") from None
+    if inline:
+        try:
+            documents.append((json.loads(inline), setting, None))
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(f"{setting} is not valid JSON: {exc.msg}") from None
+    return documents

@@ -35,6 +35,8 @@ from amlexec.handlers import (
     handle_run_notification,
     handle_status_message,
     handle_tick,
+    handle_trigger_events,
+    is_event_delivery,
     process_request,
     request_progress,
     request_status,
@@ -74,8 +76,13 @@ def _request_context(msg: func.ServiceBusMessage, trigger_name: str, worker: Wor
 
 def _handle_request_message(msg: func.ServiceBusMessage, trigger_name: str) -> None:
     worker = _worker()
-    context = _request_context(msg, trigger_name, worker)
     body = msg.get_body()
+    context = _request_context(msg, trigger_name, worker)
+    if is_event_delivery(body):
+        # Storage or custom-topic events Event Grid delivered to the queue: they start Data Factory triggers.
+        fired = handle_trigger_events(body, worker, context)
+        logger.info("event delivery %s from %s started %d request(s)", msg.message_id, trigger_name, len(fired))
+        return
     traceparent = telemetry.traceparent_of(msg.application_properties)
     logger.info(
         "request %s (correlation %s, delivery %s) from %s",

@@ -79,6 +79,20 @@ param dataFactoryName string = 'amlexec'
 @description('AMLEXEC_SCHEDULES: schedules as a JSON string. Empty: no setting (no schedules).')
 param schedulesJson string = ''
 
+@description('AMLEXEC_TRIGGERS: Data Factory trigger definitions (ScheduleTrigger, TumblingWindowTrigger, BlobEventsTrigger, CustomEventsTrigger) as a JSON string, each with its amlexec payload. Empty: none.')
+param triggersJson string = ''
+
+@description('Resource id of a storage account (BlobEventsTrigger) or an Event Grid custom topic with a system-assigned identity (CustomEventsTrigger) whose events start triggers: an Event Grid subscription delivers them to the request queue as the topic\'s identity. Empty: none.')
+param triggerEventSourceId string = ''
+
+@description('Event types that subscription delivers (the types the triggers listen to).')
+param triggerEventTypes array = [
+  'Microsoft.Storage.BlobCreated'
+]
+
+@description('Name of the storage account\'s existing Event Grid system topic (a resource can have only one). Empty: create one.')
+param existingTriggerSystemTopicName string = ''
+
 @description('Role the app gets on the workspace: AzureML Data Scientist (submit, read and cancel runs; no compute or workspace changes). Pass a custom role\'s GUID to narrow it further.')
 param mlRoleDefinitionId string = 'f6c7c914-8db3-469d-8ca1-694a8f32e121'
 
@@ -135,6 +149,10 @@ var linkedServices = empty(linkedServicesJson) ? string(defaultLinkedServices) :
 var schedulesSetting = empty(schedulesJson) ? {} : {
   AMLEXEC_SCHEDULES: schedulesJson
 }
+var triggersSetting = empty(triggersJson) ? {} : {
+  AMLEXEC_TRIGGERS: triggersJson
+}
+var triggerSourceParts = split(triggerEventSourceId, '/')
 // Only with enableEventGridOutput: the app registers its forwarder function when the endpoint is set.
 var eventGridOutputSettings = enableEventGridOutput ? {
   AMLEXEC_EVENTGRID_TOPIC_ENDPOINT: eventGridOutput.outputs.endpoint
@@ -245,7 +263,7 @@ module functionApp 'app/function.bicep' = {
       AMLEXEC_MAX_PAYLOAD_BYTES: serviceBusSku == 'Premium' ? '1048576' : '262144'
       AMLEXEC_STATUS_URL_KEY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.statusUrlKeyUri})'
       AMLEXEC_REQUEST_INDEX_ENDPOINT: storage.outputs.tableEndpoint
-    }, schedulesSetting, eventGridOutputSettings)
+    }, schedulesSetting, triggersSetting, eventGridOutputSettings)
   }
 }
 
@@ -288,6 +306,30 @@ module eventGrid 'app/eventgrid.bicep' = if (enableEventGrid) {
     functionAppId: functionApp.outputs.id
     functionName: 'run_events'
     tags: tags
+  }
+}
+
+// Trigger events (optional): the source's Event Grid subscription to the request queue, and the role it delivers with.
+module triggerEvents 'app/trigger-events.bicep' = if (!empty(triggerEventSourceId)) {
+  name: 'trigger-events-${resourceToken}'
+  scope: resourceGroup(triggerSourceParts[2], triggerSourceParts[4])
+  params: {
+    sourceId: triggerEventSourceId
+    systemTopicName: !empty(existingTriggerSystemTopicName) ? existingTriggerSystemTopicName : 'evgt-amlexec-triggers-${resourceToken}'
+    createSystemTopic: empty(existingTriggerSystemTopicName)
+    requestQueueId: '${serviceBus.outputs.id}/queues/${entityNames.requestQueue}'
+    includedEventTypes: triggerEventTypes
+    tags: tags
+  }
+}
+
+module triggerEventsRole 'app/trigger-events-role.bicep' = if (!empty(triggerEventSourceId)) {
+  name: 'trigger-events-role'
+  scope: rg
+  params: {
+    serviceBusNamespaceName: serviceBus.outputs.name
+    requestQueueName: entityNames.requestQueue
+    deliveryPrincipalId: triggerEvents.outputs.deliveryPrincipalId
   }
 }
 

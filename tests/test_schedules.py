@@ -67,7 +67,7 @@ def test_due_occurrences(cron: str, zone: str, now: str, last: str | None, expec
     [
         ('{"name": "x"}', "expected a JSON array"),
         ('[{"schedule": "0 0 2 * * *", "payload": {}}]', "needs a non-empty 'name'"),
-        ('[{"name": "a", "schedule": "0 2 * * *", "payload": {}}]', "six-field NCRONTAB"),
+        ('[{"name": "a", "schedule": "0 0 25 * * *", "payload": {}}]', "hour field '25': 25 is above the maximum 23"),
         ('[{"name": "a", "schedule": "0 0 2 * * *"}]', "give 'payload' or 'payloadFile'"),
         ('[{"name": "a", "schedule": "0 0 2 * * *", "payload": {}, "timeZone": "Mars/Base"}]', "neither a Windows"),
         (
@@ -77,9 +77,23 @@ def test_due_occurrences(cron: str, zone: str, now: str, last: str | None, expec
         ),
         ("[not json", "not valid JSON"),
     ],
-    ids=["not an array", "no name", "five fields", "no payload", "unknown zone", "duplicate name", "bad JSON"],
+    ids=["not an array", "no name", "hour 25", "no payload", "unknown zone", "duplicate name", "bad JSON"],
 )
 def test_schedule_configuration_errors_say_what_to_fix(document: str, message: str) -> None:
     with pytest.raises(ConfigurationError) as info:
         load_schedules(None, document)
     assert message in str(info.value)
+
+
+def test_day_of_month_and_day_of_week_must_both_match_as_functions_timers_fire() -> None:
+    """NCrontab (what Functions timers use) fires on Friday the 13th only; croniter's default would fire on
+    every 13th and every Friday: 14 times in Q1 2026 instead of 2."""
+    (friday_13th,) = load_schedules(None, '[{"name": "f13", "schedule": "0 0 9 13 * 5", "payload": {}}]')
+    fired = friday_13th.occurrences(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+    assert fired == [datetime(2026, 2, 13, 9, tzinfo=UTC), datetime(2026, 3, 13, 9, tzinfo=UTC)]
+
+
+def test_five_field_cron_is_accepted_with_seconds_zero() -> None:
+    (five,) = load_schedules(None, '[{"name": "five", "schedule": "30 2 * * *", "payload": {}}]')
+    fired = five.occurrences(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC))
+    assert fired == [datetime(2026, 1, 1, 2, 30, tzinfo=UTC), datetime(2026, 1, 2, 2, 30, tzinfo=UTC)]

@@ -1056,6 +1056,30 @@ def fn_activity(args: Args, context: CallContext) -> Any:
     return _named_entry(context, "activity", "activity", args)
 
 
+def _trigger_outputs(context: CallContext, function: str) -> dict[str, Any]:
+    trigger = _context_value(context, "trigger")
+    outputs = trigger.get("outputs") if isinstance(trigger, dict) else None
+    if not isinstance(outputs, dict):
+        raise ExpressionEvaluationError(f"'{function}()' is not available here: this trigger has no outputs")
+    return outputs
+
+
+def fn_trigger_outputs(_args: Args, context: CallContext) -> Any:
+    # The same value as trigger().outputs (the recorded engine: triggerOutputs() is {"body": triggerBody()}).
+    return _trigger_outputs(context, "triggerOutputs")
+
+
+def fn_trigger_body(_args: Args, context: CallContext) -> Any:
+    # Data Factory documents triggerBody() as the event trigger's body, the same value as trigger().outputs.body
+    # (storage events: folderPath and fileName; custom events: event). Any other trigger has none.
+    outputs = _trigger_outputs(context, "triggerBody")
+    if "body" not in outputs:
+        raise ExpressionEvaluationError(
+            "'triggerBody()' is not available here: only a storage or custom event trigger has a body"
+        )
+    return outputs["body"]
+
+
 def _spec(name: str, min_args: int, max_args: int | None, impl: FunctionImpl) -> FunctionSpec:
     return FunctionSpec(name=name, min_args=min_args, max_args=max_args, impl=impl)
 
@@ -1152,6 +1176,8 @@ _CORE_SPECS = [
     # context
     _spec("pipeline", 0, 0, _root_function("pipeline")),
     _spec("trigger", 0, 0, _root_function("trigger")),
+    _spec("triggerBody", 0, 0, fn_trigger_body),
+    _spec("triggerOutputs", 0, 0, fn_trigger_outputs),
     _spec("item", 0, 0, _root_function("item")),
     _spec("linkedService", 0, 0, _root_function("linkedService")),
     _spec("dataset", 0, 0, _root_function("dataset")),
@@ -1160,7 +1186,19 @@ _CORE_SPECS = [
 ]
 
 # Functions whose value comes from the run's context rather than their arguments.
-CONTEXT_FUNCTIONS = frozenset({"pipeline", "trigger", "item", "linkedservice", "dataset", "variables", "activity"})
+CONTEXT_FUNCTIONS = frozenset(
+    {
+        "pipeline",
+        "trigger",
+        "triggerbody",
+        "triggeroutputs",
+        "item",
+        "linkedservice",
+        "dataset",
+        "variables",
+        "activity",
+    }
+)
 # Functions whose value changes from call to call.
 NONDETERMINISTIC_FUNCTIONS = frozenset({"utcnow", "guid", "rand", "getfuturetime", "getpasttime"})
 

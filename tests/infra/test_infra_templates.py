@@ -542,9 +542,9 @@ BREAKS = {
     ),
     "Event Grid settings unconditional": (
         "main.bicep",
-        "    }, schedulesSetting, eventGridOutputSettings)",
+        "    }, schedulesSetting, triggersSetting, eventGridOutputSettings)",
         "      AMLEXEC_EVENTGRID_SUBSCRIPTION: eventGridForwarderSubscription\n"
-        "    }, schedulesSetting, eventGridOutputSettings)",
+        "    }, schedulesSetting, triggersSetting, eventGridOutputSettings)",
         "app setting AMLEXEC_EVENTGRID_SUBSCRIPTION must be set only if (enableEventGridOutput)",
     ),
     "forwarder subscription name written twice": (
@@ -621,3 +621,29 @@ def test_the_local_sample_must_list_the_provisioned_settings(tmp_path: Path) -> 
         "app setting 'AMLEXEC_EVENTS_TOPIC' is provisioned but missing from local.settings.sample.json",
         "local.settings.sample.json lists 'AMLEXEC_STALE', which amlexec does not read",
     ]
+
+
+def test_trigger_events_reach_the_request_queue_as_the_topics_identity_only_when_asked(
+    templates: dict[str, checks.Template],
+) -> None:
+    events = templates["app/trigger-events.bicep"].tree
+    assert events is not None
+    delivery = events["variables"]["delivery"]["value"]
+    # No key, SAS or function URL: Event Grid delivers to the queue as the source topic's identity.
+    assert delivery["deliveryWithResourceIdentity"] == {
+        "identity": {"type": "SystemAssigned"},
+        "destination": {"endpointType": "ServiceBusQueue", "properties": {"resourceId": "requestQueueId"}},
+    }
+    for symbol in ("storageSubscription", "topicSubscription"):
+        assert checks.body(events["resources"][symbol])["properties"] == "delivery"
+    role = templates["app/trigger-events-role.bicep"].tree
+    assert role is not None
+    sender = checks.body(role["resources"]["eventGridSender"])
+    assert (sender["scope"], sender["properties"]["principalId"]) == ("requestQueue", "deliveryPrincipalId")
+    assert role["variables"]["serviceBusDataSender"]["value"] == "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
+    main = templates["main.bicep"].tree
+    assert main is not None
+    for module in ("triggerEvents", "triggerEventsRole"):
+        condition = main["modules"][module]["config"]["condition"]
+        assert "triggerEventSourceId" in json.dumps(condition), f"{module} must be off unless a source is given"
+    assert main["parameters"]["triggerEventSourceId"]["default"] == ""
