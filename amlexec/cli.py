@@ -17,7 +17,7 @@ import re
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -361,6 +361,51 @@ def _run_outcome(events: list[dict[str, Any]], args: argparse.Namespace, *, gave
     )
 
 
+_RUN_FIRST_CHECK = timedelta(seconds=1)
+_RUN_LONGEST_WAIT = timedelta(seconds=60)
+
+
+class _Progress:
+    """What ``amlexec run`` is waiting for, on stderr: a live line on a terminal, a plain line per change otherwise.
+
+    stdout keeps carrying only the events (JSON lines), so ``amlexec run … | jq`` is unaffected.
+    """
+
+    def __init__(self, stream: Any, now: Callable[[], datetime]) -> None:
+        self._stream = stream
+        self._now = now
+        self._start = now()
+        self._live = bool(getattr(stream, "isatty", lambda: False)())
+        self._last = "launching"
+        self._shown = False
+
+    def _elapsed(self) -> str:
+        seconds = int((self._now() - self._start).total_seconds())
+        return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+    def status(self, what: str) -> None:
+        if not what or what == self._last:
+            return
+        self._last = what
+        if self._live:
+            self.tick()
+        else:
+            self._stream.write(f"amlexec: {self._elapsed()} {what}\n")
+            self._stream.flush()
+
+    def tick(self) -> None:
+        if self._live:
+            self._stream.write(f"\r\x1b[2Kamlexec: {self._elapsed()} {self._last}")
+            self._stream.flush()
+            self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self._stream.write("\r\x1b[2K")
+            self._stream.flush()
+            self._shown = False
+
+
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     import dataclasses
 
@@ -375,17 +420,30 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if args.param:
         payload = _with_params(validate_payload(body, limits=settings.limits), args.param)
         body = payload.envelope.model_dump_json(by_alias=True, exclude_none=True).encode()
-    local = dataclasses.replace(settings, bus="memory")
+    # A person is waiting: look soon (a local pipeline takes seconds), then back off to a minute at most.
+    local = dataclasses.replace(
+        settings,
+        bus="memory",
+        poll_initial=min(settings.poll_initial, _RUN_FIRST_CHECK),
+        poll_max=min(settings.poll_max, _RUN_LONGEST_WAIT),
+    )
     worker = Worker.create(local, registry=registry)
+    progress = _Progress(sys.stderr, worker.clock.now)
 
     def show(event: dict[str, Any]) -> None:
+        progress.clear()
         sys.stdout.write(json.dumps(event) + "\n")
         sys.stdout.flush()  # events are progress: a reader (jq, a log) should see each as it happens
+        kind = str(event.get("type", "")).rsplit(".", 1)[-1]
+        progress.status("launched, waiting for the run" if kind == "started" else f"ended: {kind}")
 
-    # A person is waiting: three deliveries (each with the SDK's own retries) before giving up, not ten.
-    host = InProcessHost(worker, on_event=show, max_deliveries=3)
+    # Three deliveries (each with the SDK's own retries) before giving up, not ten.
+    host = InProcessHost(worker, on_event=show, on_status=progress.status, on_wait=progress.tick, max_deliveries=3)
     host.send(body, message_id=args.request_id)
-    events = host.run_until_idle(max_wait=timedelta(0) if args.no_wait else None)
+    try:
+        events = host.run_until_idle(max_wait=timedelta(0) if args.no_wait else None)
+    finally:
+        progress.clear()
     # The host redelivers a message that failed for a temporary reason, as Service Bus does, and in the end
     # dead-letters it.
     return _run_outcome(events, args, gave_up=bool(host.dead_letters))
@@ -860,7 +918,9 @@ def _explain(exc: BaseException, args: argparse.Namespace | None, settings: Sett
         )
         return CliError(EXIT_INVALID, what, source, todo)
     if isinstance(exc, ExpressionError):
-        where = "EXPRESSION" + (f" at position {exc.position}" if exc.position is not None else "")
+        # Most messages say where already ("… at position 4"): the position is printed once.
+        said = exc.position is None or "at position" in exc.message
+        where = "EXPRESSION" + ("" if said else f" at position {exc.position}")
         return CliError(EXIT_INVALID, exc.message, where, "fix the expression (README: Expressions)")
     if isinstance(exc, ConfigurationError):
         if settings is None or args.command in ("send", "rejected"):

@@ -46,6 +46,10 @@ class InProcessHost:
 
     worker: Worker
     on_event: Callable[[dict[str, Any]], None] | None = None
+    # Progress for a person waiting: what each status check saw ("run Running"), and a call about once a second
+    # while nothing is due (to redraw an elapsed time).
+    on_status: Callable[[str], None] | None = None
+    on_wait: Callable[[], None] | None = None
     max_deliveries: int = MAX_DELIVERIES
     dead_letters: list[OutgoingMessage] = field(default_factory=list)
     last_error: BaseException | None = None
@@ -88,7 +92,9 @@ class InProcessHost:
             if destination is Destination.REQUESTS:
                 self._deliver_request(message)
             else:
-                handle_status_message(message.body, self.worker)
+                decision = handle_status_message(message.body, self.worker)
+                if decision is not None and decision.reason and self.on_status is not None:
+                    self.on_status(decision.reason)
         except Exception as error:
             if outcome_of(error) is not Outcome.RETRY:
                 raise  # the handlers settle every permanent failure themselves; this is a bug
@@ -133,4 +139,14 @@ class InProcessHost:
             if deadline is not None and clock.now() + timedelta(seconds=max(wait, 0)) > deadline:
                 logger.warning("stopped waiting: messages are still scheduled")
                 return [json.loads(m.body) for m in self.bus.published]
-            clock.sleep(max(0.0, wait))
+            self._wait(max(0.0, wait))
+
+    def _wait(self, seconds: float) -> None:
+        if self.on_wait is None:
+            self.worker.clock.sleep(seconds)
+            return
+        while seconds > 0:  # a second at a time, so a live line can show the time passing
+            step = min(1.0, seconds)
+            self.worker.clock.sleep(step)
+            seconds -= step
+            self.on_wait()

@@ -68,6 +68,7 @@ class Deferred(str):
 
 
 # Expressions that read these can only be evaluated with a real request's context.
+_MISSING_PROPERTY = re.compile(r"property '([^']+)' at position \d+ doesn't exist")
 _RUN_TIME_SOURCES = frozenset(
     {
         "activity",
@@ -111,6 +112,18 @@ class _Resolver:
         shown = None if got is None else (REDACTED if self.secure else describe_value(got))
         self.issues.append(Issue(self.prefix + path, message, expected, shown, code))
 
+    def _runtime_detail(self, raw: str, exc: ExpressionError) -> str:
+        """Why a value waits for run time; a pipeline parameter nobody passed says how to pass it."""
+        missing = _MISSING_PROPERTY.match(exc.message)
+        if missing is not None:
+            name = missing.group(1)
+            if re.search(rf"parameters\s*(\.\s*{re.escape(name)}\b|\[\s*'{re.escape(name)}'\s*\])", raw, re.I):
+                return (
+                    f"pipeline parameter '{name}' is not given here (pass it in the envelope's pipeline.parameters, "
+                    f"or with --param {name}=VALUE on the command line)"
+                )
+        return self._detail(exc)
+
     def value(self, raw: Any, path: str, depth: int = 0) -> Any:
         """Evaluate a raw JSON value: Expression objects and ``@`` strings at any depth."""
         if isinstance(raw, Dynamic):
@@ -126,7 +139,11 @@ class _Resolver:
             except ExpressionError as exc:
                 if self.lenient and template.functions & _RUN_TIME_SOURCES:
                     self.deferred.append(
-                        Issue(self.prefix + path, f"evaluated at run time: {self._detail(exc)}", code="deferred")
+                        Issue(
+                            self.prefix + path,
+                            f"evaluated at run time: {self._runtime_detail(raw, exc)}",
+                            code="deferred",
+                        )
                     )
                     return Deferred(f"<run time: {raw.lstrip('@')}>")
                 self.issues.append(

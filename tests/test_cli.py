@@ -7,9 +7,11 @@ and a documented exit code; never a traceback, never the Azure SDK's own multi-l
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -41,9 +43,14 @@ AZURE_PAYLOAD = {
 }
 
 
+PROGRESS_LINE = re.compile(r"^amlexec: \d+:\d\d:\d\d .*\n", re.M)
+
+
 def one_line(err: str) -> str:
-    """The single error line a failure prints; fails the test if there is more, or a traceback."""
+    """The single error line a failure prints (after ``amlexec run``'s progress lines, if any); fails the test if
+    there is more, or a traceback."""
     assert "Traceback" not in err
+    err = PROGRESS_LINE.sub("", err)
     assert err.endswith("\n") and err.count("\n") == 1, f"expected one line on stderr, got {err!r}"
     assert err.startswith("amlexec: "), err
     return err.rstrip("\n")
@@ -199,13 +206,42 @@ def test_run_launches_locally_and_follows_to_completion(
     monkeypatch.setenv("AMLEXEC_POLL_INITIAL_SECONDS", "0.2")
     monkeypatch.setenv("AMLEXEC_POLL_MAX_SECONDS", "1")
     assert main(args) == 0
-    started, finished = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    out, err = capsys.readouterr()
+    started, finished = (json.loads(line) for line in out.splitlines())
+    # Progress goes to stderr, a plain line per change when stderr is not a terminal; stdout stays JSON lines.
+    seen = [line.split(" ", 2)[2] for line in err.splitlines()]
+    assert seen[0] == "launched, waiting for the run" and any(s.startswith("run ") for s in seen[1:-1])
+    assert err.splitlines()[-1].endswith("ended: completed")
     assert started["type"] == "com.amlexec.run.started"
     assert finished["type"] == "com.amlexec.run.completed"
     assert finished["data"]["parameters"]["region"] == "APAC"
     assert main([*args, "--no-wait"]) == 0
     (again,) = (json.loads(line) for line in capsys.readouterr().out.splitlines())
     assert again["subject"] == started["subject"], "the same request id finds the same run"
+
+
+def test_run_progress_is_a_live_line_on_a_terminal() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from amlexec.cli import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    now = [datetime(2026, 11, 21, tzinfo=UTC)]
+    terminal = Terminal()
+    progress = _Progress(terminal, lambda: now[0])
+    progress.status("run Running")
+    now[0] += timedelta(minutes=61, seconds=5)
+    progress.tick()
+    progress.clear()
+    assert terminal.getvalue().split("\r\x1b[2K") == [
+        "",
+        "amlexec: 0:00:00 run Running",
+        "amlexec: 1:01:05 run Running",
+        "",
+    ]
 
 
 # ------------------------------------------------------------------------------- exit codes and --version
@@ -393,7 +429,36 @@ def test_send_refuses_an_invalid_payload_in_one_line(
 
 def test_an_expression_error_names_its_position(capsys: pytest.CaptureFixture[str]) -> None:
     line = fails(["expr", "@add(1"], 2, capsys)
-    assert "(EXPRESSION at position 6); fix the expression" in line
+    assert "at position 6" in line and line.count("position") == 1, "the position is said once"
+
+
+def test_an_unknown_function_suggests_the_nearest_and_says_its_position_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = fails(["expr", "@concat('a', substrng('abc', 1))"], 2, capsys)
+    assert "unknown function 'substrng' at position 13 (did you mean 'substring'?)" in line
+    assert line.count("position") == 1
+    assert "did you mean" not in fails(["expr", "@frobnicate(1)"], 2, capsys)
+
+
+def test_a_pipeline_parameter_nobody_passed_is_a_runtime_note_naming_param(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = tmp_path / "p.json"
+    activity = {
+        "name": "Score",
+        "type": "AzureMLExecutePipeline",
+        "linkedServiceName": {"referenceName": "LocalPipelines", "type": "LinkedServiceReference"},
+        "typeProperties": {
+            "mlPipelineId": "loan_scoring",
+            "mlPipelineParameters": {"x": "@pipeline().parameters.region"},
+        },
+    }
+    payload.write_text(json.dumps(activity))
+    assert main(["validate", str(payload), "--linked-services", str(EXAMPLES / "linked_services.json")]) == 0
+    out = capsys.readouterr().out
+    assert "pipeline parameter 'region' is not given here" in out and "--param region=VALUE" in out
+    assert "available properties are ''" not in out
 
 
 def test_a_bad_setting_is_a_configuration_error(

@@ -15,6 +15,7 @@ and the fuzzers run that way, so their "never crashes" checks can see such a bug
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import traceback
@@ -336,8 +337,10 @@ def _check_calls(node: Node, functions: set[str], references: dict[str, set[str]
             continue
         spec = FUNCTIONS.get(current.name)
         if spec is None:
+            near = difflib.get_close_matches(current.name, FUNCTIONS, n=1, cutoff=0.75)
+            hint = f" (did you mean '{FUNCTIONS[near[0]].name}'?)" if near else ""
             raise ExpressionSyntaxError(
-                f"unknown function '{current.spelling}' at position {current.position}",
+                f"unknown function '{current.spelling}' at position {current.position}{hint}",
                 position=current.position,
                 function=current.name,
             )
