@@ -8,8 +8,46 @@ targetScope = 'subscription'
 @description('azd environment name: names the resource group and tags every resource.')
 param environmentName string
 
+// Only regions that offer the Flex Consumption plan: anywhere else the plan fails to create halfway through a
+// deployment, after the resource group and half the resources exist. The list is the one Microsoft's own azd Flex
+// Consumption templates allow (docs/deploy.md); the live list is `az functionapp list-flexconsumption-locations`.
+// Add a region here (and to tests/infra) when it appears there. The azd metadata keeps azd's region prompt.
 @minLength(1)
-@description('Region of the Function App and its resources; it must offer the Flex Consumption plan.')
+@description('Region of the Function App and its resources: one that offers the Flex Consumption plan.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'eastus2euap'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({
   azd: {
     type: 'location'
@@ -41,10 +79,15 @@ param resourceGroupName string = ''
 @description('Service Bus tier. Standard carries 256 KiB messages; Premium 1 MiB by default.')
 param serviceBusSku string = 'Standard'
 
-@description('Grant the app Azure Service Bus Data Owner on its two trigger queues so the scale controller can read queue lengths. Off: scaling estimates by peeking (Data Receiver only).')
-param grantQueueOwnerForScaling bool = false
+// On by default: the scale controller needs the Manage claim to read message counts, and amlexec's tracking depends
+// on scheduled status-check messages waking a scaled-to-zero app (rbac.bicep, docs/deploy.md).
+@description('Grant the app Azure Service Bus Data Owner on each entity a trigger reads (request and status queues; the forwarder\'s subscription with enableEventGridOutput) so target-based scaling can read message counts. Off: Data Receiver only, and scaling falls back to peeking at messages.')
+param grantDataOwnerForScaling bool = true
 
-@description('Subscribe the function run_events to the workspace\'s Azure ML events. Needs the function deployed first: enable it after the first `azd up`, then `azd provision`.')
+// Off in a fresh environment: the subscription's AzureFunction endpoint must name an existing function, and run_events
+// exists only once the code is deployed. The postdeploy hook (azure.yaml, infra/hooks/) sets
+// AMLEXEC_ENABLE_EVENT_GRID=true and provisions again after the first deployment.
+@description('Subscribe the function run_events to the workspace\'s Azure ML events. Needs the function deployed first; the postdeploy hook turns it on after the first deployment.')
 param enableEventGrid bool = false
 
 @description('Name of the workspace\'s existing Event Grid system topic (a resource has at most one). Empty: create one.')
@@ -96,9 +139,11 @@ param existingTriggerSystemTopicName string = ''
 @description('Role the app gets on the workspace: AzureML Data Scientist (submit, read and cancel runs; no compute or workspace changes). Pass a custom role\'s GUID to narrow it further.')
 param mlRoleDefinitionId string = 'f6c7c914-8db3-469d-8ca1-694a8f32e121'
 
-@minValue(1)
+// Flex Consumption accepts a maximum instance count from 40 to 1000 (docs/deploy.md): a value outside fails here, at
+// parameter validation, instead of at the site's creation.
+@minValue(40)
 @maxValue(1000)
-@description('Flex Consumption: the most instances the app scales out to.')
+@description('Flex Consumption: the most instances the app scales out to (40 to 1000).')
 param maximumInstanceCount int = 40
 
 @description('More app settings (for example AMLEXEC_POLL_INITIAL_SECONDS or AMLEXEC_SP_SECRET__<NAME> as a Key Vault reference). They cannot replace the settings main.bicep and app/function.bicep provision.')
@@ -276,7 +321,7 @@ module rbac 'rbac.bicep' = {
     developerPrincipalType: principalType
     serviceBusNamespaceName: serviceBus.outputs.name
     entityNames: entityNames
-    grantQueueOwnerForScaling: grantQueueOwnerForScaling
+    grantDataOwnerForScaling: grantDataOwnerForScaling
     enableEventGridOutput: enableEventGridOutput
     eventGridForwarderSubscription: eventGridForwarderSubscription
     storageAccountName: storage.outputs.name

@@ -2,11 +2,14 @@
 // (guid(scope, principal, role)), and each scope is the narrowest that works.
 //
 //   app identity  Data Receiver  request queue, status queue          (its two queue triggers)
+//                 Data Owner     request queue, status queue          (grantDataOwnerForScaling: target-based scaling)
 //                 Data Sender    request queue                        (the scheduler enqueues due occurrences)
 //                 Data Sender    status queue                         (scheduled status checks)
 //                 Data Sender    rejected queue                       (rejected requests with their reasons)
 //                 Data Sender    events topic                         (completion events)
 //                 Data Receiver  events topic subscription eventgrid-forwarder  (enableEventGridOutput: the forwarder)
+//                 Data Owner     events topic subscription eventgrid-forwarder  (enableEventGridOutput and
+//                                                                      grantDataOwnerForScaling)
 //                 Storage Blob Data Owner     storage account         (host storage, deployment package)
 //                 Storage Table Data Contributor  storage account     (the request index: GET /api/requests)
 //                 Key Vault Secrets User  the status URL key secret   (core/keyvault.bicep)
@@ -23,8 +26,8 @@ param developerPrincipalType string = 'User'
 param serviceBusNamespaceName string
 @description('requestQueue, statusQueue, rejectedQueue, eventsTopic (from main.bicep).')
 param entityNames object
-@description('Also grant Data Owner on the two trigger queues, so the scale controller can read queue lengths.')
-param grantQueueOwnerForScaling bool = false
+@description('Grant Azure Service Bus Data Owner on every entity a trigger reads (the two queues; the forwarder\'s subscription with enableEventGridOutput), so the scale controller can read their message counts. Off: Data Receiver only, and scaling falls back to peeking at messages.')
+param grantDataOwnerForScaling bool = true
 @description('Grant Data Receiver on the events-topic subscription the Event Grid forwarder reads (main.bicep enableEventGridOutput).')
 param enableEventGridOutput bool = false
 @description('Name of that subscription (written once in main.bicep).')
@@ -149,8 +152,15 @@ resource eventGridForwarderReceiver 'Microsoft.Authorization/roleAssignments@202
   }
 }
 
-// Optional: Manage rights on the trigger queues only, for queue-length based scaling.
-resource requestQueueOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantQueueOwnerForScaling) {
+// Target-based scaling (on by default, grantDataOwnerForScaling). The Service Bus extension's scaler reads each
+// trigger entity's message count through the management API (GetQueueRuntimeProperties,
+// GetSubscriptionRuntimeProperties), which needs the Manage claim: with Entra ID only Data Owner carries it. Without
+// it the scaler gives up and the host falls back to peeking at the first message, which has been reported to leave
+// a scaled-to-zero app asleep; amlexec's tracking depends on scheduled status checks waking the app. Each grant is
+// scoped to the one entity the trigger reads (a role at entity scope applies to that entity only), never the
+// namespace: the app can then manage these entities, not the topic, the rejected queue or anyone's subscription.
+// docs/deploy.md (Role assignments) gives the sources and what is inferred.
+resource requestQueueOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantDataOwnerForScaling) {
   name: guid(requestQueue.id, appPrincipalId, serviceBusDataOwner)
   scope: requestQueue
   properties: {
@@ -160,9 +170,21 @@ resource requestQueueOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 }
 
-resource statusQueueOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantQueueOwnerForScaling) {
+resource statusQueueOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantDataOwnerForScaling) {
   name: guid(statusQueue.id, appPrincipalId, serviceBusDataOwner)
   scope: statusQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataOwner)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The forwarder's trigger reads its subscription: the scaler asks for that subscription's counts only, so the
+// subscription is the scope, not the events topic (which would cover every other subscriber too).
+resource eventGridForwarderOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableEventGridOutput && grantDataOwnerForScaling) {
+  name: guid(eventGridForwarder.id, appPrincipalId, serviceBusDataOwner)
+  scope: eventGridForwarder
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataOwner)
     principalId: appPrincipalId

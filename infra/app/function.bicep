@@ -28,6 +28,9 @@ param pythonVersion string = '3.11'
   4096
 ])
 param instanceMemoryMB int = 2048
+// Flex Consumption's bounds (main.bicep, docs/deploy.md), repeated so this module cannot be handed a value the plan rejects.
+@minValue(40)
+@maxValue(1000)
 param maximumInstanceCount int = 40
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -75,6 +77,64 @@ EVENTGRID_OUTPUT_FLAG = "enableEventGridOutput"
 EVENTGRID_OUTPUT_MODULE = "app/eventgrid-output.bicep"
 EVENTGRID_FORWARDER_SUBSCRIPTION = "eventGridForwarderSubscription"  # main.bicep's var, passed to the modules
 EVENTGRID_OUTPUT_SETTINGS = frozenset({"AMLEXEC_EVENTGRID_TOPIC_ENDPOINT", "AMLEXEC_EVENTGRID_SUBSCRIPTION"})
+# Target-based scaling: the Service Bus extension's scaler reads message counts through the management API, which
+# needs the Manage claim (with Entra ID: Azure Service Bus Data Owner). main.bicep grants it by default, on each entity
+# a trigger reads (where the app holds Data Receiver) and nowhere else; one flag turns it off.
+SCALING_FLAG = "grantDataOwnerForScaling"
+SCALING_SETTING = "AMLEXEC_GRANT_DATA_OWNER_FOR_SCALING"
+SERVICE_BUS_DATA_RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
+SERVICE_BUS_DATA_OWNER = "090c5cfd-751d-490a-894a-3ce6f1109419"
+# Regions offering the Flex Consumption plan: the list Microsoft's azd Flex Consumption templates allow
+# (Azure-Samples/functions-quickstart-python-azd-timer, infra/main.bicep, 2026-06). The live list is
+# `az functionapp list-flexconsumption-locations`; a region added there is added here and in main.bicep.
+FLEX_CONSUMPTION_REGIONS = frozenset(
+    {
+        "australiaeast",
+        "australiasoutheast",
+        "brazilsouth",
+        "canadacentral",
+        "centralindia",
+        "centralus",
+        "eastasia",
+        "eastus",
+        "eastus2",
+        "eastus2euap",
+        "francecentral",
+        "germanywestcentral",
+        "italynorth",
+        "japaneast",
+        "koreacentral",
+        "northcentralus",
+        "northeurope",
+        "norwayeast",
+        "southafricanorth",
+        "southcentralus",
+        "southeastasia",
+        "southindia",
+        "spaincentral",
+        "swedencentral",
+        "uaenorth",
+        "uksouth",
+        "ukwest",
+        "westcentralus",
+        "westeurope",
+        "westus",
+        "westus2",
+        "westus3",
+    }
+)
+# Flex Consumption's maximum instance count: 40 at the least, 1000 at the most (docs/deploy.md gives the sources).
+FLEX_MAXIMUM_INSTANCES = (40, 1000)
+INSTANCE_COUNT_PARAM = "maximumInstanceCount"
+# The Event Grid subscription of run_events needs the function deployed: an azd postdeploy hook (one script per shell)
+# sets this azd environment value and provisions again; the other value skips it.
+EVENT_GRID_SETTING = "AMLEXEC_ENABLE_EVENT_GRID"
+EVENT_GRID_HOOK_SKIP = "AMLEXEC_SKIP_EVENT_GRID_HOOK"
+EVENT_GRID_MODULE = "app/eventgrid.bicep"
+HOOK_SCRIPTS = {
+    "posix": ("sh", "infra/hooks/postdeploy.sh"),
+    "windows": ("pwsh", "infra/hooks/postdeploy.ps1"),
+}
 # Service Bus entity: (key of main.bicep's entityNames, app setting naming it).
 ENTITY_SETTINGS = {
     "requestQueue": "AMLEXEC_REQUEST_QUEUE",
@@ -426,6 +486,27 @@ def _condition(declaration: Mapping[str, Any]) -> Any:
     return config.get("condition") if isinstance(config, Mapping) else None
 
 
+def _conjuncts(condition: Any) -> list[Any]:
+    """The terms a condition ``a && b && ...`` requires, in order (a condition that is no ``&&``: itself)."""
+    if isinstance(condition, dict) and (condition.get("operator") or {}).get("type") == "and":
+        operands = condition["operator"].get("operands") or {}
+        return [term for operand in operands.values() for term in _conjuncts(operand)]
+    return [] if condition is None else [condition]
+
+
+def _requires(condition: Any, flag: str) -> bool:
+    """Whether a deployment condition holds only when the bool parameter ``flag`` is true."""
+    return flag in _conjuncts(condition)
+
+
+def _same_condition(left: Any, right: Any) -> bool:
+    return sorted(map(json.dumps, _conjuncts(left))) == sorted(map(json.dumps, _conjuncts(right)))
+
+
+def _render(condition: Any) -> str:
+    return " && ".join(term if isinstance(term, str) else json.dumps(term) for term in _conjuncts(condition))
+
+
 def _settings_assigned(
     node: Any, variables: Mapping[str, Any], name: str, seen: frozenset[str] = frozenset()
 ) -> list[Any]:
@@ -493,7 +574,7 @@ def check_eventgrid_output(templates: Mapping[str, Template]) -> list[str]:
             config = body(resource)
             creates = not resource.get("existing") and config.get("name") == EVENTGRID_FORWARDER_SUBSCRIPTION
             grants = config.get("scope") in existing_forwarders
-            if (creates or grants) and _condition(resource) != flag:
+            if (creates or grants) and not _requires(_condition(resource), flag):
                 problems.append(f"{template.rel}: resource {symbol} must be deployed only if ({flag})")
     for template, symbol, resource in resources(templates, "Microsoft.EventGrid/topics"):
         if _property(body(resource), "properties", "inputSchema") != "EventGridSchema":
@@ -515,17 +596,227 @@ def check_eventgrid_output(templates: Mapping[str, Template]) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------------------------- scaling, regions and the hook
+
+
+def parameters_file(infra: Path) -> dict[str, Any]:
+    """main.parameters.json's parameters (name: {"value": ...}), or {} when it is missing or not JSON."""
+    try:
+        document = json.loads((infra / "main.parameters.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    parameters = document.get("parameters") if isinstance(document, dict) else None
+    return parameters if isinstance(parameters, dict) else {}
+
+
+def _role_guid(config: Mapping[str, Any], variables: Mapping[str, Any]) -> str:
+    role = (((config.get("properties") or {}).get("roleDefinitionId") or {}).get("function")) or {}
+    name = (role.get("parameters") or {}).get("resource_name_1")
+    value = (variables.get(name) or {}).get("value") if isinstance(name, str) else None
+    return str(value if isinstance(value, str) else name)
+
+
+def app_service_bus_roles(template: Template) -> list[tuple[str, str, str, Any]]:
+    """The app identity's Service Bus data roles in a template: (symbol, role GUID, scope symbol, condition)."""
+    variables = (template.tree or {}).get("variables") or {}
+    roles = []
+    for symbol, resource in ((template.tree or {}).get("resources") or {}).items():
+        if resource.get("type", "").lower() != "microsoft.authorization/roleassignments" or resource.get("existing"):
+            continue
+        config = body(resource)
+        if (config.get("properties") or {}).get("principalId") != "appPrincipalId":
+            continue
+        guid = _role_guid(config, variables)
+        if guid in (SERVICE_BUS_DATA_RECEIVER, SERVICE_BUS_DATA_OWNER):
+            roles.append((symbol, guid, str(config.get("scope")), _condition(resource)))
+    return roles
+
+
+def check_scaling_roles(templates: Mapping[str, Template], infra: Path) -> list[str]:
+    """Data Owner, by default, on each entity a trigger reads (and nowhere else), switched off by one flag."""
+    flag, problems = SCALING_FLAG, []
+    main = (templates["main.bicep"].tree if "main.bicep" in templates else None) or {}
+    declared = (main.get("parameters") or {}).get(flag)
+    if declared is None or declared.get("type") != "bool" or declared.get("default") is not True:
+        problems.append(
+            f"main.bicep: param {flag} must be a bool that defaults to true (target-based scaling needs Data Owner)"
+        )
+    value = (parameters_file(infra).get(flag) or {}).get("value")
+    if value != f"${{{SCALING_SETTING}=true}}":
+        problems.append(
+            f"main.parameters.json: {flag} must be ${{{SCALING_SETTING}=true}} (on unless the environment opts out)"
+        )
+    for symbol, module in (main.get("modules") or {}).items():
+        path = str((module.get("detail") or {}).get("path", ""))
+        if path.endswith("rbac.bicep") and (body(module).get("params") or {}).get(flag) != flag:
+            problems.append(f"main.bicep: module {symbol} must receive {flag}: {flag}")
+    rbac = templates.get("rbac.bicep")
+    if rbac is None or rbac.tree is None:
+        return [*problems, "rbac.bicep: missing or unparsed, so the app's Service Bus roles cannot be checked"]
+    parameter = (rbac.tree.get("parameters") or {}).get(flag)
+    if parameter is None or parameter.get("default") is not True:
+        problems.append(f"rbac.bicep: param {flag} must default to true")
+    roles = app_service_bus_roles(rbac)
+    read = {scope: condition for _, guid, scope, condition in roles if guid == SERVICE_BUS_DATA_RECEIVER}
+    owners = [(symbol, scope, condition) for symbol, guid, scope, condition in roles if guid == SERVICE_BUS_DATA_OWNER]
+    for scope, condition in read.items():
+        # Data Owner wherever the trigger's Data Receiver is, under the same condition and the scaling flag.
+        expected: Any = flag
+        if condition is not None:
+            expected = {"operator": {"type": "and", "operands": {"operand_1": condition, "operand_2": flag}}}
+        granted = [(symbol, owner_condition) for symbol, owner_scope, owner_condition in owners if owner_scope == scope]
+        if not granted:
+            problems.append(
+                f"rbac.bicep: the app reads {scope} (Azure Service Bus Data Receiver) but gets no Azure Service Bus "
+                "Data Owner on it: target-based scaling needs the Manage claim on every entity a trigger reads"
+            )
+        for symbol, owner_condition in granted:
+            if not _same_condition(owner_condition, expected):
+                problems.append(
+                    f"rbac.bicep: role assignment {symbol} (Data Owner on {scope}) must be deployed only if "
+                    f"({_render(expected)})"
+                )
+    for symbol, scope, _ in owners:
+        if scope not in read:
+            problems.append(
+                f"rbac.bicep: role assignment {symbol} grants the app Azure Service Bus Data Owner on '{scope}', which "
+                "no trigger reads: grant it on each trigger's own entity only"
+            )
+    return problems
+
+
+def _decorator(parameter: Mapping[str, Any], kind: str) -> Any:
+    for decorator in parameter.get("decorators") or []:
+        if decorator.get("type") == kind:
+            return decorator.get("argument")
+    return None
+
+
+def check_location(templates: Mapping[str, Template]) -> list[str]:
+    """main.bicep's location allows exactly the Flex Consumption regions, and keeps azd's region prompt."""
+    main = (templates["main.bicep"].tree if "main.bicep" in templates else None) or {}
+    parameter = (main.get("parameters") or {}).get("location")
+    if parameter is None:
+        return ["main.bicep: no param location"]
+    problems = []
+    allowed = _decorator(parameter, "allowed")
+    if not isinstance(allowed, list):
+        problems.append(
+            "main.bicep: param location must be @allowed([...]) the Flex Consumption regions "
+            "(infra_checks.FLEX_CONSUMPTION_REGIONS)"
+        )
+    else:
+        for region in sorted(set(map(str, allowed)) - FLEX_CONSUMPTION_REGIONS):
+            problems.append(f"main.bicep: param location allows '{region}', which is not a Flex Consumption region")
+        for region in sorted(FLEX_CONSUMPTION_REGIONS - set(map(str, allowed))):
+            problems.append(f"main.bicep: param location does not allow the Flex Consumption region '{region}'")
+    metadata = _decorator(parameter, "metadata")
+    if not isinstance(metadata, dict) or (metadata.get("azd") or {}).get("type") != "location":
+        problems.append("main.bicep: param location must keep @metadata azd type 'location' (azd's region prompt)")
+    return problems
+
+
+def check_instance_count(templates: Mapping[str, Template]) -> list[str]:
+    """maximumInstanceCount is bounded as Flex Consumption documents, in main.bicep and in the function module."""
+    low, high = FLEX_MAXIMUM_INSTANCES
+    name, problems = INSTANCE_COUNT_PARAM, []
+    for rel in ("main.bicep", FUNCTION_MODULE):
+        tree = (templates[rel].tree if rel in templates else None) or {}
+        parameter = (tree.get("parameters") or {}).get(name)
+        if parameter is None:
+            problems.append(f"{rel}: no param {name}")
+            continue
+        found = (_decorator(parameter, "min_value"), _decorator(parameter, "max_value"))
+        if found != (low, high):
+            problems.append(
+                f"{rel}: param {name} must be @minValue({low}) @maxValue({high}), Flex Consumption's bounds "
+                f"(found {found[0]}, {found[1]})"
+            )
+    module = function_module(templates) or {}
+    if (module.get("params") or {}).get(name) != name:
+        problems.append(f"main.bicep: the function module must receive {name}: {name}")
+    function = {FUNCTION_MODULE: templates[FUNCTION_MODULE]} if FUNCTION_MODULE in templates else {}
+    site = next((body(r) for _, _, r in resources(function, "Microsoft.Web/sites")), {})
+    if _property(site, "properties", "functionAppConfig", "scaleAndConcurrency", name) != name:
+        problems.append(f"{FUNCTION_MODULE}: site.functionAppConfig.scaleAndConcurrency.{name} must be param {name}")
+    return problems
+
+
+def event_grid_function(templates: Mapping[str, Template]) -> str | None:
+    """The function main.bicep's Event Grid module subscribes (its functionName parameter)."""
+    main = (templates["main.bicep"].tree if "main.bicep" in templates else None) or {}
+    for module in (main.get("modules") or {}).values():
+        if str((module.get("detail") or {}).get("path", "")).removeprefix("./") == EVENT_GRID_MODULE:
+            value = (body(module).get("params") or {}).get("functionName")
+            return value if isinstance(value, str) else None
+    return None
+
+
+def check_event_grid_hook(templates: Mapping[str, Template], infra: Path, project: Path) -> list[str]:
+    """azure.yaml's postdeploy hook runs, in both shells, a script that turns the Event Grid subscription on."""
+    import yaml
+
+    problems = []
+    if (parameters_file(infra).get("enableEventGrid") or {}).get("value") != f"${{{EVENT_GRID_SETTING}=false}}":
+        problems.append(
+            f"main.parameters.json: enableEventGrid must be ${{{EVENT_GRID_SETTING}=false}}: the value the postdeploy "
+            "hook turns on once the function exists"
+        )
+    try:
+        document = yaml.safe_load((project / "azure.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        return [*problems, f"azure.yaml: cannot be read ({type(exc).__name__})"]
+    hook = (document.get("hooks") or {}).get("postdeploy") if isinstance(document, dict) else None
+    if not isinstance(hook, dict):
+        return [*problems, "azure.yaml: no hooks.postdeploy: the Event Grid subscription would need a second provision"]
+    function = event_grid_function(templates)
+    for platform, (shell, script) in HOOK_SCRIPTS.items():
+        where = f"azure.yaml: hooks.postdeploy.{platform}"
+        entry = hook.get(platform)
+        if not isinstance(entry, dict):
+            problems.append(f"{where} is missing (shell: {shell}, run: ./{script})")
+            continue
+        if entry.get("shell") != shell:
+            problems.append(f"{where} must use shell: {shell} (found {entry.get('shell')!r})")
+        run = str(entry.get("run") or "")
+        if run.removeprefix("./") != script:
+            problems.append(f"{where} must run ./{script} (found {run!r})")
+        if entry.get("continueOnError") is True:
+            problems.append(f"{where} must not continueOnError: a failed Event Grid step must fail the deployment")
+        path = project / run
+        if not run or not path.is_file():
+            problems.append(f"{where} runs '{run}', which does not exist")
+            continue
+        text = path.read_text()
+        for needed in (EVENT_GRID_HOOK_SKIP, f"azd env set {EVENT_GRID_SETTING} true", "azd provision"):
+            if needed not in text:
+                problems.append(f"{run}: never mentions '{needed}'")
+        if function is None or not re.search(rf"\b{re.escape(function)}\b", text):
+            problems.append(
+                f"{run}: waits for no function named {function} (main.bicep, module eventGrid: functionName)"
+            )
+        if shell == "sh" and shutil.which("sh"):
+            checked = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True, check=False)
+            if checked.returncode != 0:
+                first = (checked.stderr.strip().splitlines() or [""])[0]
+                problems.append(f"{run}: sh -n fails: {first}")
+    return problems
+
+
 def check_all(
     infra: Path = INFRA,
     setting_names: Iterable[str] | None = None,
     deploy_doc: Path = DEPLOY_DOC,
     local_sample: Path = LOCAL_SAMPLE,
+    project: Path | None = None,
 ) -> list[str]:
-    """Every structural problem of the templates under ``infra``; an empty list means they pass."""
+    """Every structural problem of the templates under ``infra`` (and of azure.yaml in ``project``, by default the
+    folder holding ``infra``); an empty list means they pass."""
     if setting_names is None:
         from amlexec.settings import SETTING_NAMES
 
         setting_names = SETTING_NAMES
+    project = infra.parent if project is None else project
     templates = load(infra)
     if "main.bicep" not in templates:
         return [f"{infra}: no main.bicep"]
@@ -539,4 +830,8 @@ def check_all(
         + check_app_settings(templates, setting_names, deploy_doc, local_sample)
         + check_entity_names(templates)
         + check_eventgrid_output(templates)
+        + check_scaling_roles(templates, infra)
+        + check_location(templates)
+        + check_instance_count(templates)
+        + check_event_grid_hook(templates, infra, project)
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -314,6 +315,7 @@ def test_roles_the_app_gets(templates: dict[str, checks.Template]) -> None:
     roles = {name: value["value"] for name, value in rbac["variables"].items() if isinstance(value["value"], str)}
     assert roles["serviceBusDataReceiver"] == "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
     assert roles["serviceBusDataSender"] == "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
+    assert roles["serviceBusDataOwner"] == checks.SERVICE_BUS_DATA_OWNER == "090c5cfd-751d-490a-894a-3ce6f1109419"
     assert roles["storageBlobDataOwner"] == "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
     assert roles["monitoringMetricsPublisher"] == "3913510d-42f4-4e42-8a64-420c390055eb"
     assignments = {
@@ -334,8 +336,9 @@ def test_roles_the_app_gets(templates: dict[str, checks.Template]) -> None:
         ("rejectedQueue", "serviceBusDataSender"),
         ("eventsTopic", "serviceBusDataSender"),
         ("eventGridForwarder", "serviceBusDataReceiver"),  # with enableEventGridOutput: its own subscription only
-        ("requestQueue", "serviceBusDataOwner"),
-        ("statusQueue", "serviceBusDataOwner"),  # opt-in, for scaling
+        ("requestQueue", "serviceBusDataOwner"),  # target-based scaling, on unless grantDataOwnerForScaling is off
+        ("statusQueue", "serviceBusDataOwner"),
+        ("eventGridForwarder", "serviceBusDataOwner"),  # the same, for the forwarder's trigger
         ("storage", "storageBlobDataOwner"),
         ("storage", "storageTableDataContributor"),  # the request index
         ("applicationInsights", "monitoringMetricsPublisher"),
@@ -402,22 +405,200 @@ def _azd_generates(param: dict[str, Any]) -> bool:
     return False
 
 
+def _holds(condition: Any, values: dict[str, bool]) -> bool:
+    """Whether a deployment condition (a bool parameter, or ``a && b``) holds for these parameter values."""
+    if condition is None:
+        return True
+    if isinstance(condition, str):
+        return values[condition]
+    operator = condition["operator"]
+    assert operator["type"] == "and", f"unexpected condition {condition}"
+    return all(_holds(operand, values) for operand in operator["operands"].values())
+
+
+@pytest.mark.parametrize("event_grid_output", [False, True])
+def test_scaling_owner_is_granted_by_default_on_each_trigger_entity_and_the_opt_out_removes_it(
+    templates: dict[str, checks.Template], event_grid_output: bool
+) -> None:
+    """Target-based scaling needs the Manage claim (Data Owner) on every entity a trigger reads; nothing wider."""
+    main = templates["main.bicep"].tree
+    assert main is not None
+    assert main["parameters"][checks.SCALING_FLAG]["default"] is True
+    params = checks.parameters_file(INFRA)
+    assert params[checks.SCALING_FLAG]["value"] == "${AMLEXEC_GRANT_DATA_OWNER_FOR_SCALING=true}"
+    assert module(templates, "rbac")["params"][checks.SCALING_FLAG] == checks.SCALING_FLAG
+    roles = checks.app_service_bus_roles(templates["rbac.bicep"])
+
+    def granted(scaling: bool, role: str) -> set[str]:
+        values = {checks.SCALING_FLAG: scaling, checks.EVENTGRID_OUTPUT_FLAG: event_grid_output}
+        return {scope for _, guid, scope, condition in roles if guid == role and _holds(condition, values)}
+
+    # The entities the triggers read: the two queues (their bindings name exactly these settings), and the
+    # forwarder's subscription when the Event Grid output is on.
+    queues = {
+        binding["queueName"].strip("%")
+        for function in indexed_functions().values()
+        for binding in function["bindings"]
+        if binding["type"] == "serviceBusTrigger" and "queueName" in binding
+    }
+    assert queues == {checks.ENTITY_SETTINGS["requestQueue"], checks.ENTITY_SETTINGS["statusQueue"]}
+    triggers = {"requestQueue", "statusQueue"} | ({"eventGridForwarder"} if event_grid_output else set())
+    assert granted(True, checks.SERVICE_BUS_DATA_OWNER) == triggers  # the default
+    assert granted(True, checks.SERVICE_BUS_DATA_RECEIVER) == triggers
+    assert granted(False, checks.SERVICE_BUS_DATA_OWNER) == set()  # the opt-out
+    assert granted(False, checks.SERVICE_BUS_DATA_RECEIVER) == triggers  # the triggers still read
+
+
+def test_location_allows_the_flex_consumption_regions_and_keeps_azds_prompt(
+    templates: dict[str, checks.Template],
+) -> None:
+    main = templates["main.bicep"].tree
+    assert main is not None
+    location = main["parameters"]["location"]
+    decorators = {decorator["type"]: decorator["argument"] for decorator in location["decorators"]}
+    assert decorators["allowed"] == sorted(checks.FLEX_CONSUMPTION_REGIONS)  # each once, in order
+    assert {"westindia", "polandcentral", "chinanorth3"}.isdisjoint(decorators["allowed"])
+    assert decorators["metadata"] == {"azd": {"type": "location"}}
+    assert checks.parameters_file(INFRA)["location"]["value"] == "${AZURE_LOCATION}"
+
+
+def test_maximum_instance_count_is_bounded_as_flex_consumption_documents(
+    templates: dict[str, checks.Template],
+) -> None:
+    low, high = checks.FLEX_MAXIMUM_INSTANCES
+    assert (low, high) == (40, 1000)
+    for rel in ("main.bicep", "app/function.bicep"):
+        tree = templates[rel].tree
+        assert tree is not None
+        parameter = tree["parameters"]["maximumInstanceCount"]
+        decorators = {decorator["type"]: decorator["argument"] for decorator in parameter["decorators"]}
+        assert (decorators["min_value"], decorators["max_value"]) == (low, high), rel
+        assert low <= parameter["default"] <= high
+    assert module(templates, "functionApp")["params"]["maximumInstanceCount"] == "maximumInstanceCount"
+
+
+def test_the_postdeploy_hook_is_wired_for_both_shells(templates: dict[str, checks.Template]) -> None:
+    azure = yaml.safe_load((ROOT / "azure.yaml").read_text())
+    hook = azure["hooks"]["postdeploy"]
+    assert set(hook) == {"posix", "windows"}
+    for platform, (shell, script) in checks.HOOK_SCRIPTS.items():
+        assert hook[platform] == {"shell": shell, "run": f"./{script}", "interactive": True, "continueOnError": False}
+        text = (ROOT / script).read_text()
+        assert checks.event_grid_function(templates) == "run_events"
+        assert "run_events" in text and "azd provision --no-prompt" in text
+        assert "azd env set AMLEXEC_ENABLE_EVENT_GRID true" in text
+        assert "azd env set AMLEXEC_ENABLE_EVENT_GRID false" in text  # put back when the provision fails
+    posix = ROOT / checks.HOOK_SCRIPTS["posix"][1]
+    if shutil.which("sh") is None:
+        pytest.skip("no sh on this machine")
+    assert subprocess.run(["sh", "-n", str(posix)], capture_output=True, check=False).returncode == 0
+
+
+# Stand-ins for the two CLIs the POSIX hook calls: each logs its arguments (azd: with AMLEXEC_ENABLE_EVENT_GRID as it
+# sees it), `az functionapp function show` finds run_events unless AZ_FUNCTION_MISSING is set.
+STUB_AZ = """#!/bin/sh
+printf 'az %s\\n' "$*" >> "$HOOK_LOG"
+case "$1 $2" in
+  "account show") exit "${AZ_SIGNED_OUT:-0}" ;;
+  "functionapp function") [ -z "${AZ_FUNCTION_MISSING:-}" ] || exit 3; echo func/run_events ;;
+esac
+"""
+STUB_AZD = """#!/bin/sh
+printf 'azd %s [%s]\\n' "$*" "${AMLEXEC_ENABLE_EVENT_GRID:-}" >> "$HOOK_LOG"
+[ "$1" != provision ] || exit "${AZD_PROVISION_EXIT:-0}"
+"""
+# What azd injects into the hook after a provision.
+AZD_ENVIRONMENT = {
+    "AZURE_ENV_NAME": "dev",
+    "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001",
+    "AZURE_RESOURCE_GROUP": "rg-dev",
+    "AZURE_FUNCTION_NAME": "func-amlexec-x",
+}
+FUNCTION_SHOW = (
+    "az functionapp function show --subscription 00000000-0000-0000-0000-000000000001 --resource-group rg-dev "
+    "--name func-amlexec-x --function-name run_events --query name --output tsv"
+)
+TURN_ON = [
+    "az account show --output none",
+    FUNCTION_SHOW,
+    "azd env set AMLEXEC_ENABLE_EVENT_GRID true --environment dev []",
+    "azd provision --no-prompt --environment dev [true]",
+]
+HOOK_RUNS = {
+    "first deployment: turn Event Grid on": (AZD_ENVIRONMENT, 0, TURN_ON),
+    "explicitly off until now": (
+        {**AZD_ENVIRONMENT, "AMLEXEC_ENABLE_EVENT_GRID": "false"},
+        0,
+        [
+            *TURN_ON[:2],
+            "azd env set AMLEXEC_ENABLE_EVENT_GRID true --environment dev [false]",
+            TURN_ON[3],
+        ],
+    ),
+    "already on: nothing to do": ({**AZD_ENVIRONMENT, "AMLEXEC_ENABLE_EVENT_GRID": "True"}, 0, []),
+    "skipped": ({**AZD_ENVIRONMENT, "AMLEXEC_SKIP_EVENT_GRID_HOOK": "true"}, 0, []),
+    "outside azd": ({}, 1, []),
+    "az signed out": ({**AZD_ENVIRONMENT, "AZ_SIGNED_OUT": "1"}, 1, ["az account show --output none"]),
+    "function never listed": (
+        {**AZD_ENVIRONMENT, "AZ_FUNCTION_MISSING": "1", "AMLEXEC_EVENT_GRID_HOOK_WAIT_SECONDS": "0"},
+        1,
+        TURN_ON[:2],
+    ),
+    "provision fails: the value goes back": (
+        {**AZD_ENVIRONMENT, "AZD_PROVISION_EXIT": "1"},
+        1,
+        [*TURN_ON, "azd env set AMLEXEC_ENABLE_EVENT_GRID false --environment dev [true]"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOOK_RUNS))
+def test_the_posix_hook_turns_event_grid_on_once_and_only_when_the_function_exists(name: str, tmp_path: Path) -> None:
+    if shutil.which("sh") is None:
+        pytest.skip("no sh on this machine")
+    environment, exit_code, calls = HOOK_RUNS[name]
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    for tool, text in (("az", STUB_AZ), ("azd", STUB_AZD)):
+        (bin_dir / tool).write_text(text)
+        (bin_dir / tool).chmod(0o755)
+    result = subprocess.run(
+        ["sh", str(ROOT / checks.HOOK_SCRIPTS["posix"][1])],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOOK_LOG": str(log), **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == exit_code, result.stdout + result.stderr
+    assert (log.read_text().splitlines() if log.exists() else []) == calls
+    if exit_code:
+        assert "postdeploy: " in result.stderr  # every failure says what to do next
+
+
 # -------------------------------------------------------------------------------- the checks bite: broken copies
 
 
 @pytest.fixture
 def broken_copy(tmp_path: Path) -> Path:
+    """A copy of infra/ beside a copy of azure.yaml (whose hook scripts live in infra/hooks)."""
     target = tmp_path / "infra"
     shutil.copytree(INFRA, target)
+    shutil.copy(ROOT / "azure.yaml", tmp_path / "azure.yaml")
     return target
 
 
-def edit(infra: Path, rel: str, old: str, new: str) -> None:
+def edit(infra: Path, rel: str, old: str, new: str, count: int = 1) -> None:
     path = infra / rel
     text = path.read_text()
     assert old in text, f"{old!r} not in {rel}"
-    path.write_text(text.replace(old, new, 1))
+    path.write_text(text.replace(old, new, count))
 
+
+# The whole region list of main.bicep's location, as written there (sorted, one a line).
+ALLOWED_REGIONS = (
+    "@allowed([\n" + "".join(f"  '{region}'\n" for region in sorted(checks.FLEX_CONSUMPTION_REGIONS)) + "])\n"
+)
 
 BREAKS = {
     "module parameter removed": (
@@ -583,6 +764,177 @@ BREAKS = {
         "name: 'blob-owner'",
         "role assignment storageBlobOwner is not named guid(scope, principal, role)",
     ),
+    "scaling owner off by default": (
+        "main.bicep",
+        "param grantDataOwnerForScaling bool = true",
+        "param grantDataOwnerForScaling bool = false",
+        "main.bicep: param grantDataOwnerForScaling must be a bool that defaults to true",
+    ),
+    "scaling owner off in the parameters file": (
+        "main.parameters.json",
+        "${AMLEXEC_GRANT_DATA_OWNER_FOR_SCALING=true}",
+        "${AMLEXEC_GRANT_DATA_OWNER_FOR_SCALING=false}",
+        "main.parameters.json: grantDataOwnerForScaling must be ${AMLEXEC_GRANT_DATA_OWNER_FOR_SCALING=true}",
+    ),
+    "scaling flag not passed to rbac.bicep": (
+        "main.bicep",
+        "    grantDataOwnerForScaling: grantDataOwnerForScaling\n",
+        "",
+        "main.bicep: module rbac must receive grantDataOwnerForScaling: grantDataOwnerForScaling",
+    ),
+    "scaling owner off in rbac.bicep": (
+        "rbac.bicep",
+        "param grantDataOwnerForScaling bool = true",
+        "param grantDataOwnerForScaling bool = false",
+        "rbac.bicep: param grantDataOwnerForScaling must default to true",
+    ),
+    "no scaling owner on the forwarder's subscription": (
+        "rbac.bicep",
+        "name: guid(eventGridForwarder.id, appPrincipalId, serviceBusDataOwner)\n  scope: eventGridForwarder\n"
+        "  properties: {\n    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
+        "serviceBusDataOwner)",
+        "name: guid(eventGridForwarder.id, appPrincipalId, serviceBusDataSender)\n  scope: eventGridForwarder\n"
+        "  properties: {\n    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
+        "serviceBusDataSender)",
+        "rbac.bicep: the app reads eventGridForwarder (Azure Service Bus Data Receiver) but gets no Azure Service Bus "
+        "Data Owner on it",
+    ),
+    "scaling owner on the namespace": (
+        "rbac.bicep",
+        "name: guid(requestQueue.id, appPrincipalId, serviceBusDataOwner)\n  scope: requestQueue\n",
+        "name: guid(namespace.id, appPrincipalId, serviceBusDataOwner)\n  scope: namespace\n",
+        "rbac.bicep: role assignment requestQueueOwner grants the app Azure Service Bus Data Owner on 'namespace', "
+        "which no trigger reads",
+    ),
+    "scaling owner that cannot be turned off": (
+        "rbac.bicep",
+        "resource statusQueueOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = "
+        "if (grantDataOwnerForScaling) {",
+        "resource statusQueueOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {",
+        "rbac.bicep: role assignment statusQueueOwner (Data Owner on statusQueue) must be deployed only if "
+        "(grantDataOwnerForScaling)",
+    ),
+    "forwarder owner without the Event Grid output": (
+        "rbac.bicep",
+        "= if (enableEventGridOutput && grantDataOwnerForScaling) {",
+        "= if (grantDataOwnerForScaling) {",
+        "rbac.bicep: resource eventGridForwarderOwner must be deployed only if (enableEventGridOutput)",
+    ),
+    "forwarder owner named for the topic": (
+        "rbac.bicep",
+        "name: guid(eventGridForwarder.id, appPrincipalId, serviceBusDataOwner)",
+        "name: guid(eventsTopic.id, appPrincipalId, serviceBusDataOwner)",
+        "role assignment eventGridForwarderOwner: the first guid() argument is not the id of its scope",
+    ),
+    "location open to every region": (
+        "main.bicep",
+        ALLOWED_REGIONS,
+        "",
+        "main.bicep: param location must be @allowed([...]) the Flex Consumption regions",
+    ),
+    "location allows a region without Flex Consumption": (
+        "main.bicep",
+        "  'westus3'\n])",
+        "  'westus3'\n  'westindia'\n])",
+        "main.bicep: param location allows 'westindia', which is not a Flex Consumption region",
+    ),
+    "location drops a Flex Consumption region": (
+        "main.bicep",
+        "  'swedencentral'\n",
+        "",
+        "main.bicep: param location does not allow the Flex Consumption region 'swedencentral'",
+    ),
+    "location without azd's region prompt": (
+        "main.bicep",
+        "    type: 'location'\n",
+        "    type: 'string'\n",
+        "main.bicep: param location must keep @metadata azd type 'location'",
+    ),
+    "instance count below Flex Consumption's minimum": (
+        "main.bicep",
+        "@minValue(40)\n@maxValue(1000)\n@description('Flex Consumption: the most",
+        "@minValue(1)\n@maxValue(1000)\n@description('Flex Consumption: the most",
+        "main.bicep: param maximumInstanceCount must be @minValue(40) @maxValue(1000), Flex Consumption's bounds "
+        "(found 1, 1000)",
+    ),
+    "instance count unbounded in the function module": (
+        "app/function.bicep",
+        "@minValue(40)\n@maxValue(1000)\nparam maximumInstanceCount",
+        "param maximumInstanceCount",
+        "app/function.bicep: param maximumInstanceCount must be @minValue(40) @maxValue(1000), Flex Consumption's "
+        "bounds (found None, None)",
+    ),
+    "site ignores the instance count": (
+        "app/function.bicep",
+        "maximumInstanceCount: maximumInstanceCount",
+        "maximumInstanceCount: 100",
+        "app/function.bicep: site.functionAppConfig.scaleAndConcurrency.maximumInstanceCount must be param "
+        "maximumInstanceCount",
+    ),
+    "Event Grid on before the function exists": (
+        "main.parameters.json",
+        "${AMLEXEC_ENABLE_EVENT_GRID=false}",
+        "${AMLEXEC_ENABLE_EVENT_GRID=true}",
+        "main.parameters.json: enableEventGrid must be ${AMLEXEC_ENABLE_EVENT_GRID=false}",
+    ),
+    "no postdeploy hook on Windows": (
+        "../azure.yaml",
+        "    windows:\n      shell: pwsh\n      run: ./infra/hooks/postdeploy.ps1\n",
+        "",
+        "azure.yaml: hooks.postdeploy.windows is missing (shell: pwsh, run: ./infra/hooks/postdeploy.ps1)",
+    ),
+    "Windows hook in the POSIX shell": (
+        "../azure.yaml",
+        "shell: pwsh",
+        "shell: sh",
+        "azure.yaml: hooks.postdeploy.windows must use shell: pwsh (found 'sh')",
+    ),
+    "hook script missing": (
+        "../azure.yaml",
+        "run: ./infra/hooks/postdeploy.sh",
+        "run: ./infra/hooks/post-deploy.sh",
+        "azure.yaml: hooks.postdeploy.posix runs './infra/hooks/post-deploy.sh', which does not exist",
+    ),
+    "hook failure ignored": (
+        "../azure.yaml",
+        "continueOnError: false",
+        "continueOnError: true",
+        "azure.yaml: hooks.postdeploy.posix must not continueOnError",
+    ),
+    "POSIX hook does not parse": (
+        "hooks/postdeploy.sh",
+        "while :; do",
+        "while :; then",
+        "infra/hooks/postdeploy.sh: sh -n fails",
+    ),
+}
+
+# Breaks that replace every occurrence (a script names these in comments and messages too).
+BREAKS_EVERYWHERE = {
+    "POSIX hook cannot be skipped": (
+        "hooks/postdeploy.sh",
+        "AMLEXEC_SKIP_EVENT_GRID_HOOK",
+        "AMLEXEC_NO_HOOK",
+        "infra/hooks/postdeploy.sh: never mentions 'AMLEXEC_SKIP_EVENT_GRID_HOOK'",
+    ),
+    "Windows hook never provisions": (
+        "hooks/postdeploy.ps1",
+        "azd provision",
+        "azd deploy",
+        "infra/hooks/postdeploy.ps1: never mentions 'azd provision'",
+    ),
+    "Windows hook never turns Event Grid on": (
+        "hooks/postdeploy.ps1",
+        "azd env set AMLEXEC_ENABLE_EVENT_GRID true",
+        "azd env get-value AMLEXEC_ENABLE_EVENT_GRID",
+        "infra/hooks/postdeploy.ps1: never mentions 'azd env set AMLEXEC_ENABLE_EVENT_GRID true'",
+    ),
+    "Windows hook waits for another function": (
+        "hooks/postdeploy.ps1",
+        "run_events",
+        "run_event",
+        "infra/hooks/postdeploy.ps1: waits for no function named run_events",
+    ),
 }
 
 
@@ -591,6 +943,15 @@ def test_a_broken_copy_is_reported(name: str, broken_copy: Path) -> None:
     assert checks.check_all(broken_copy) == []  # the copy itself is clean
     rel, old, new, expected = BREAKS[name]
     edit(broken_copy, rel, old, new)
+    problems = checks.check_all(broken_copy)
+    assert any(expected in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("name", sorted(BREAKS_EVERYWHERE))
+def test_a_broken_hook_script_is_reported(name: str, broken_copy: Path) -> None:
+    assert checks.check_all(broken_copy) == []
+    rel, old, new, expected = BREAKS_EVERYWHERE[name]
+    edit(broken_copy, rel, old, new, count=-1)
     problems = checks.check_all(broken_copy)
     assert any(expected in problem for problem in problems), problems
 
