@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ORACLE_VENV := .venv-oracle
 
-.PHONY: help install test format lint datafactory typecheck unit demo bench oracle oracle-env schema clean lint-infra fuzz mutants
+.PHONY: help install test format lint datafactory typecheck unit demo bench oracle oracle-env schema clean lint-infra fuzz mutants lock lock-upgrade
 
 help:
 	@echo "make demo    run an example payload through amlexec on the local default (no Azure)"
@@ -17,16 +17,49 @@ help:
 	@echo "make fuzz    atheris fuzzing of payloads and expressions, FUZZ_SECONDS (default 60) each"
 	@echo "make mutants break each guarantee on purpose (mutants/mutations.toml) and show its test fails"
 	@echo "make datafactory  run examples/datafactory in Microsoft's Data Factory testing framework against amlexec"
+	@echo "make lock    re-resolve uv.lock after a pyproject.toml dependency change (keeps locked versions that still fit)"
+	@echo "             and write requirements.txt (what deploys) and requirements-dev.lock from it; docs/dependencies.md"
+	@echo "make lock-upgrade  the same, moving every package to the newest version its range allows; then make test"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+# The test environment is requirements-dev.lock, exported from the same uv.lock as requirements.txt, so the tests
+# run on the versions that deploy. The hashes make pip refuse anything else; amlexec itself goes in by a second
+# call because an editable requirement cannot carry a hash (and --no-deps: everything it needs is already in).
+$(STAMP): pyproject.toml requirements-dev.lock | $(BIN)/python
+	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
 
 install: $(STAMP)
+
+# uv (pinned by the lock itself, installed into .venv by $(STAMP)) resolves pyproject.toml's ranges into uv.lock
+# for every platform and Python the project allows; the two requirements files are exports of it. An export is
+# replaced only when its text changed, so an unchanged `make lock` does not make the next `make test` reinstall.
+UV_EXPORT := $(BIN)/uv export --quiet --frozen --format requirements-txt --no-emit-project --no-header
+define export-locks
+	@{ echo "# What the Function App deploys: pyproject.toml's dependencies and its \`functions\` extra, with every"; \
+	  echo "# transitive dependency, exported from uv.lock by \`make lock\` (docs/dependencies.md); do not edit. The"; \
+	  echo "# hashes put pip (Flex Consumption's remote build) in hash-checking mode. The amlexec package itself"; \
+	  echo "# ships as the app's own folder."; \
+	  $(UV_EXPORT) --extra functions; } > requirements.txt.new
+	@{ echo "# What \`make install\` puts in .venv: requirements.txt's pins plus the test tools, exported from uv.lock"; \
+	  echo "# by \`make lock\` (docs/dependencies.md); do not edit."; \
+	  $(UV_EXPORT) --all-extras; } > requirements-dev.lock.new
+	@for f in requirements.txt requirements-dev.lock; do \
+	  if cmp -s $$f.new $$f; then rm $$f.new; else mv $$f.new $$f; fi; \
+	done
+endef
+
+lock: $(STAMP)
+	$(BIN)/uv lock
+	$(export-locks)
+
+lock-upgrade: $(STAMP)
+	$(BIN)/uv lock --upgrade
+	$(export-locks)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -78,7 +78,7 @@ from amlexec.resolve import dotnet_timestamp, preview, resolve
 from amlexec.runs import CONTEXT_PROPERTY, RUN_NAME_PROPERTY, EventContext, ProgressRef, attempt_of, run_name
 from amlexec.schedules import Schedule, due_occurrences, load_schedules, look_back_start, request_id_for
 from amlexec.settings import Settings, load_linked_services
-from amlexec.telemetry import span
+from amlexec.telemetry import bind, log_context, span
 from amlexec.tracking import (
     CheckMessage,
     Decision,
@@ -136,24 +136,29 @@ def linked_services_for(settings: Settings) -> LinkedServiceRegistry:
 
 
 def _default_bus(settings: Settings, clock: Clock) -> Bus:
+    """Service Bus through the connection the triggers use (identity-based, or ServiceBusConnection's connection
+    string: the local emulator's), or the in-memory bus."""
     if settings.bus == "servicebus":
         from amlexec.bus.servicebus import ServiceBusBus
 
+        entities = {
+            Destination.EVENTS: settings.events_topic,
+            Destination.STATUS: settings.status_queue,
+            Destination.REQUESTS: settings.request_queue,
+            Destination.REJECTED: settings.rejected_queue,
+        }
+        if settings.service_bus_emulator:
+            # The emulator allows 10 connections per namespace, the host's listeners included: two links (one
+            # connection each) per destination keep amlexec's four destinations at eight at most.
+            return ServiceBusBus(entities, connection_string=settings.service_bus_connection_string, max_senders=2)
+        if settings.service_bus_connection_string:
+            return ServiceBusBus(entities, connection_string=settings.service_bus_connection_string)
         credential = None
         if settings.managed_identity_client_id:
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
-        return ServiceBusBus(
-            {
-                Destination.EVENTS: settings.events_topic,
-                Destination.STATUS: settings.status_queue,
-                Destination.REQUESTS: settings.request_queue,
-                Destination.REJECTED: settings.rejected_queue,
-            },
-            fully_qualified_namespace=settings.service_bus_namespace,
-            credential=credential,
-        )
+        return ServiceBusBus(entities, fully_qualified_namespace=settings.service_bus_namespace, credential=credential)
     from amlexec.bus.memory import MemoryBus
 
     return MemoryBus(clock)
@@ -354,6 +359,7 @@ def payload_digest(body: bytes | str) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
+@log_context()
 def handle_request(
     body: bytes | str,
     context: RequestContext,
@@ -364,8 +370,10 @@ def handle_request(
     callback: bool = False,
 ) -> Launched:
     """Validate, resolve and launch one request exactly once for its identity, then start tracking it."""
+    bind(request_id=context.request_id, correlation_id=context.correlation_id, attempt=attempt)
     with span("amlexec.request", traceparent, {"amlexec.request_id": context.request_id}) as trace:
         payload = validate_payload(body, limits=worker.settings.limits)
+        bind(activity_name=payload.activity.name)
         for warning in payload.warnings:
             logger.info("request %s: %s", context.request_id, warning)
         request = resolve(
@@ -373,6 +381,7 @@ def handle_request(
         )
         request = request.model_copy(update={"payload_digest": payload_digest(body), "callback": callback})
         handle = worker.launchers.launch(request, attempt=attempt)
+        bind(run_id=handle.run_id)
         logger.info(
             "request %s (correlation %s): %s run %s %s",
             request.request_id,
@@ -394,6 +403,7 @@ class Rejected:
     event: CloudEvent
 
 
+@log_context()
 def process_request(
     body: bytes, context: RequestContext, worker: Worker, *, traceparent: str | None = None
 ) -> Launched | Rejected:
@@ -404,6 +414,7 @@ def process_request(
     ``callBackUri`` is taken out of the body first: it is a secret, kept only in the request index, and a
     WebHook retry's new URI must not make the same request look like another payload.
     """
+    bind(request_id=context.request_id, correlation_id=context.correlation_id, attempt=1)
     callback: SecretStr | None = None
     try:
         body, callback = _take_callback(body, worker)
@@ -487,6 +498,7 @@ def _summary(issues: list[Issue]) -> str:
     return text if len(issues) <= 5 else f"{text}; (+{len(issues) - 5} more)"
 
 
+@log_context()
 def reject_request(
     body: bytes,
     context: RequestContext,
@@ -499,6 +511,7 @@ def reject_request(
 ) -> CloudEvent:
     """Keep the original body on the rejected queue with every reason, and tell the sender why (and a waiting
     WebHook, when ``callback``: the request index holds its URI)."""
+    bind(request_id=context.request_id, correlation_id=context.correlation_id, activity_name=activity_name)
     issues_json = json.dumps([i.to_dict() for i in rejected.issues])
     event_id = message_id = None
     if isinstance(rejected, IdempotencyConflict):
@@ -563,6 +576,7 @@ def final_event(
     )
 
 
+@log_context()
 def handle_check(body: bytes | str, worker: Worker) -> Decision:
     """Look at one run in flight and do what tracking decides (idempotent: a redelivery decides again).
 
@@ -571,6 +585,13 @@ def handle_check(body: bytes | str, worker: Worker) -> Decision:
     interval and, if it persists, ends the request with a ``failed`` event naming the cause.
     """
     check = CheckMessage.model_validate_json(body)
+    bind(
+        request_id=check.request.request_id,
+        correlation_id=check.request.correlation_id,
+        activity_name=check.request.activity_name,
+        attempt=check.attempt,
+        run_id=check.handle.run_id if check.handle else None,
+    )
     now = worker.clock.now()
     with span("amlexec.check", check.traceparent, {"amlexec.request_id": check.request.request_id}) as trace:
         try:
@@ -586,6 +607,7 @@ def handle_check(body: bytes | str, worker: Worker) -> Decision:
             # The run was a duplicate of a race between instances; from now on follow the one kept.
             followed = check.handle.model_copy(update={"run_id": status.run_id, "studio_url": status.studio_url})
             check = check.model_copy(update={"handle": followed})
+            bind(run_id=followed.run_id)
         assert check.handle is not None
         decision = decide(check.model_copy(update={"failures": 0}), status, now, worker.tracking)
         logger.info("request %s run %s: %s", check.request.request_id, check.handle.run_id, decision.reason)
@@ -595,6 +617,7 @@ def handle_check(body: bytes | str, worker: Worker) -> Decision:
 
 def _launch_retry(check: CheckMessage, worker: Worker) -> Decision:
     handle = worker.launchers.launch(check.request, attempt=check.attempt)
+    bind(run_id=handle.run_id)
     logger.info("request %s: attempt %d launched as %s", check.request.request_id, check.attempt, handle.run_id)
     _start_tracking(check.request, handle, worker, attempt=check.attempt, traceparent=check.traceparent)
     return Decision(reason=f"attempt {check.attempt} launched")
@@ -704,9 +727,17 @@ def _send_callback_message(message: CallbackMessage, worker: Worker, delay: time
     )
 
 
+@log_context()
 def deliver_callback(message: CallbackMessage, worker: Worker) -> None:
     """POST a request's outcome to the WebHook waiting for it (at least once: retried with backoff)."""
     data = message.event.get("data") or {}
+    bind(
+        request_id=message.request_id,
+        correlation_id=data.get("correlationId"),
+        activity_name=message.activity_name,
+        run_id=data.get("runId"),
+        attempt=data.get("attempt"),
+    )
     kind = str(message.event.get("type", "")).rsplit(".", 1)[-1]
     if worker.index is None or worker.callbacks is None:
         logger.error("request %s: a callback is due but the request index is not configured", message.request_id)
@@ -843,6 +874,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+@log_context()
 def handle_run_notification(event_type: str, data: Any, worker: Worker) -> CloudEvent | None:
     """An Azure ML run event: publish the terminal event at once if it is a run we launched that has ended.
 
@@ -875,6 +907,13 @@ def handle_run_notification(event_type: str, data: Any, worker: Worker) -> Cloud
         logger.warning("run %s carries an unreadable %s property; ignored", run_id, CONTEXT_PROPERTY)
         return None
     attempt = attempt_of(run_name)
+    bind(
+        request_id=context.request_id,
+        correlation_id=context.correlation_id,
+        activity_name=context.activity_name,
+        run_id=run_id,
+        attempt=attempt,
+    )
     # The documented example says "failed"; the service's own status words are capitalised.
     state = normalise_status(status_word)
     if state is RunState.COMPLETED:
@@ -942,7 +981,9 @@ def handle_tick(worker: Worker, *, last_tick: datetime | None = None) -> list[st
         )
     if messages:
         worker.bus.send(Destination.REQUESTS, messages)
-        logger.info("schedules due: %s", ", ".join(m.message_id for m in messages))
+        for message in messages:
+            with log_context(request_id=message.message_id, correlation_id=message.correlation_id):
+                logger.info("schedule due: request %s sent", message.message_id)
     fired = [m.message_id for m in messages]
     failures: list[Exception] = []
     windows = {d.name: d.window for d in worker.triggers if d.window is not None}
@@ -1014,6 +1055,9 @@ def _fire(
         messages.append(_trigger_message(request_id, body, definition))
     if messages:
         worker.bus.send(Destination.REQUESTS, messages)
+        for message in messages:
+            with log_context(request_id=message.message_id, correlation_id=message.correlation_id):
+                logger.info("trigger %s: request %s sent", definition.name, message.message_id)
     return [m.message_id for m in messages]
 
 

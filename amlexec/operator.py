@@ -88,8 +88,9 @@ class ServiceBusOperator:
             return self._factory()
         from azure.servicebus import ServiceBusClient
 
-        if self._connection_string:
-            return ServiceBusClient.from_connection_string(self._connection_string)
+        connection_string = self._connection_string or self._settings.service_bus_connection_string
+        if connection_string:
+            return ServiceBusClient.from_connection_string(connection_string)
         if not self._settings.service_bus_namespace:
             raise ConfigurationError("set ServiceBusConnection__fullyQualifiedNamespace (or pass a connection string)")
         from azure.identity import DefaultAzureCredential

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from amlexec.errors import ConfigurationError
 from amlexec.linked_services import LinkedServiceRegistry
@@ -23,6 +24,7 @@ from amlexec.validation import PREMIUM_TIER_MAX_MESSAGE, STANDARD_TIER_MAX_MESSA
 __all__ = [
     "SETTING_NAMES",
     "Settings",
+    "configured_bus",
     "eventgrid_output_configured",
     "get_settings",
     "json_documents",
@@ -40,6 +42,7 @@ SETTING_NAMES = (
     "AMLEXEC_LOCAL_RUNS_DIR",
     "AMLEXEC_BUS",
     "ServiceBusConnection__fullyQualifiedNamespace",
+    "ServiceBusConnection",
     "AMLEXEC_REQUEST_QUEUE",
     "AMLEXEC_REQUEST_TOPIC",
     "AMLEXEC_REQUEST_SUBSCRIPTION",
@@ -69,6 +72,7 @@ SETTING_NAMES = (
     "AZURE_CLIENT_ID",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "AMLEXEC_SDK_LOG_LEVEL",
 )
 
 
@@ -116,6 +120,90 @@ def _status_url_keys(source: Mapping[str, str]) -> tuple[bytes, ...]:
     return tuple(keys)
 
 
+_NAMESPACE_SETTING = "ServiceBusConnection__fullyQualifiedNamespace"
+_CONNECTION_SETTING = "ServiceBusConnection"
+
+
+def configured_bus(env: Mapping[str, str] | None = None) -> str:
+    """The bus the settings ask for: ``AMLEXEC_BUS`` (lower-cased), else ``servicebus`` when a Service Bus
+    connection is configured and ``memory`` when none is.
+
+    Reads only these three settings and never raises (:meth:`Settings.from_env` rejects other values), so the
+    Function App can ask while it is being indexed, like :func:`request_topic_configured`.
+    """
+    source = os.environ if env is None else env
+    explicit = source.get("AMLEXEC_BUS", "").strip().lower()
+    if explicit:
+        return explicit
+    connected = any(source.get(name, "").strip() for name in (_NAMESPACE_SETTING, _CONNECTION_SETTING))
+    return "servicebus" if connected else "memory"
+
+
+def _connection_string_parts(value: str) -> dict[str, str]:
+    """The ``Key=Value`` pairs of a connection string, keys lower-cased, split the way azure-servicebus splits
+    them. Every error names the setting and the key at fault, never a value: the string may hold a key."""
+    parts: dict[str, str] = {}
+    for item in value.strip().rstrip(";").split(";"):
+        key, equals, part = item.partition("=")
+        if not equals or not key:
+            raise ConfigurationError(
+                f"{_CONNECTION_SETTING} is not a connection string (expected Key=Value pairs separated by ';')"
+            )
+        parts[key.lower()] = part
+    return parts
+
+
+def _check_connection_string(value: str) -> None:
+    """What the SDK and the Functions host would reject later, or silently get wrong, said now."""
+    parts = _connection_string_parts(value)
+    endpoint = parts.get("endpoint") or parts.get("hostname") or ""
+    if not urlsplit(endpoint).netloc:
+        raise ConfigurationError(
+            f"{_CONNECTION_SETTING} needs Endpoint=sb://<namespace host> (the emulator's: Endpoint=sb://localhost)"
+        )
+    key_name, key, signature = (
+        bool(parts.get(name)) for name in ("sharedaccesskeyname", "sharedaccesskey", "sharedaccesssignature")
+    )
+    if not ((key_name and key and not signature) or (signature and not key_name and not key)):
+        raise ConfigurationError(
+            f"{_CONNECTION_SETTING} needs SharedAccessKeyName and SharedAccessKey, or else SharedAccessSignature"
+        )
+    if "entitypath" in parts:
+        raise ConfigurationError(
+            f"{_CONNECTION_SETTING} must be the namespace's connection string, without EntityPath: amlexec "
+            "sends to four entities and the Functions host listens on several"
+        )
+    emulator = parts.get("usedevelopmentemulator")
+    if emulator is not None and emulator not in ("true", "false"):
+        raise ConfigurationError(
+            f"{_CONNECTION_SETTING}: UseDevelopmentEmulator must be exactly 'true' or 'false' in lower case "
+            "(azure-servicebus treats any other spelling as false and then tries TLS on port 5671)"
+        )
+
+
+def _is_emulator(connection_string: str) -> bool:
+    return _connection_string_parts(connection_string).get("usedevelopmentemulator") == "true"
+
+
+def _service_bus_connection(source: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """``(namespace, connection string)``: at most one of them, as the Functions host's triggers read them.
+
+    The host takes ``ServiceBusConnection`` as a connection string whenever it is set (not blank) and only
+    otherwise looks at ``ServiceBusConnection__fullyQualifiedNamespace``; amlexec sends through the same one.
+    Both set is refused rather than guessed at: the triggers and the sender would otherwise be free to disagree.
+    """
+    namespace = source.get(_NAMESPACE_SETTING, "").strip() or None
+    connection_string = source.get(_CONNECTION_SETTING, "").strip() or None
+    if namespace and connection_string:
+        raise ConfigurationError(
+            f"set {_NAMESPACE_SETTING} (identity-based, preferred) or {_CONNECTION_SETTING} (a connection "
+            "string, for the Service Bus emulator), not both: the Functions host would use the connection string"
+        )
+    if connection_string:
+        _check_connection_string(connection_string)
+    return namespace, connection_string
+
+
 def _request_index(source: Mapping[str, str], bus: str) -> dict[str, Any]:
     """Where the request index lives: the Function App's own storage account, unless told otherwise.
 
@@ -157,6 +245,12 @@ class Settings:
     local_runs_dir: Path = Path(".amlexec/runs")
     bus: str = "memory"
     service_bus_namespace: str | None = None
+    # ServiceBusConnection as a connection string (the Service Bus emulator's, or a SAS key): a secret, so never
+    # in a repr, a log or an error message. Identity-based (service_bus_namespace) is the default and preferred.
+    service_bus_connection_string: str | None = field(default=None, repr=False)
+    # The connection string says UseDevelopmentEmulator=true: the local Service Bus emulator, which allows ten
+    # connections per namespace.
+    service_bus_emulator: bool = False
     request_queue: str = "amlexec-requests"
     request_topic: str | None = None
     request_subscription: str | None = None
@@ -219,14 +313,15 @@ class Settings:
                     f"got {raw_limit!r}"
                 )
             limit = int(raw_limit)
-        namespace = source.get("ServiceBusConnection__fullyQualifiedNamespace", "").strip() or None
-        bus = source.get("AMLEXEC_BUS", "").strip().lower() or ("servicebus" if namespace else "memory")
+        namespace, connection_string = _service_bus_connection(source)
+        bus = configured_bus(source)
         if bus not in ("servicebus", "memory"):
             raise ConfigurationError(f"AMLEXEC_BUS must be 'servicebus' or 'memory', got {bus!r}")
-        if bus == "servicebus" and not namespace:
+        if bus == "servicebus" and not namespace and not connection_string:
             raise ConfigurationError(
                 "AMLEXEC_BUS=servicebus needs ServiceBusConnection__fullyQualifiedNamespace "
-                "(for example mynamespace.servicebus.windows.net)"
+                "(identity-based, for example mynamespace.servicebus.windows.net) or ServiceBusConnection "
+                "(a connection string, for example the Service Bus emulator's)"
             )
         file = source.get("AMLEXEC_LINKED_SERVICES_FILE", "").strip()
         schedules_file = source.get("AMLEXEC_SCHEDULES_FILE", "").strip()
@@ -244,6 +339,8 @@ class Settings:
             local_runs_dir=Path(name("AMLEXEC_LOCAL_RUNS_DIR", ".amlexec/runs")),
             bus=bus,
             service_bus_namespace=namespace,
+            service_bus_connection_string=connection_string,
+            service_bus_emulator=connection_string is not None and _is_emulator(connection_string),
             request_queue=name("AMLEXEC_REQUEST_QUEUE", "amlexec-requests"),
             request_topic=source.get("AMLEXEC_REQUEST_TOPIC", "").strip() or None,
             request_subscription=source.get("AMLEXEC_REQUEST_SUBSCRIPTION", "").strip() or None,

@@ -1,8 +1,9 @@
 """Azure Functions triggers: decode what the host hands over, call the core, map errors to retry or settle.
 
 This module and ``function_app.py`` are the only ones that import ``azure.functions``. Every function
-takes its entity names from app settings (``%Setting%``) and reaches Service Bus with the identity-based
-connection ``ServiceBusConnection`` (``ServiceBusConnection__fullyQualifiedNamespace``).
+takes its entity names from app settings (``%Setting%``) and reaches Service Bus through the connection
+``ServiceBusConnection``: identity-based (``ServiceBusConnection__fullyQualifiedNamespace``) in Azure, or a
+connection string (the Service Bus emulator's) locally.
 
 Error mapping, one rule for every trigger (``amlexec.errors.outcome_of``): a failure a retry cannot cure
 (an invalid payload, a 403, a configuration error) is settled, its body kept on the rejected queue with the
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -45,7 +48,7 @@ from amlexec.handlers import (
 from amlexec.request import RequestContext
 from amlexec.runref import InvalidProgressRef, decode_run_ref, encode_run_ref, sign_progress_ref, verify_progress_ref
 from amlexec.runs import ProgressRef, RequestRef
-from amlexec.settings import eventgrid_output_configured, get_settings, request_topic_configured
+from amlexec.settings import configured_bus, eventgrid_output_configured, get_settings, request_topic_configured
 
 __all__ = ["SERVICE_BUS_CONNECTION", "blueprint"]
 
@@ -55,6 +58,37 @@ SERVICE_BUS_CONNECTION = "ServiceBusConnection"
 _JSON = "application/json"
 
 blueprint = func.Blueprint()  # type: ignore[no-untyped-call]
+
+# Set in a worker process a real Functions host started: FUNCTIONS_WORKER_RUNTIME is the app setting the host
+# picks the worker by (Core Tools reads it from local.settings.json), AzureWebJobsScriptRoot is the app root
+# Core Tools and the Dedicated/Premium hosts set (the Python worker reads it), and FUNCTIONS_APPLICATION_DIRECTORY
+# is set by the host itself on every language worker process it starts.
+_HOST_MARKERS = ("FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsScriptRoot", "FUNCTIONS_APPLICATION_DIRECTORY")
+
+
+def _warn_if_memory_bus_under_host(env: Mapping[str, str] | None = None) -> bool:
+    """Under a real Functions host the in-memory bus serves only the HTTP functions: say so, loudly.
+
+    Called once, when the host indexes the app (so once per worker process). Reads only the bus settings and
+    the host's own variables, and never raises: a configuration mistake must not stop the app from indexing.
+    Returns whether it warned.
+    """
+    source = os.environ if env is None else env
+    if configured_bus(source) != "memory" or not any(source.get(name, "").strip() for name in _HOST_MARKERS):
+        return False
+    reason = "AMLEXEC_BUS=memory" if source.get("AMLEXEC_BUS", "").strip() else "no ServiceBusConnection is set"
+    logger.warning(
+        "IN-MEMORY BUS UNDER A FUNCTIONS HOST (%s): only the HTTP functions serve. Status checks, scheduled "
+        "requests and completion events stay inside this worker process and nothing delivers them: a run "
+        "launched here is never tracked to its end and no event leaves the process. Set ServiceBusConnection "
+        "(the Service Bus emulator's connection string; docs/local-development.md) or "
+        "ServiceBusConnection__fullyQualifiedNamespace, and leave AMLEXEC_BUS unset or 'servicebus'.",
+        reason,
+    )
+    return True
+
+
+_warn_if_memory_bus_under_host()
 
 
 def _worker() -> Worker:
@@ -84,14 +118,15 @@ def _handle_request_message(msg: func.ServiceBusMessage, trigger_name: str) -> N
         logger.info("event delivery %s from %s started %d request(s)", msg.message_id, trigger_name, len(fired))
         return
     traceparent = telemetry.traceparent_of(msg.application_properties)
-    logger.info(
-        "request %s (correlation %s, delivery %s) from %s",
-        context.request_id,
-        context.correlation_id,
-        msg.delivery_count,
-        trigger_name,
-    )
-    process_request(body, context, worker, traceparent=traceparent)
+    with telemetry.log_context(request_id=context.request_id, correlation_id=context.correlation_id, attempt=1):
+        logger.info(
+            "request %s (correlation %s, delivery %s) from %s",
+            context.request_id,
+            context.correlation_id,
+            msg.delivery_count,
+            trigger_name,
+        )
+        process_request(body, context, worker, traceparent=traceparent)
 
 
 @blueprint.function_name("requests")

@@ -220,6 +220,27 @@ def test_run_launches_locally_and_follows_to_completion(
     assert again["subject"] == started["subject"], "the same request id finds the same run"
 
 
+def test_run_looks_at_the_run_after_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from amlexec import inprocess
+
+    seen: list[tuple[float, float]] = []
+    original = inprocess.InProcessHost.__post_init__
+
+    def record(host: inprocess.InProcessHost) -> None:
+        tracking = host.worker.tracking
+        seen.append((tracking.initial_delay.total_seconds(), tracking.max_delay.total_seconds()))
+        original(host)
+
+    monkeypatch.setattr(inprocess.InProcessHost, "__post_init__", record)
+    monkeypatch.setenv("AMLEXEC_LOCAL_RUNS_DIR", str(tmp_path / "runs"))
+    payload = str(EXAMPLES / "payloads" / "loan_scoring.json")
+    assert main(["run", payload, "--linked-services", str(EXAMPLES / "linked_services.json")]) == 0
+    assert seen == [(1.0, 60.0)], "a person is waiting: the app's 15 s first look and 5 min spacing are for no one"
+    capsys.readouterr()
+
+
 def test_run_progress_is_a_live_line_on_a_terminal() -> None:
     from datetime import UTC, datetime, timedelta
 

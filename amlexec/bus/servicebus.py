@@ -1,4 +1,8 @@
-"""Azure Service Bus through azure-servicebus: pooled senders, identity-based, with retries.
+"""Azure Service Bus through azure-servicebus: pooled senders, identity-based by default, with retries.
+
+Identity-based (a namespace and an Entra credential) is how the app runs in Azure. A connection string is the
+other way in: the local Service Bus emulator's (``UseDevelopmentEmulator=true``: plain AMQP, no TLS; needs
+azure-servicebus 7.14.0 or later), or a SAS key. It is a secret: nothing here logs it or puts it in an error.
 
 Messages keep their deterministic ``message_id``, so the events topic's duplicate detection drops a repeat
 publish (a redelivered status check, the Event Grid and polling paths both seeing a run end). Scheduled
@@ -52,6 +56,9 @@ class _Link:
 class ServiceBusBus:
     """Sends to the entities named in ``entities`` (destination -> queue or topic name). Thread-safe.
 
+    Reaches ``fully_qualified_namespace`` with ``credential`` (one DefaultAzureCredential when None), or else
+    the namespace of ``connection_string``; exactly one of the two is given.
+
     ``max_senders`` bounds the connections per destination, and so the sends to it in flight; a send that
     finds them all busy waits up to ``checkout_timeout`` seconds, then raises TransientError. ``close()``
     closes every link; a send after it opens new ones.
@@ -73,8 +80,10 @@ class ServiceBusBus:
         if not fully_qualified_namespace and not connection_string:
             raise ConfigurationError(
                 "Service Bus needs ServiceBusConnection__fullyQualifiedNamespace "
-                "(identity-based) or a connection string"
+                "(identity-based) or ServiceBusConnection (a connection string)"
             )
+        if fully_qualified_namespace and connection_string:
+            raise ValueError("give ServiceBusBus a namespace or a connection string, not both")
         if max_senders < 1:
             raise ValueError("max_senders must be at least 1")
         self._entities = dict(entities)
@@ -219,7 +228,11 @@ class ServiceBusBus:
         from azure.servicebus import ServiceBusClient
 
         if self._connection_string:
-            client = ServiceBusClient.from_connection_string(self._connection_string, **self._options)
+            try:
+                client = ServiceBusClient.from_connection_string(self._connection_string, **self._options)
+            except ValueError as exc:
+                # The SDK's parse errors name the part at fault, never a value; the string itself stays out.
+                raise ConfigurationError(f"ServiceBusConnection is not a usable connection string: {exc}") from None
         else:
             client = ServiceBusClient(str(self._namespace), self._shared_credential(), **self._options)
         # The events destination is a topic; the others are queues.

@@ -56,6 +56,8 @@ var identitySettings = {
   // the authentication string makes the host and OpenTelemetry exporter send with an Entra token.
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // The Python worker exports traces and logs itself (host.json telemetryMode: OpenTelemetry), once.
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

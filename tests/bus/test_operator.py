@@ -177,3 +177,17 @@ def test_a_replay_without_the_subscription_setting_names_it() -> None:
 def test_the_replay_command_needs_the_topic_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eventgrid", "replay"]) == 1  # EXIT_CONFIG
     assert "AMLEXEC_EVENTGRID_TOPIC_ENDPOINT" in capsys.readouterr().err
+
+
+def test_send_uses_the_apps_service_bus_connection_string_when_no_flag_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = tmp_path / "seed.json"
+    payload.write_text(json.dumps(SEED_ACTIVITY))
+    with AmqpTestBroker() as broker:
+        monkeypatch.setenv("ServiceBusConnection", broker.connection_string)
+        monkeypatch.delenv("ServiceBusConnection__fullyQualifiedNamespace", raising=False)
+        assert run_with_deadline(lambda: main(["send", str(payload), "--message-id", "req-8"]), 20) == 0
+        (message,) = broker.messages("amlexec-requests")
+    assert capsys.readouterr().out == "sent req-8\n"
+    assert message.message_id == "req-8"

@@ -15,7 +15,7 @@ from azure.functions.servicebus import ServiceBusMessage
 from fakes.workspace import World, make_world, seed_pipeline_component
 
 import function_app
-from amlexec import triggers
+from amlexec import telemetry, triggers
 from amlexec.bus.base import Destination, OutgoingMessage
 from amlexec.bus.memory import MemoryBus
 from amlexec.callbacks import MemoryCallbackSender
@@ -174,7 +174,12 @@ def make_flow(monkeypatch: Any, tmp_path: Path, **settings: Any) -> Flow:
         bus=bus,
         callbacks=MemoryCallbackSender(),
     )
-    monkeypatch.setattr(triggers, "_worker", lambda: worker)
+
+    def configured_worker() -> Worker:
+        telemetry.configure()  # as the real _worker does: the log-field copier and SDK log levels
+        return worker
+
+    monkeypatch.setattr(triggers, "_worker", configured_worker)
     function_app.app.functions_bindings = {}
     functions = {str(f.get_function_name()): f.get_user_function() for f in function_app.app.get_functions()}
     function_app.app.functions_bindings = {}

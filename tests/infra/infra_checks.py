@@ -46,6 +46,7 @@ HOST_SETTINGS = frozenset(
         "ServiceBusConnection__credential",
         "ServiceBusConnection__clientId",
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
     }
 )
 # amlexec settings infra/ must provide; every other name in SETTING_NAMES is user-supplied and must be
@@ -437,7 +438,7 @@ def check_app_settings(
     sample = json.loads(local_sample.read_text()).get("Values", {})
     for name in sorted((deployed & exact) - set(sample)):
         problems.append(f"app setting '{name}' is provisioned but missing from {local_sample.name}")
-    for name in sorted(set(sample) - exact - LOCAL_ONLY_SETTINGS):
+    for name in sorted(set(sample) - exact - LOCAL_ONLY_SETTINGS - HOST_SETTINGS):
         problems.append(f"{local_sample.name} lists '{name}', which amlexec does not read")
     return problems
 
