@@ -310,3 +310,23 @@ def test_a_body_that_looks_like_an_event_but_is_not_one_is_rejected_with_the_rea
     flow.deliver_request(json.dumps(broken).encode(), message_id="sb-broken")
     (kept,) = flow.bus.sent[Destination.REJECTED]
     assert kept.body == json.dumps(broken).encode(), "the body is kept byte for byte"
+
+
+def test_events_out_of_order_and_redelivered_start_one_run_per_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    flow = flow_with(monkeypatch, tmp_path, landing_trigger())
+    a_create, a_flush = (
+        blob_created("a-1", "CreateFile", 0, "scores/a.csv"),
+        blob_created("a-2", "FlushWithClose", 9, "scores/a.csv"),
+    )
+    b_put = blob_created("b-1", "PutBlob", 5, "scores/b.csv")
+    # Event Grid promises no order: the flush before the create, the other file in between, and repeats.
+    for number, event in enumerate([a_flush, b_put, a_create, a_flush, b_put, a_create]):
+        flow.deliver_request(json.dumps(event).encode(), message_id=f"sb-{number}")
+    finish_everything(flow)
+    assert sorted(i["label"] for i in inputs(flow)) == ["landing/scores|a.csv", "landing/scores|b.csv"]
+    assert sorted(e["data"]["requestId"] for e in flow.terminal_events()) == [
+        "event:OnNewCsv:a-2",
+        "event:OnNewCsv:b-1",
+    ]
