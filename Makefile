@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ORACLE_VENV := .venv-oracle
 
-.PHONY: help install test format lint datafactory typecheck unit demo bench oracle oracle-env schema clean lint-infra fuzz mutants lock lock-upgrade
+.PHONY: help install test format lint datafactory typecheck unit demo bench oracle oracle-env oracle-fuzz schema clean lint-infra fuzz mutants lock lock-upgrade
 
 help:
 	@echo "make demo    run an example payload through amlexec on the local default (no Azure)"
@@ -13,6 +13,8 @@ help:
 	@echo "make format  apply ruff's formatter and its safe fixes"
 	@echo "make bench   print throughput figures (bench/)"
 	@echo "make oracle  differential tests against Data Factory's own expression engine (~200 MB download)"
+	@echo "make oracle-fuzz  differential fuzzing against that engine: FUZZ_CASES (default 3000) generated expressions,"
+	@echo "             FUZZ_SEED (default 1); FUZZ_ARGS=--record rewrites tests/expressions/cases/fuzz.json"
 	@echo "make lint-infra  checkov scan of infra/ (installs checkov into .venv-checkov on first use)"
 	@echo "make fuzz    atheris fuzzing of payloads and expressions, FUZZ_SECONDS (default 60) each"
 	@echo "make mutants break each guarantee on purpose (mutants/mutations.toml) and show its test fails"
@@ -113,6 +115,11 @@ oracle-env: $(ORACLE_VENV)/.installed
 
 oracle: $(STAMP) oracle-env
 	$(BIN)/pytest -m oracle -p no:cacheprovider
+
+FUZZ_CASES ?= 3000
+FUZZ_SEED ?= 1
+oracle-fuzz: $(STAMP) oracle-env
+	AMLEXEC_EXPRESSIONS_STRICT=1 $(BIN)/python tests/oracle/fuzz_run.py --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) $(FUZZ_ARGS)
 
 lint-infra:
 	bash infra/scan.sh

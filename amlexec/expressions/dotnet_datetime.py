@@ -197,6 +197,9 @@ class Culture:
     month_day: str
     year_month: str
     two_digit_year_max: int = 2049
+    # What '/' and ':' in a format print (.NET's DateSeparator and TimeSeparator).
+    date_separator: str = "/"
+    time_separator: str = ":"
 
 
 _MONTHS = (
@@ -248,20 +251,21 @@ EN_US = Culture(
     month_day="MMMM d",
     year_month="MMMM yyyy",
 )
-_VALID_CULTURE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def resolve_culture(name: str) -> Culture:
-    """Map a locale argument to culture data: ``''`` and malformed names mean the invariant culture.
+    """Map a locale argument to culture data; ``''`` means the invariant culture.
 
-    Only en-US (the engine's default culture) and the invariant culture are modelled; any other
-    well-formed name is refused rather than silently formatted with the wrong month names.
+    en-US is built in; any other name goes to ``cultures`` (CLDR through Babel, loaded on first use), which
+    also reproduces how the engine reads unknown and malformed names.
     """
-    if name == "" or not _VALID_CULTURE_NAME.fullmatch(name):
+    if name == "":
         return INVARIANT
     if name.lower() in ("en-us", "en"):
         return EN_US
-    raise ExpressionEvaluationError(f"The locale '{name}' is not supported; use 'en-US' or ''.")
+    from amlexec.expressions.cultures import date_culture
+
+    return date_culture(name)
 
 
 # Formatting ------------------------------------------------------------------------------------------------
@@ -378,9 +382,9 @@ def _format_custom(value: DotNetDateTime, fmt: str, culture: Culture, original: 
             if nxt in "dMyhHmsfFtgKz":
                 out.append(_field(value, nxt, 1, culture, original=original, out=out))
             elif nxt == ":":
-                out.append(":")
+                out.append(culture.time_separator)
             elif nxt == "/":
-                out.append("/")
+                out.append(culture.date_separator)
             else:
                 out.append(nxt)
             i += 2
@@ -389,8 +393,13 @@ def _format_custom(value: DotNetDateTime, fmt: str, culture: Culture, original: 
                 raise _bad_format(original)
             out.append(fmt[i + 1])
             i += 2
+        elif ch == ":":
+            out.append(culture.time_separator)
+            i += 1
+        elif ch == "/":
+            out.append(culture.date_separator)
+            i += 1
         else:
-            # ':' and '/' are the culture's separators, which are ':' and '/' for both cultures modelled.
             out.append(ch)
             i += 1
     return "".join(out)
@@ -549,7 +558,8 @@ def parse_timestamp(text: str, today: DotNetDateTime, culture: Culture = EN_US) 
 
     ``today`` supplies the date for a time-only string and the year for a month/day-only one.
     """
-    stripped = text.strip(" \t\r\n\f\v")
+    # ICU cultures write U+202F before AM/PM (en-US) and the engine reads it back as a space.
+    stripped = text.replace("\u202f", " ").strip(" \t\r\n\f\v")
     if not stripped:
         return None
     parsed = _parse_iso(stripped)
@@ -669,6 +679,8 @@ def _parse_date_tokens(tokens: list[str], result: _Parsed, culture: Culture) -> 
             result.year, result.month, result.day = _number(numbers[0]), _number(numbers[1]), _number(numbers[2])
         else:
             result.month, result.day = _number(numbers[0]), _number(numbers[1])
+            if _day_first(culture):
+                result.month, result.day = result.day, result.month
             result.year = _expand_year(numbers[2], culture)
         return True
     if len(numbers) == 2:
@@ -678,8 +690,15 @@ def _parse_date_tokens(tokens: list[str], result: _Parsed, culture: Culture) -> 
             result.month, result.year, result.day = _number(numbers[0]), _number(numbers[1]), 1
         else:
             result.month, result.day = _number(numbers[0]), _number(numbers[1])
+            if _day_first(culture):
+                result.month, result.day = result.day, result.month
         return True
     return False
+
+
+def _day_first(culture: Culture) -> bool:
+    """Whether the culture's short date pattern puts the day before the month (en-GB, de-DE, ...)."""
+    return culture.short_date.find("d") < culture.short_date.find("M")
 
 
 def _finish(parsed: _Parsed, today: DotNetDateTime) -> DotNetDateTime | None:

@@ -19,6 +19,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import cmp_to_key
 from typing import Any
 from urllib.parse import quote, unquote_plus, unquote_to_bytes, urlsplit
@@ -42,6 +43,7 @@ from amlexec.expressions.values import (
     utf16_len,
     utf16_units,
 )
+from amlexec.expressions.xml_functions import fn_xml, fn_xpath
 
 __all__ = ["CONTEXT_FUNCTIONS", "FUNCTIONS", "NONDETERMINISTIC_FUNCTIONS"]
 
@@ -568,6 +570,21 @@ def fn_equals(args: Args, _: CallContext) -> bool:
     return _strict_equals(left, right)
 
 
+def fn_strong_equals(args: Args, context: CallContext) -> bool:
+    # equals() for values of one type only: the engine refuses 1 and '1' outright (numbers are one type).
+    left, right = args
+    kinds = {"Float": "Integer"}
+    left_type, right_type = type_name(left), type_name(right)
+    # Recorded: null pairs with a string, an object or an array (reference types), not with a number or a boolean.
+    nullable = {"Null", "String", "Object", "Array"}
+    with_null = "Null" in (left_type, right_type) and {left_type, right_type} <= nullable
+    if kinds.get(left_type, left_type) != kinds.get(right_type, right_type) and not with_null:
+        raise _fail(
+            "strongEquals", f"expects parameters of same type, but found '{left_type},{right_type}' distinct types"
+        )
+    return fn_equals(args, context)
+
+
 def _numeric_order(left: int | float, right: int | float) -> int:
     # Mixed int/float comparisons happen in double precision, as in .NET.
     if type(left) is not type(right):
@@ -709,7 +726,8 @@ def fn_decimal(args: Args, _: CallContext) -> float:
         if _is_big(value):
             raise _fail("decimal", "cannot convert an integer outside the 64-bit range to a decimal number")
         return float(value)
-    if isinstance(value, str):
+    # .NET's decimal parsing takes no exponent ('1e3' is refused), unlike a double's.
+    if isinstance(value, str) and "e" not in value.lower():
         number = parse_culture_float(value, "en-US")
         if number is not None and math.isfinite(number):
             return number
@@ -747,6 +765,16 @@ def fn_base64_to_string(args: Args, _: CallContext) -> str:
 
 def _binary(data: bytes, content_type: str = "application/octet-stream") -> dict[str, str]:
     return {BINARY_CONTENT_TYPE: content_type, BINARY_CONTENT: _b64(data)}
+
+
+def fn_base64_to_json(args: Args, _: CallContext) -> Any:
+    text = _decode_b64("base64ToJson", _str("base64ToJson", args, 0)).decode("utf-8", "replace")
+    try:
+        if not text.strip():  # json('') is null; an empty decoded string is no JSON to this function
+            raise ExpressionEvaluationError("empty")
+        return parse_json(text)
+    except ExpressionEvaluationError:
+        raise _fail("base64ToJson", "the decoded string is not a valid json serialized value") from None
 
 
 def fn_base64_to_binary(args: Args, _: CallContext) -> dict[str, str]:
@@ -933,53 +961,79 @@ def fn_rand(args: Args, _: CallContext) -> int:
 
 # ----------------------------------------------------------------------------------------------- URIs
 
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443, "ldap": 389, "nntp": 119}
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443, "ldap": 389, "nntp": 119, "mailto": 25}
 
 
-def _uri(name: str, args: Args) -> Any:
+@dataclass(frozen=True)
+class _UriParts:
+    """What .NET's System.Uri reports for the URI functions (recorded from the engine)."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    query: str  # with its '?', or ""
+
+
+def _non_ascii_escaped(text: str) -> str:
+    # System.Uri percent-encodes non-ASCII characters of the path and query as UTF-8 (the host keeps them).
+    return "".join(ch if ord(ch) < 128 else "".join(f"%{b:02X}" for b in ch.encode("utf-8")) for ch in text)
+
+
+def _uri(name: str, args: Args) -> _UriParts:
     text = _str(name, args, 0)
+    stripped = text.strip()
     try:
-        parts = urlsplit(text.strip())
-        parts.port  # noqa: B018 - validates the port
+        parts = urlsplit(stripped)
+        explicit_port = parts.port
     except ValueError:
-        parts = None
+        parts, explicit_port = None, None
     malformed = any(char in text for char in ' <>"{}|^`')
-    if parts is None or malformed or not parts.scheme or not (parts.netloc or parts.scheme == "file"):
+    if parts is None or malformed or not parts.scheme:
         raise _fail(name, f"expects a well-formed absolute URI, got {text[:100]!r}")
-    return parts
+    scheme = parts.scheme.lower()
+    before_fragment = stripped.partition("#")[0]
+    query = "?" + _non_ascii_escaped(parts.query) if "?" in before_fragment else ""
+    if parts.netloc or scheme == "file":
+        # urlsplit drops a bare '?', which the engine keeps (hence the check on the text itself).
+        host = str(parts.hostname or "")
+        port = explicit_port if explicit_port is not None else _DEFAULT_PORTS.get(scheme, -1)
+        return _UriParts(scheme, host, port, _non_ascii_escaped(parts.path or "/"), query)
+    # No authority: a non-hierarchical URI (mailto:, urn:, news:, tel:, data:). mailto's address is its host.
+    rest = before_fragment[len(parts.scheme) + 1 :]
+    if scheme == "mailto":
+        address = rest.partition("?")[0]
+        host_and_port = address.rpartition("@")[2]
+        host, _, port_text = host_and_port.partition(":")
+        port = int(port_text) if port_text.isdigit() else _DEFAULT_PORTS["mailto"]
+        return _UriParts(scheme, host, port, "", query)
+    return _UriParts(scheme, "", -1, _non_ascii_escaped(rest), "")
 
 
 def fn_uri_host(args: Args, _: CallContext) -> str:
-    host = str(_uri("uriHost", args).hostname or "")
+    host = _uri("uriHost", args).host
     return f"[{host}]" if ":" in host else host
 
 
 def fn_uri_path(args: Args, _: CallContext) -> str:
-    return str(_uri("uriPath", args).path or "/")
+    return _uri("uriPath", args).path
 
 
 def fn_uri_path_and_query(args: Args, _: CallContext) -> str:
     parts = _uri("uriPathAndQuery", args)
-    before_fragment = str(args[0]).strip().partition("#")[0]
-    return str(parts.path or "/") + ("?" + parts.query if "?" in before_fragment else "")
+    return parts.path + parts.query
 
 
 def fn_uri_port(args: Args, _: CallContext) -> int:
-    parts = _uri("uriPort", args)
-    if parts.port is not None:
-        return int(parts.port)
-    return _DEFAULT_PORTS.get(parts.scheme.lower(), -1)
+    return _uri("uriPort", args).port
 
 
 def fn_uri_query(args: Args, _: CallContext) -> str:
-    parts = _uri("uriQuery", args)
-    # urlsplit drops a bare '?', which the engine keeps.
-    before_fragment = str(args[0]).strip().partition("#")[0]
-    return "?" + str(parts.query) if "?" in before_fragment else ""
+    return _uri("uriQuery", args).query
 
 
 def fn_uri_scheme(args: Args, _: CallContext) -> str:
-    return str(_uri("uriScheme", args).scheme.lower())
+    return _uri("uriScheme", args).scheme
 
 
 # -------------------------------------------------------------------------------------------- objects
@@ -992,9 +1046,21 @@ def _object(name: str, args: Args) -> dict[str, Any]:
     return value
 
 
+def _property_name(name: str, args: Args) -> str:
+    key = _str(name, args, 1)
+    invalid = [symbol for symbol in "[]." if symbol in key]
+    if invalid:
+        raise _fail(
+            name,
+            f"the property name {key!r} has these invalid characters '{', '.join(invalid)}'; "
+            "the name cannot contain any of '[', ']', '.'",
+        )
+    return key
+
+
 def fn_add_property(args: Args, _: CallContext) -> dict[str, Any]:
     mapping = _object("addProperty", args)
-    key = _str("addProperty", args, 1)
+    key = _property_name("addProperty", args)
     if _find_key(mapping, key) is not None:
         raise _fail("addProperty", f"cannot add property {key!r}: the object already has it")
     return {**mapping, key: args[2]}
@@ -1002,14 +1068,14 @@ def fn_add_property(args: Args, _: CallContext) -> dict[str, Any]:
 
 def fn_set_property(args: Args, _: CallContext) -> dict[str, Any]:
     mapping = _object("setProperty", args)
-    key = _str("setProperty", args, 1)
+    key = _property_name("setProperty", args)
     existing = _find_key(mapping, key)
     return {**mapping, (existing if existing is not None else key): args[2]}
 
 
 def fn_remove_property(args: Args, _: CallContext) -> dict[str, Any]:
     mapping = _object("removeProperty", args)
-    key = _str("removeProperty", args, 1)
+    key = _property_name("removeProperty", args)
     existing = _find_key(mapping, key)
     return {name: value for name, value in mapping.items() if name != existing}
 
@@ -1120,6 +1186,7 @@ _CORE_SPECS = [
     _spec("reverse", 1, 1, fn_reverse),
     # logical
     _spec("equals", 2, 2, fn_equals),
+    _spec("strongEquals", 2, 2, fn_strong_equals),
     _spec("less", 2, 2, fn_less),
     _spec("lessOrEquals", 2, 2, fn_less_or_equals),
     _spec("greater", 2, 2, fn_greater),
@@ -1135,11 +1202,14 @@ _CORE_SPECS = [
     _spec("bool", 1, 1, fn_bool),
     _spec("decimal", 1, 1, fn_decimal),
     _spec("json", 1, 1, fn_json),
+    _spec("xml", 1, 1, fn_xml),
+    _spec("xpath", 2, 2, fn_xpath),
     _spec("array", 1, 1, fn_array),
     _spec("coalesce", 1, None, fn_coalesce),
     _spec("base64", 1, 1, fn_base64),
     _spec("encodeBase64", 1, 1, fn_base64),
     _spec("base64ToString", 1, 1, fn_base64_to_string),
+    _spec("base64ToJson", 1, 1, fn_base64_to_json),
     _spec("decodeBase64", 1, 1, fn_base64_to_string),
     _spec("base64ToBinary", 1, 1, fn_base64_to_binary),
     _spec("binary", 1, 1, fn_binary),

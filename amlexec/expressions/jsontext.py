@@ -114,6 +114,10 @@ class _Reader:
             raise self.fail(f"unexpected character {char!r}")
         literal = match.group()
         self.index = match.end()
+        following = self.text[self.index : self.index + 1]
+        if following and not following.isspace() and following not in ",]}/":
+            # Newtonsoft reads a number up to a delimiter: '12abc' and '2024-02-29' are no numbers.
+            raise self.fail(f"{literal + following!r} is not a valid number (unexpected character {following!r})")
         hexadecimal = literal[1:2] in ("x", "X") or literal[2:3] in ("x", "X")
         if not hexadecimal and ("." in literal or "e" in literal or "E" in literal):
             return float(literal)

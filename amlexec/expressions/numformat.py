@@ -4,16 +4,17 @@ Parsing follows .NET's ``NumberStyles.Float | AllowThousands``: surrounding whit
 group separators in the integer part, a decimal separator and an exponent. Formatting covers the .NET
 standard formats (C, D, E, F, G, N, P, R, X with an optional precision) and the common custom pattern
 characters (``0 # . , %`` and quoted literals, ``;`` sections). Rounding is done on the exact decimal
-value of the double, half to even, as measured on the engine. A few cultures are known; any other
-culture name falls back to en-US.
+value of the double, half to even, as measured on the engine (custom formats: 15 significant digits, half
+away from zero). en-US (also for ``''``) is built in; other cultures come from ``cultures`` (CLDR via Babel,
+loaded on first use).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
 
 from amlexec.expressions.errors import ExpressionLimitError
 
@@ -25,30 +26,41 @@ class NumberFormatError(ValueError):
 
 
 @dataclass(frozen=True)
-class Culture:
+class NumberCulture:
+    """The slice of a .NET ``NumberFormatInfo`` that formatting and parsing use."""
+
     decimal: str
     group: str
-    currency: str
-    currency_before: bool  # "$1.00" vs "1,00 €"
-    percent_space: bool  # "50 %" vs "50%"
+    minus: str
+    plus: str
+    currency_symbol: str
+    # (prefix, suffix) around the digits, with "¤" standing for the currency symbol and "-" for the sign.
+    currency_positive: tuple[str, str]
+    currency_negative: tuple[str, str]
+    percent_positive: tuple[str, str]
+    percent_negative: tuple[str, str]
+    percent_symbol: str = "%"
+    group_sizes: tuple[int, ...] = (3,)
+    number_digits: int = 3  # default decimals of F, N, P (ICU cultures: the decimal pattern's 3)
     currency_digits: int = 2
 
-
-_CULTURES = {
-    "en-us": Culture(".", ",", "$", True, False),
-    "": Culture(".", ",", "¤", True, False),
-    "en-gb": Culture(".", ",", "£", True, False),
-    "de-de": Culture(",", ".", "€", False, True),
-    "fr-fr": Culture(",", "\u202f", "€", False, True),
-    "es-es": Culture(",", ".", "€", False, True),
-    "it-it": Culture(",", ".", "€", False, False),
-    "nl-nl": Culture(",", ".", "€", True, False),
-    "ja-jp": Culture(".", ",", "￥", True, False, 0),
-}
+    def with_currency(self, symbol: str) -> NumberCulture:
+        return replace(self, currency_symbol=symbol)
 
 
-def _culture(name: str) -> Culture:
-    return _CULTURES.get(name.lower(), _CULTURES["en-us"])
+EN_US_NUMBERS = NumberCulture(".", ",", "-", "+", "$", ("¤", ""), ("-¤", ""), ("", "%"), ("-", "%"))
+INVARIANT_NUMBERS = NumberCulture(
+    ".", ",", "-", "+", "¤", ("¤", ""), ("(¤", ")"), ("", " %"), ("-", " %"), number_digits=2
+)
+
+
+def _culture(name: str) -> NumberCulture:
+    # formatNumber and isFloat read '' as the default culture (en-US), unlike the date functions.
+    if name == "" or name.lower() in ("en-us", "en"):
+        return EN_US_NUMBERS
+    from amlexec.expressions.cultures import number_culture
+
+    return number_culture(name)
 
 
 # Precision beyond this would only build huge strings; .NET allows more, amlexec refuses (a limit error).
@@ -64,6 +76,10 @@ _WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u2028\u2029\u202f\u3000"
 
 def parse_culture_float(text: str, culture_name: str) -> float | None:
     """The double ``text`` denotes in the culture, or None if .NET would refuse it."""
+    if culture_name:
+        from amlexec.expressions.cultures import check_float_culture
+
+        check_float_culture(culture_name)
     culture = _culture(culture_name)
     body = text.strip(_WHITESPACE)
     if body.lower() in ("nan", "-nan", "+nan"):
@@ -71,13 +87,15 @@ def parse_culture_float(text: str, culture_name: str) -> float | None:
     sign = ""
     if body[:1] in "+-" and body:
         sign, body = body[0], body[1:]
-    group = re.escape(culture.group)
+    # .NET also takes a plain space for a no-break-space group separator (fr-FR's U+202F, sv-SE's U+00A0),
+    # but not the other no-break space.
+    group = f"[ {culture.group}]" if culture.group in ("\u00a0", "\u202f") else re.escape(culture.group)
     decimal_separator = re.escape(culture.decimal)
     pattern = rf"(?P<int>[0-9](?:[0-9]|{group})*)?(?:{decimal_separator}(?P<frac>[0-9]*))?(?P<exp>[eE][+-]?[0-9]+)?"
     match = re.fullmatch(pattern, body)
     if match is None:
         return None
-    whole = (match.group("int") or "").replace(culture.group, "")
+    whole = re.sub(group, "", match.group("int") or "")
     fraction = match.group("frac") or ""
     if not whole and not fraction:
         return None
@@ -87,26 +105,36 @@ def parse_culture_float(text: str, culture_name: str) -> float | None:
         return None
 
 
-def _group(digits: str, separator: str) -> str:
-    head = len(digits) % 3 or 3
-    parts = [digits[:head]] + [digits[i : i + 3] for i in range(head, len(digits), 3)]
-    return separator.join(parts)
+def _group(digits: str, separator: str, sizes: tuple[int, ...] = (3,)) -> str:
+    """Insert group separators: the first size from the right, then the next, the last one repeating."""
+    parts: list[str] = []
+    end = len(digits)
+    index = 0
+    while end > 0:
+        size = sizes[min(index, len(sizes) - 1)]
+        if size <= 0:
+            parts.append(digits[:end])
+            break
+        parts.append(digits[max(0, end - size) : end])
+        end -= size
+        index += 1
+    return separator.join(reversed(parts))
 
 
-def _fixed(value: Decimal, places: int) -> tuple[str, str]:
-    """Integer and fraction digits of |value| rounded half to even to ``places`` decimals (as measured)."""
+def _fixed(value: Decimal, places: int, rounding: str = ROUND_HALF_EVEN) -> tuple[str, str]:
+    """Integer and fraction digits of |value| rounded to ``places`` decimals (half to even, as measured)."""
     quantum = Decimal(1).scaleb(-places)
     with localcontext(Context(prec=_MAX_PRECISION + 400)):
-        rounded = abs(value).quantize(quantum, rounding=ROUND_HALF_EVEN)
+        rounded = abs(value).quantize(quantum, rounding=rounding)
     text = f"{rounded:f}"
     whole, _, fraction = text.partition(".")
     return whole, fraction
 
 
-def _standard(number: int | float, kind: str, precision: int | None, culture: Culture) -> str:
+def _standard(number: int | float, kind: str, precision: int | None, culture: NumberCulture) -> str:
     exact = Decimal(number)
     negative = exact < 0 or (isinstance(number, float) and math.copysign(1, number) < 0 and number != 0)
-    sign = "-" if negative else ""
+    sign = culture.minus if negative else ""
     upper = kind.upper()
     if upper == "D":
         if not isinstance(number, int):
@@ -119,25 +147,31 @@ def _standard(number: int | float, kind: str, precision: int | None, culture: Cu
         digits = format(number & 0xFFFFFFFFFFFFFFFF if number < 0 else number, "x").rjust(precision or 0, "0")
         return digits.upper() if kind == "X" else digits
     if upper in ("F", "N", "C", "P"):
-        # Measured: the engine's default is 3 decimals for F, N and P (the culture's currency digits for C).
-        default = culture.currency_digits if upper == "C" else 3
+        # Measured: the engine's default is 3 decimals for F, N and P under ICU cultures (the decimal
+        # pattern's maximum; 2 for the invariant culture) and the currency's digits for C.
+        default = culture.currency_digits if upper == "C" else culture.number_digits
         places = default if precision is None else precision
         scaled = exact * 100 if upper == "P" else exact
         whole, fraction = _fixed(scaled, places)
         if upper != "F":
-            whole = _group(whole, culture.group)
+            whole = _group(whole, culture.group, culture.group_sizes)
         body = whole + (culture.decimal + fraction if places else "")
-        if upper == "P":
-            return sign + body + (" %" if culture.percent_space else "%")
-        if upper == "C":
-            if culture.currency_before:
-                return f"{sign}{culture.currency}{body}"
-            return f"{sign}{body} {culture.currency}"
+        if upper in ("P", "C"):
+            if upper == "P":
+                prefix, suffix = culture.percent_negative if negative else culture.percent_positive
+                symbol = culture.percent_symbol
+            else:
+                prefix, suffix = culture.currency_negative if negative else culture.currency_positive
+                symbol = culture.currency_symbol
+            marker = "%" if upper == "P" else "¤"
+            prefix = prefix.replace("-", culture.minus).replace(marker, symbol)
+            suffix = suffix.replace("-", culture.minus).replace(marker, symbol)
+            return prefix + body + suffix
         return sign + body
     if upper == "E":
         places = 6 if precision is None else precision
         if exact == 0:
-            mantissa, exponent = "0" + ("." + "0" * places if places else ""), 0
+            mantissa, exponent = "0" + (culture.decimal + "0" * places if places else ""), 0
         else:
             exponent = abs(exact).adjusted()
             scaled = abs(exact).scaleb(-exponent)
@@ -146,24 +180,28 @@ def _standard(number: int | float, kind: str, precision: int | None, culture: Cu
                 exponent += 1
                 whole, fraction = _fixed(abs(exact).scaleb(-exponent), places)
             mantissa = whole + (culture.decimal + fraction if places else "")
-        return f"{sign}{mantissa}{kind}{'-' if exponent < 0 else '+'}{abs(exponent):03d}"
+        return f"{sign}{mantissa}{kind}{culture.minus if exponent < 0 else culture.plus}{abs(exponent):03d}"
     if upper in ("G", "R"):
         from amlexec.expressions.values import dotnet_double_text
 
         if isinstance(number, int) and precision is None:
-            return str(number)
+            return str(number).replace("-", culture.minus)
         if precision is None or upper == "R":
             text = dotnet_double_text(float(number))
         else:
             text = f"{float(number):.{precision}g}"
             text = re.sub(r"e([+-])0*(\d\d)", r"E\1\2", text)
-        return text.replace(".", culture.decimal) if culture.decimal != "." else text
+        if culture.decimal != "." or culture.minus != "-":
+            text = text.replace(".", "\0").replace("-", culture.minus).replace("\0", culture.decimal)
+        return text
     raise NumberFormatError(f"format {kind!r} is not a known standard format")
 
 
-def _custom(number: int | float, pattern: str, culture: Culture) -> str:
+def _custom(number: int | float, pattern: str, culture: NumberCulture) -> str:
     sections = _split_sections(pattern)
-    value = Decimal(number)
+    # Measured: custom formats see a double as its 15 significant digits, rounded half away from zero
+    # (0.125 with '0.00' is 0.13, where 'N2' gives 0.12).
+    value = Decimal(f"{number:.14e}") if isinstance(number, float) else Decimal(number)
     if value < 0 and len(sections) > 1:
         section, value = sections[1], -value
         force_sign = False
@@ -189,12 +227,12 @@ def _custom(number: int | float, pattern: str, culture: Culture) -> str:
         # Rounding to that many places would overflow the decimal context below (InvalidOperation).
         raise _too_precise(places)
     required_places = sum(1 for c in fraction_part[: len(fraction_part.rstrip("#"))] if c == "0")
-    whole, fraction = _fixed(value, places)
+    whole, fraction = _fixed(value, places, ROUND_HALF_UP)
     fraction = fraction.rstrip("0").ljust(required_places, "0") if places else ""
     min_whole = sum(1 for c in integer_part[integer_part.find("0") :] if c == "0") if "0" in integer_part else 0
     whole = whole.lstrip("0").rjust(min_whole, "0")
     if grouping and whole:
-        whole = _group(whole, culture.group)
+        whole = _group(whole, culture.group, culture.group_sizes)
     number_text = whole + (culture.decimal + fraction if fraction else "")
     # Re-insert literal text around the digit placeholders.
     out: list[str] = []
@@ -217,13 +255,13 @@ def _custom(number: int | float, pattern: str, culture: Culture) -> str:
                 out.append(number_text)
                 placed = True
         elif char == "%":
-            out.append("%")
+            out.append(culture.percent_symbol)
         else:
             out.append(char)
         index += 1
     text = "".join(out)
     if force_sign:
-        text = "-" + text
+        text = culture.minus + text
     return text
 
 

@@ -85,12 +85,10 @@ def test_date_round_trip_shape() -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z", run_expression("@utcNow()"))
 
 
-def test_date_other_locales_are_refused_not_guessed() -> None:
-    # Known deviation: the engine uses ICU data for any culture; only en-US and invariant are modelled.
-    with pytest.raises(ExpressionEvaluationError, match="locale"):
-        run_expression("@formatDateTime('2024-01-02', 'D', 'fr-FR')")
-    with pytest.raises(ExpressionEvaluationError, match="locale"):
-        run_expression("@parseDateTime('31/01/2024', 'de-DE', 'dd/MM/yyyy')")
+def test_date_other_cultures_use_their_own_names_and_order() -> None:
+    # The engine answers with the culture's data (tests/expressions/cases/locales.json records 2,175 answers).
+    assert run_expression("@formatDateTime('2024-01-02', 'D', 'fr-FR')") == "mardi 2 janvier 2024"
+    assert run_expression("@parseDateTime('31/01/2024', 'de-DE', 'dd/MM/yyyy')") == "2024-01-31T00:00:00.0000000"
 
 
 def test_date_dst_gap_and_overlap() -> None:

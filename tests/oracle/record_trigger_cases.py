@@ -13,7 +13,6 @@ are ``{"body": <it>}``. amlexec receives the same object as ``trigger.outputs.bo
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from classify_errors import classify, shorten  # noqa: E402
-from engine import Oracle, oracle_python  # noqa: E402
+from recording import record  # noqa: E402
 
 ROOT = HERE.parents[1]
 OUTPUT = ROOT / "tests" / "expressions" / "cases" / "triggers.json"
@@ -75,26 +73,8 @@ EXPRESSIONS = [
 
 
 def main() -> None:
-    python = oracle_python()
-    if python is None:
-        raise SystemExit("the oracle environment (.venv-oracle) is missing; run make oracle-env")
-    oracle = Oracle(python)
-    cases: list[dict[str, Any]] = []
-    try:
-        for expression in EXPRESSIONS:
-            answer = oracle.ask(expression, pipeline=BODY)
-            case: dict[str, Any] = {"expression": expression, "context": {"trigger": {"outputs": {"body": BODY}}}}
-            if answer["ok"]:
-                case["result"] = answer["result"]
-            else:
-                message = shorten(answer["message"])
-                case["error"] = classify(expression, message)[0]
-                case["engine_message"] = message
-            cases.append(case)
-    finally:
-        oracle.close()
-    OUTPUT.write_text(json.dumps(cases, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"recorded {len(cases)} trigger expressions")
+    count = record(EXPRESSIONS, OUTPUT, pipeline=BODY, context={"trigger": {"outputs": {"body": BODY}}})
+    print(f"recorded {count} trigger expressions")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,79 @@
+"""Record Data Factory's own answers where differential fuzzing found amlexec wrong: the functions it lacked
+(strongEquals, base64ToJson), json() of text that is no number ('12abc', a timestamp), decimal() of an
+exponent, and property names with '[', ']' or '.'.
+
+Run from the repository root with the oracle environment present:
+
+    .venv/bin/python tests/oracle/record_added_function_cases.py
+
+Writes ``tests/expressions/cases/added_functions.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from recording import record  # noqa: E402
+
+OUTPUT = HERE.parents[1] / "tests" / "expressions" / "cases" / "added_functions.json"
+EXPRESSIONS = [
+    "@strongEquals(0, 0)",
+    "@strongEquals(0, 0.0)",
+    "@strongEquals(1.5, 1)",
+    "@strongEquals(1, '1')",
+    "@strongEquals('a', 'A')",
+    "@strongEquals('a', 'a')",
+    "@strongEquals(null, null)",
+    "@strongEquals(null, 'a')",
+    "@strongEquals('a', null)",
+    "@strongEquals(json('{}'), null)",
+    "@strongEquals(null, true)",
+    "@strongEquals(1, null)",
+    "@strongEquals(null, 1.5)",
+    "@strongEquals(true, 1)",
+    "@strongEquals(true, true)",
+    "@strongEquals(createArray(1,2), createArray(1,2))",
+    "@strongEquals(createArray(1,2), createArray(2,1))",
+    "@strongEquals(json('{\"a\":1}'), json('{\"a\":1}'))",
+    "@strongEquals(createArray(1), json('{}'))",
+    "@base64ToJson('eyJhIjoxfQ==')",
+    "@base64ToJson('WzEsMl0=')",
+    "@base64ToJson('MQ==')",
+    "@base64ToJson('InRleHQi')",
+    "@base64ToJson('bnVsbA==')",
+    "@base64ToJson('bm90IGpzb24=')",
+    "@base64ToJson('!!')",
+    "@base64ToJson(1)",
+    "@base64ToJson('')",
+    "@json('1 2')",
+    "@json('[1] x')",
+    "@json('{}x')",
+    "@json('1 ')",
+    "@json('12abc')",
+    "@json('2024-02-29T13:45:30Z')",
+    "@json('2024')",
+    "@json('-1.5e3,')",
+    "@decimal('1e3')",
+    "@decimal('1E3')",
+    "@decimal('1.5e0')",
+    "@decimal('1.50')",
+    "@addProperty(json('{\"a\":null}'), 'a.b', 0)",
+    "@addProperty(json('{}'), 'a]', 1)",
+    "@setProperty(json('{}'), 'a.b', 1)",
+    "@setProperty(json('{}'), 'a[0]', 1)",
+    "@removeProperty(json('{}'), 'a.b')",
+    "@removeProperty(json('{\"a\":1}'), 'a')",
+    "@setProperty(json('{}'), 'a-b c', 1)",
+]
+
+
+def main() -> None:
+    print(f"recorded {record(EXPRESSIONS, OUTPUT)} expressions")
+
+
+if __name__ == "__main__":
+    main()
