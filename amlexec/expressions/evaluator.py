@@ -153,6 +153,14 @@ def _compile_literal(node: Literal) -> Compiled:
 
 
 def _compile_call(node: Call) -> Compiled:
+    error = _call_error(node)
+    if error is not None:
+        failure = error
+
+        def fail(_evaluation: Evaluation) -> Any:
+            raise ExpressionSyntaxError(failure.message, position=failure.position, function=failure.function)
+
+        return fail
     spec = FUNCTIONS[node.name]
     arg_fns = tuple(_compile_node(arg) for arg in node.args)
     name = spec.name
@@ -324,47 +332,64 @@ def _compile_node(node: Node) -> Compiled:
     return _compile_path(node)
 
 
+# Arguments a function may never evaluate: the engine checks a call only when it evaluates it, so a wrong call
+# there fails only if that argument is reached (recorded: @or(true, concat()) is true, @if(true, 1, x()) is 1).
+_LAZY_FROM = {"if": 1, "and": 1, "or": 1, "coalesce": 1}
+
+
+def _call_error(call: Call) -> ExpressionSyntaxError | None:
+    """Why a call cannot be made (an unknown function or a wrong argument count), or None."""
+    spec = FUNCTIONS.get(call.name)
+    if spec is None:
+        near = difflib.get_close_matches(call.name, FUNCTIONS, n=1, cutoff=0.75)
+        hint = f" (did you mean '{FUNCTIONS[near[0]].name}'?)" if near else ""
+        return ExpressionSyntaxError(
+            f"unknown function '{call.spelling}' at position {call.position}{hint}",
+            position=call.position,
+            function=call.name,
+        )
+    count = len(call.args)
+    if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
+        if spec.max_args is None:
+            expected = f"at least {spec.min_args}"
+        elif spec.min_args == spec.max_args:
+            expected = str(spec.min_args)
+        else:
+            expected = f"{spec.min_args} to {spec.max_args}"
+        plural = "" if expected == "1" else "s"
+        return ExpressionSyntaxError(
+            f"function '{spec.name}' at position {call.position} expects {expected} "
+            f"argument{plural} but was given {count}",
+            position=call.position,
+            function=call.name,
+        )
+    return None
+
+
 def _check_calls(node: Node, functions: set[str], references: dict[str, set[str]]) -> None:
-    """Reject unknown functions and wrong argument counts; collect names used (iteratively)."""
-    stack: list[Node] = [node]
+    """Reject unknown functions and wrong argument counts where the call is always made (a call in an argument
+    that if/and/or/coalesce may skip fails when evaluated instead); collect names used (iteratively)."""
+    stack: list[tuple[Node, bool]] = [(node, False)]
     while stack:
-        current = stack.pop()
+        current, lazy = stack.pop()
         if isinstance(current, Literal):
             continue
         if isinstance(current, Path):
-            stack.append(current.target)
-            stack.extend(step.key for step in current.steps)
+            stack.append((current.target, lazy))
+            stack.extend((step.key, lazy) for step in current.steps)
             continue
-        spec = FUNCTIONS.get(current.name)
-        if spec is None:
-            near = difflib.get_close_matches(current.name, FUNCTIONS, n=1, cutoff=0.75)
-            hint = f" (did you mean '{FUNCTIONS[near[0]].name}'?)" if near else ""
-            raise ExpressionSyntaxError(
-                f"unknown function '{current.spelling}' at position {current.position}{hint}",
-                position=current.position,
-                function=current.name,
-            )
-        count = len(current.args)
-        if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
-            if spec.max_args is None:
-                expected = f"at least {spec.min_args}"
-            elif spec.min_args == spec.max_args:
-                expected = str(spec.min_args)
-            else:
-                expected = f"{spec.min_args} to {spec.max_args}"
-            plural = "" if expected == "1" else "s"
-            raise ExpressionSyntaxError(
-                f"function '{spec.name}' at position {current.position} expects {expected} "
-                f"argument{plural} but was given {count}",
-                position=current.position,
-                function=current.name,
-            )
+        error = _call_error(current)
+        if error is not None:
+            if not lazy:
+                raise error
+            continue  # _compile_call builds a call that raises this error if it is ever evaluated
         functions.add(current.name)
         if current.name in CONTEXT_FUNCTIONS:
             names = references.setdefault(current.name, set())
             if current.args and isinstance(current.args[0], Literal) and isinstance(current.args[0].value, str):
                 names.add(current.args[0].value)
-        stack.extend(current.args)
+        lazy_from = _LAZY_FROM.get(current.name, len(current.args))
+        stack.extend((arg, lazy or index >= lazy_from) for index, arg in enumerate(current.args))
 
 
 class Template:

@@ -148,13 +148,13 @@ def fn_concat(args: Args, _: CallContext) -> str:
 
 def fn_substring(args: Args, _: CallContext) -> str:
     text = _str("substring", args, 0)
-    start = _int("substring", args, 1)
+    start = _int32(_int("substring", args, 1))
     units = utf16_units(text)
     if start < 0 or start >= len(units):
         raise _fail("substring", f"start index {start} is out of range for a string of length {len(units)}")
     if len(args) < 3:
         return utf16_join(units[start:])
-    length = _int("substring", args, 2)
+    length = _int32(_int("substring", args, 2))
     if length < 0 or start + length > len(units):
         raise _fail(
             "substring",
@@ -211,7 +211,7 @@ def fn_last_index_of(args: Args, _: CallContext) -> int:
 
 def fn_nth_index_of(args: Args, _: CallContext) -> int:
     text, sought = _search_args("nthIndexOf", args)
-    occurrence = _int("nthIndexOf", args, 2)
+    occurrence = _int32(_int("nthIndexOf", args, 2))
     if occurrence == 0:
         raise _fail("nthIndexOf", "expects its third argument to be a non-zero integer")
     if not sought:
@@ -283,8 +283,8 @@ def _slice_bounds(length: int, start: int, end: int | None) -> tuple[int, int]:
 
 def fn_slice(args: Args, _: CallContext) -> str:
     units = utf16_units(_str("slice", args, 0))
-    start = _int("slice", args, 1)
-    end = _int("slice", args, 2) if len(args) > 2 else None
+    start = _int32(_int("slice", args, 1))
+    end = _int32(_int("slice", args, 2)) if len(args) > 2 else None
     low, high = _slice_bounds(len(units), start, end)
     return utf16_join(units[low:high])
 
@@ -482,7 +482,8 @@ def fn_intersection(args: Args, _: CallContext) -> Any:
 
 
 def _count_arg(name: str, args: Args) -> int:
-    count = _int(name, args, 1)
+    # The engine takes counts and indexes as 32-bit integers: a 64-bit value wraps (2147483648 is negative).
+    count = _int32(_int(name, args, 1))
     if count < 0:
         raise _fail(name, f"expects a count of 0 or more, got {count}")
     return count
@@ -513,14 +514,14 @@ def fn_create_array(args: Args, _: CallContext) -> list[Any]:
 
 
 def _sort_key_compare(name: str, left: Any, right: Any) -> int:
-    if is_number(left) and is_number(right):
-        return int(left > right) - int(left < right)
+    # Recorded: booleans sort among numbers as 0 and 1 (sort([2.5, 1, true]) is [1, true, 2.5], ties stable).
+    if (is_number(left) or type(left) is bool) and (is_number(right) or type(right) is bool):
+        a, b = int(left) if type(left) is bool else left, int(right) if type(right) is bool else right
+        return int(a > b) - int(a < b)
     if isinstance(left, str) and isinstance(right, str):
         # sort() orders strings ordinally (by UTF-16 code unit), unlike less().
         a, b = utf16_units(left), utf16_units(right)
         return (a > b) - (a < b)
-    if type(left) is bool and type(right) is bool:
-        return (left > right) - (left < right)
     if left is None and right is None:
         return 0
     raise _fail(name, f"cannot compare {type_name(left)} with {type_name(right)} while sorting")
@@ -683,6 +684,8 @@ def fn_int(args: Args, _: CallContext) -> int:
 
 def fn_float(args: Args, _: CallContext) -> float:
     value = args[0]
+    if len(args) > 1:
+        return _culture_float(value, args[1])
     if is_number(value) or value is True or value is False:
         if _is_big(value):
             raise _fail("float", "cannot convert an integer outside the 64-bit range to a float")
@@ -692,6 +695,25 @@ def fn_float(args: Args, _: CallContext) -> float:
         if number is not None:
             return number
     raise _fail("float", f"cannot convert {to_text(value)[:100]!r} ({type_name(value)}) to a float")
+
+
+def _culture_float(value: Any, culture: Any) -> float:
+    """float(text, culture): the text read with the culture's separators (recorded: '1.000,5' in de-DE)."""
+    if not isinstance(value, str):
+        raise _fail(
+            "float", "expects its first parameter to be a string when a culture is supplied in the second parameter"
+        )
+    if not isinstance(culture, str):
+        raise _fail("float", "was invoked with a parameter that is not valid: the value cannot be converted to a float")
+    try:
+        number = parse_culture_float(value, culture)
+    except ExpressionEvaluationError:
+        raise _fail(
+            "float", f"expects an RFC 4646 culture identifier as its second parameter; {culture!r} is not supported"
+        ) from None
+    if number is None:
+        raise _fail("float", f"cannot convert {value[:100]!r} to a float in culture {culture!r}")
+    return number
 
 
 def fn_bool(args: Args, _: CallContext) -> bool:
@@ -1198,7 +1220,7 @@ _CORE_SPECS = [
     # conversion
     _spec("string", 1, 1, fn_string),
     _spec("int", 1, 1, fn_int),
-    _spec("float", 1, 1, fn_float),
+    _spec("float", 1, 2, fn_float),
     _spec("bool", 1, 1, fn_bool),
     _spec("decimal", 1, 1, fn_decimal),
     _spec("json", 1, 1, fn_json),

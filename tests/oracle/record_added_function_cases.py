@@ -1,6 +1,9 @@
-"""Record Data Factory's own answers where differential fuzzing found amlexec wrong: the functions it lacked
-(strongEquals, base64ToJson), json() of text that is no number ('12abc', a timestamp), decimal() of an
-exponent, and property names with '[', ']' or '.'.
+"""Record Data Factory's own answers where differential fuzzing found amlexec wrong.
+
+The functions it lacked (strongEquals, base64ToJson), json() of text that is no number ('12abc', a
+timestamp), decimal() of an exponent, property names with '[', ']' or '.', counts and indexes beyond 32 bits
+(the engine wraps them), sort() of numbers mixed with booleans (0 and 1), float(text, culture), and calls in
+arguments if/and/or/coalesce skip (checked only when evaluated).
 
 Run from the repository root with the oracle environment present:
 
@@ -68,6 +71,53 @@ EXPRESSIONS = [
     "@removeProperty(json('{}'), 'a.b')",
     "@removeProperty(json('{\"a\":1}'), 'a')",
     "@setProperty(json('{}'), 'a-b c', 1)",
+    "@take(createArray(1,2,3), 4294967297)",
+    "@skip(createArray(1,2,3), 4294967297)",
+    "@take('abc', 4294967298)",
+    "@skip('abc', 4294967298)",
+    "@skip('', 2147483648)",
+    "@take('', 2147483648)",
+    "@skip('abc', 9223372036854775807)",
+    "@substring('abc', 4294967297)",
+    "@substring('abc', 0, 4294967298)",
+    "@substring('abc', -4294967295)",
+    "@substring('abc', 4294967296, 1)",
+    "@substring('a', -9223372036854775808)",
+    "@slice('abc', 4294967297)",
+    "@slice('abc', 0, 4294967298)",
+    "@slice('abc', -4294967295)",
+    "@slice('a', 4294967296)",
+    "@nthIndexOf('abcabc', 'b', 4294967298)",
+    "@sort(createArray(0, true))",
+    "@sort(createArray(true, 0))",
+    "@sort(createArray(true, false, 1, 0))",
+    "@sort(createArray(5, true, 1))",
+    "@sort(createArray(true, 2, false, -1))",
+    "@sort(createArray(1, 'a'))",
+    "@sort(createArray(true, 'a'))",
+    "@float('1,000.5', '')",
+    "@float('1.000,5', 'de-DE')",
+    "@float('1,000.5', 'en-US')",
+    "@float('1 000,5', 'fr-FR')",
+    "@float('abc', 'en-US')",
+    "@float(1, 'en-US')",
+    "@float('1.5', 'x')",
+    "@float('1.5', null)",
+    "@string(float('NaN', ''))",
+    "@or(true, frobnicate())",
+    "@or(true, concat())",
+    "@if(true, 1, concat())",
+    "@if(false, concat(), 1)",
+    "@if(true, 1, frobnicate())",
+    "@coalesce(1, frobnicate())",
+    "@coalesce(null, 2, concat())",
+    "@and(false, concat())",
+    "@and(true, concat())",
+    "@equals(1, concat())",
+    "@createArray(1, if(true, 2, concat()))",
+    "@or(true, parse())",
+    "@if(concat(), 1, 2)",
+    "@or(true, add(1))",
 ]
 
 
