@@ -111,10 +111,22 @@ def _checked(name: str, value: int) -> int:
 
 
 # Simple (one-to-one) case mapping, like .NET's invariant ToUpper/ToLower: 'ß' stays 'ß'.
+# Python knows only the full mappings; where a full upper mapping expands but Unicode's simple one
+# exists (Greek letters with ypogegrammeni, 'ᾳ' -> 'ᾼ'), use the simple one. Recorded: dotless 'ı'
+# stays 'ı' (as 'İ' stays 'İ' in toLower): .NET's invariant casing leaves the Turkish i's alone.
+_SIMPLE_UPPER = {
+    **{chr(code): chr(code + 8) for base in (0x1F80, 0x1F90, 0x1FA0) for code in range(base, base + 8)},
+    "\u1fb3": "\u1fbc",
+    "\u1fc3": "\u1fcc",
+    "\u1ff3": "\u1ffc",
+    "\u0131": "\u0131",
+}
+
+
 def _upper(text: str) -> str:
     if text.isascii():
         return text.upper()
-    return "".join(u if len(u := c.upper()) == 1 else c for c in text)
+    return "".join(_SIMPLE_UPPER.get(c) or (u if len(u := c.upper()) == 1 else c) for c in text)
 
 
 def _lower(text: str) -> str:
@@ -212,10 +224,11 @@ def fn_last_index_of(args: Args, _: CallContext) -> int:
 def fn_nth_index_of(args: Args, _: CallContext) -> int:
     text, sought = _search_args("nthIndexOf", args)
     occurrence = _int32(_int("nthIndexOf", args, 2))
-    if occurrence == 0:
-        raise _fail("nthIndexOf", "expects its third argument to be a non-zero integer")
+    # Recorded: an empty sought string is found at 0 before the occurrence is checked (even 0 passes).
     if not sought:
         return 0
+    if occurrence == 0:
+        raise _fail("nthIndexOf", "expects its third argument to be a non-zero integer")
     if occurrence > 0:
         position = -1
         for _attempt in range(min(occurrence, len(text) + 1)):
@@ -289,17 +302,27 @@ def fn_slice(args: Args, _: CallContext) -> str:
     return utf16_join(units[low:high])
 
 
+_DOTNET_ARRAY_MAX_LENGTH = 0x7FFFFFC7
+
+
 def fn_chunk(args: Args, _: CallContext) -> list[Any]:
     collection = args[0]
     size = _int("chunk", args, 1)
+    if not isinstance(collection, (str, list)):
+        raise _wrong_type("chunk", 0, "a string or an array", collection)
+    # Recorded: the engine converts the size with a checked Int32 conversion (no wrapping here).
+    if not -(2**31) <= size < 2**31:
+        raise _fail("chunk", f"chunk size {size} is too large or too small for a 32-bit integer")
     if size < 1:
         raise _fail("chunk", f"expects a chunk size of at least 1, got {size}")
     if isinstance(collection, str):
         units = utf16_units(collection)
         return [utf16_join(units[i : i + size]) for i in range(0, len(units), size)]
-    if isinstance(collection, list):
-        return [collection[i : i + size] for i in range(0, len(collection), size)]
-    raise _wrong_type("chunk", 0, "a string or an array", collection)
+    # Recorded: for arrays the engine preallocates a list of the chunk size, which .NET refuses beyond
+    # Array.MaxLength (0x7FFFFFC7), even for an empty array.
+    if size > _DOTNET_ARRAY_MAX_LENGTH:
+        raise _fail("chunk", f"chunk size {size} exceeds the largest supported array ({_DOTNET_ARRAY_MAX_LENGTH})")
+    return [collection[i : i + size] for i in range(0, len(collection), size)]
 
 
 def fn_length(args: Args, _: CallContext) -> int:
@@ -563,26 +586,27 @@ def fn_reverse(args: Args, _: CallContext) -> list[Any]:
 
 def fn_equals(args: Args, _: CallContext) -> bool:
     # Top-level numbers compare by value (1 equals 1.0); nested values compare as JSON tokens.
-    left, right = args
-    if is_number(left) and is_number(right):
-        _check_int64("equals", left)
-        _check_int64("equals", right)
-        return _numeric_order(left, right) == 0
-    return _strict_equals(left, right)
+    # Recorded: equals takes two or more values and is true when all are equal; when all are numbers and
+    # any is a float, all compare as doubles (equals(2**53 + 1, 2**53, 2.0**53) is true).
+    if all(is_number(value) for value in args):
+        for value in args:
+            _check_int64("equals", value)
+        numbers = [float(value) for value in args] if any(type(v) is float for v in args) else list(args)
+        return all(_numeric_order(numbers[0], value) == 0 for value in numbers[1:])
+    return all(_strict_equals(args[0], value) for value in args[1:])
 
 
 def fn_strong_equals(args: Args, context: CallContext) -> bool:
     # equals() for values of one type only: the engine refuses 1 and '1' outright (numbers are one type).
-    left, right = args
+    # Recorded: like equals() it takes two or more values.
     kinds = {"Float": "Integer"}
-    left_type, right_type = type_name(left), type_name(right)
+    names = [type_name(value) for value in args]
+    types = {kinds.get(name, name) for name in names}
     # Recorded: null pairs with a string, an object or an array (reference types), not with a number or a boolean.
     nullable = {"Null", "String", "Object", "Array"}
-    with_null = "Null" in (left_type, right_type) and {left_type, right_type} <= nullable
-    if kinds.get(left_type, left_type) != kinds.get(right_type, right_type) and not with_null:
-        raise _fail(
-            "strongEquals", f"expects parameters of same type, but found '{left_type},{right_type}' distinct types"
-        )
+    with_null = "Null" in types and len(types) == 2 and types <= nullable
+    if len(types) > 1 and not with_null:
+        raise _fail("strongEquals", f"expects parameters of same type, but found '{','.join(names)}' distinct types")
     return fn_equals(args, context)
 
 
@@ -1092,7 +1116,13 @@ def fn_set_property(args: Args, _: CallContext) -> dict[str, Any]:
     mapping = _object("setProperty", args)
     key = _property_name("setProperty", args)
     existing = _find_key(mapping, key)
-    return {**mapping, (existing if existing is not None else key): args[2]}
+    if existing is None:
+        return {**mapping, key: args[2]}
+    # Recorded: the engine removes the property and adds it again, so it moves to the end (keeping its
+    # original spelling): setProperty({"a":1,"b":2}, 'A', 0) is {"b":2,"a":0}.
+    updated = {name: value for name, value in mapping.items() if name != existing}
+    updated[existing] = args[2]
+    return updated
 
 
 def fn_remove_property(args: Args, _: CallContext) -> dict[str, Any]:
@@ -1207,8 +1237,8 @@ _CORE_SPECS = [
     _spec("sort", 1, 2, fn_sort),
     _spec("reverse", 1, 1, fn_reverse),
     # logical
-    _spec("equals", 2, 2, fn_equals),
-    _spec("strongEquals", 2, 2, fn_strong_equals),
+    _spec("equals", 2, None, fn_equals),
+    _spec("strongEquals", 2, None, fn_strong_equals),
     _spec("less", 2, 2, fn_less),
     _spec("lessOrEquals", 2, 2, fn_less_or_equals),
     _spec("greater", 2, 2, fn_greater),

@@ -118,6 +118,41 @@ EXPRESSIONS = [
     "@or(true, parse())",
     "@if(concat(), 1, 2)",
     "@or(true, add(1))",
+    # toUpper: simple case mapping (Greek ypogegrammeni letters map one-to-one); dotless i stays.
+    "@toUpper('İı')",
+    "@toUpper('ᾳῳᾀᾷ')",
+    "@toLower('ᾼİ')",
+    "@indexOf('abcı', 'I')",
+    "@indexOf('ᾳ', 'ᾼ')",
+    # nthIndexOf: an empty sought string is found at 0 before the occurrence is checked.
+    "@nthIndexOf('', '', 0)",
+    "@nthIndexOf('abc', '', 0)",
+    "@nthIndexOf('abc', '', 4294967296)",
+    "@nthIndexOf('abc', 'b', 0)",
+    # chunk: a checked 32-bit size; arrays refuse sizes beyond .NET's Array.MaxLength.
+    "@chunk('', 2147483648)",
+    "@chunk('abc', -2147483649)",
+    "@chunk('abc', 2147483647)",
+    "@chunk(createArray(null), 2147483591)",
+    "@chunk(createArray(null), 2147483592)",
+    "@chunk(json('[]'), 2147483647)",
+    "@chunk(1, 2147483648)",
+    # equals/strongEquals take two or more values.
+    "@equals(0, 0, 0)",
+    "@equals(0, 0, 1)",
+    "@equals(1, 1.0, 1)",
+    "@equals('a', 'a', 'b')",
+    "@equals(createArray(1), createArray(1), createArray(1.0))",
+    "@equals(9007199254740993, 9007199254740992, 9007199254740992.0)",
+    "@equals(9007199254740993, 9007199254740992, 9007199254740992)",
+    "@strongEquals(1, 1.0, 1)",
+    "@strongEquals('a', null, 'a')",
+    "@strongEquals(1, 1, '1')",
+    # setProperty of an existing property moves it to the end.
+    '@string(setProperty(json(\'{"a":1,"b":2,"c":3}\'), \'b\', 0))',
+    '@string(setProperty(json(\'{"a":1,"b":2,"c":3}\'), \'B\', 0))',
+    "@string(setProperty(json('{\"b\":1,\"a\":2}'), 'c', 0))",
+    '@string(setProperty(json(\'{"a":{"x":1},"b":2}\'), \'a\', json(\'{"y":1}\')))',
 ]
 
 
