@@ -20,8 +20,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from classify_errors import classify, shorten  # noqa: E402
-from engine import Oracle, oracle_python  # noqa: E402
+from recording import record  # noqa: E402
 
 ROOT = HERE.parents[1]
 OUTPUT = ROOT / "tests" / "expressions" / "cases" / "xml.json"
@@ -293,32 +292,15 @@ def wanted(answer: dict[str, Any]) -> bool:
 
 
 def main() -> None:
-    python = oracle_python()
-    if python is None:
-        raise SystemExit("the oracle environment (.venv-oracle) is missing; run make oracle-env")
-    oracle = Oracle(python)
-    cases: list[dict[str, Any]] = []
-    try:
-        for expression in dict.fromkeys(EXPRESSIONS):
-            answer = oracle.ask(expression, pipeline=PIPELINE)
-            if not wanted(answer):
-                continue
-            case: dict[str, Any] = {"expression": expression}
-            if expression in KNOWN_DEVIATIONS:
-                case["deviation"] = KNOWN_DEVIATIONS[expression]
-            if "pipeline" in expression.lower():
-                case["context"] = {"pipeline": PIPELINE}
-            if answer["ok"]:
-                case["result"] = answer["result"]
-            else:
-                message = shorten(answer["message"])
-                case["error"] = classify(expression, message)[0]
-                case["engine_message"] = message
-            cases.append(case)
-    finally:
-        oracle.close()
-    OUTPUT.write_text(json.dumps(cases, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"recorded {len(cases)} of {len(EXPRESSIONS)} expressions")
+    count = record(
+        EXPRESSIONS,
+        OUTPUT,
+        pipeline=PIPELINE,
+        context=lambda expression: {"pipeline": PIPELINE} if "pipeline" in expression.lower() else None,
+        deviations=KNOWN_DEVIATIONS,
+        wanted=wanted,
+    )
+    print(f"recorded {count} of {len(EXPRESSIONS)} expressions")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ tests/expressions/test_cases.py reads.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +21,30 @@ def record(
     output: Path,
     *,
     pipeline: dict[str, Any] | None = None,
-    context: dict[str, Any] | None = None,
+    context: dict[str, Any] | Callable[[str], dict[str, Any] | None] | None = None,
+    deviations: Mapping[str, str] | None = None,
+    wanted: Callable[[dict[str, Any]], bool] | None = None,
 ) -> int:
-    """Ask the engine each expression (``pipeline`` is what it sees as the run's context) and write the cases,
-    each with ``context`` (what amlexec is given for the same run). Returns how many were written."""
+    """Ask the engine each expression once (``pipeline`` is what it sees as the run's context) and write the
+    cases, each with ``context`` (what amlexec is given for the same run; a function of the expression to
+    give it to some only) and, for an expression in ``deviations``, why amlexec differs. Answers ``wanted``
+    refuses are left out. Returns how many were written."""
     python = oracle_python()
     if python is None:
         raise SystemExit("the oracle environment (.venv-oracle) is missing; run make oracle-env")
     oracle = Oracle(python)
     cases: list[dict[str, Any]] = []
     try:
-        for expression in expressions:
+        for expression in dict.fromkeys(expressions):
             answer = oracle.ask(expression, pipeline=pipeline or {})
+            if wanted is not None and not wanted(answer):
+                continue
             case: dict[str, Any] = {"expression": expression}
-            if context is not None:
-                case["context"] = context
+            if deviations and expression in deviations:
+                case["deviation"] = deviations[expression]
+            given = context(expression) if callable(context) else context
+            if given is not None:
+                case["context"] = given
             if answer["ok"]:
                 case["result"] = answer["result"]
             else:
