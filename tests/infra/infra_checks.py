@@ -337,50 +337,35 @@ def check_role_assignments(templates: Mapping[str, Template]) -> list[str]:
 # -------------------------------------------------------------------------------------------- app settings
 
 
-def _setting_keys(node: Any, variables: Mapping[str, Any], seen: frozenset[str] = frozenset()) -> set[str]:
-    """Names of the settings an app-settings expression can produce (object literals, union, ?:, vars)."""
+def _setting_keys(
+    node: Any, variables: Mapping[str, Any], seen: frozenset[str] = frozenset(), *, definite: bool = False
+) -> set[str]:
+    """Names of the settings an app-settings expression can produce (object literals, union, ?:, vars); with
+    ``definite``, only those it produces whatever its conditions (both branches of every ?:)."""
     if isinstance(node, str):
         if node in variables and node not in seen:
-            return _setting_keys(variables[node].get("value"), variables, seen | {node})
+            return _setting_keys(variables[node].get("value"), variables, seen | {node}, definite=definite)
         return set()
     if not isinstance(node, dict):
         return set()
     if set(node) == {"function"}:
         parameters = (node["function"] or {}).get("parameters") or {}
         if node["function"].get("type") == "union":
-            return set().union(*(_setting_keys(v, variables, seen) for v in parameters.values()))
+            return set().union(*(_setting_keys(v, variables, seen, definite=definite) for v in parameters.values()))
         return set()
     if set(node) == {"operator"}:
         operands = (node["operator"] or {}).get("operands") or {}
         if node["operator"].get("type") == "conditional":
-            return _setting_keys(operands.get("true_value"), variables, seen) | _setting_keys(
-                operands.get("false_value"), variables, seen
-            )
+            when_true = _setting_keys(operands.get("true_value"), variables, seen, definite=definite)
+            when_false = _setting_keys(operands.get("false_value"), variables, seen, definite=definite)
+            return when_true & when_false if definite else when_true | when_false
         return set()
     return {unquote(key) for key in node}
 
 
-def _definite_setting_keys(node: Any, variables: Mapping[str, Any], seen: frozenset[str] = frozenset()) -> set[str]:
+def _definite_setting_keys(node: Any, variables: Mapping[str, Any]) -> set[str]:
     """The settings an app-settings expression produces whatever its conditions (both branches of every ?:)."""
-    if isinstance(node, str):
-        if node in variables and node not in seen:
-            return _definite_setting_keys(variables[node].get("value"), variables, seen | {node})
-        return set()
-    if not isinstance(node, dict):
-        return set()
-    if set(node) == {"function"}:
-        parameters = (node["function"] or {}).get("parameters") or {}
-        if node["function"].get("type") == "union":
-            return set().union(*(_definite_setting_keys(v, variables, seen) for v in parameters.values()))
-        return set()
-    if set(node) == {"operator"}:
-        operands = (node["operator"] or {}).get("operands") or {}
-        if node["operator"].get("type") == "conditional":
-            return _definite_setting_keys(operands.get("true_value"), variables, seen) & _definite_setting_keys(
-                operands.get("false_value"), variables, seen
-            )
-        return set()
-    return {unquote(key) for key in node}
+    return _setting_keys(node, variables, definite=True)
 
 
 def function_module(templates: Mapping[str, Template]) -> dict[str, Any] | None:
