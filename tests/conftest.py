@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,3 +98,23 @@ def context() -> RequestContext:
         trigger_name="requests",
         correlation_id="corr-1",
     )
+
+
+@contextmanager
+def app_indexed_with(monkeypatch: pytest.MonkeyPatch, settings: dict[str, str]) -> Iterator[None]:
+    """The Function App indexed as a host would with these settings (functions registered only when configured
+    appear), then indexed again without them."""
+    import function_app
+    from amlexec import triggers
+
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    try:
+        importlib.reload(triggers)
+        importlib.reload(function_app)
+        yield
+    finally:
+        for name in settings:
+            monkeypatch.delenv(name)
+        importlib.reload(triggers)
+        importlib.reload(function_app)

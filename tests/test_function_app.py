@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+from conftest import app_indexed_with
+
 import function_app
 
 
@@ -84,50 +87,29 @@ def test_event_grid_trigger() -> None:
     assert trigger(indexed()["run_events"])["type"] == "eventGridTrigger"
 
 
-def test_topic_subscription_trigger_is_registered_only_when_configured(monkeypatch: Any) -> None:
-    import importlib
-
-    from amlexec import triggers
-
-    monkeypatch.setenv("AMLEXEC_REQUEST_TOPIC", "amlexec-requests-topic")
-    monkeypatch.setenv("AMLEXEC_REQUEST_SUBSCRIPTION", "amlexec")
-    try:
-        importlib.reload(triggers)
-        importlib.reload(function_app)
+def test_topic_subscription_trigger_is_registered_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    topic = {"AMLEXEC_REQUEST_TOPIC": "amlexec-requests-topic", "AMLEXEC_REQUEST_SUBSCRIPTION": "amlexec"}
+    with app_indexed_with(monkeypatch, topic):
         binding = trigger(indexed()["requests_topic"])
         assert binding["type"] == "serviceBusTrigger"
         assert binding["topicName"] == "%AMLEXEC_REQUEST_TOPIC%"
         assert binding["subscriptionName"] == "%AMLEXEC_REQUEST_SUBSCRIPTION%"
         assert binding["connection"] == "ServiceBusConnection"
-    finally:
-        monkeypatch.delenv("AMLEXEC_REQUEST_TOPIC")
-        monkeypatch.delenv("AMLEXEC_REQUEST_SUBSCRIPTION")
-        importlib.reload(triggers)
-        importlib.reload(function_app)
     assert "requests_topic" not in indexed()
 
 
-def test_the_event_grid_forwarder_is_registered_only_when_configured(monkeypatch: Any) -> None:
-    import importlib
-
-    from amlexec import triggers
-
+def test_the_event_grid_forwarder_is_registered_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "events_to_eventgrid" not in indexed()
-    monkeypatch.setenv("AMLEXEC_EVENTGRID_TOPIC_ENDPOINT", "https://evgt.westeurope-1.eventgrid.azure.net/api/events")
-    monkeypatch.setenv("AMLEXEC_EVENTGRID_SUBSCRIPTION", "eventgrid-forwarder")
-    try:
-        importlib.reload(triggers)
-        importlib.reload(function_app)
+    forwarder = {
+        "AMLEXEC_EVENTGRID_TOPIC_ENDPOINT": "https://evgt.westeurope-1.eventgrid.azure.net/api/events",
+        "AMLEXEC_EVENTGRID_SUBSCRIPTION": "eventgrid-forwarder",
+    }
+    with app_indexed_with(monkeypatch, forwarder):
         binding = trigger(indexed()["events_to_eventgrid"])
         assert binding["type"] == "serviceBusTrigger"
         assert binding["topicName"] == "%AMLEXEC_EVENTS_TOPIC%"
         assert binding["subscriptionName"] == "%AMLEXEC_EVENTGRID_SUBSCRIPTION%"
         assert binding["connection"] == "ServiceBusConnection"
-    finally:
-        monkeypatch.delenv("AMLEXEC_EVENTGRID_TOPIC_ENDPOINT")
-        monkeypatch.delenv("AMLEXEC_EVENTGRID_SUBSCRIPTION")
-        importlib.reload(triggers)
-        importlib.reload(function_app)
     assert "events_to_eventgrid" not in indexed()
 
 

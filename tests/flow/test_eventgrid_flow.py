@@ -7,20 +7,18 @@ would, and the real azure-eventgrid client publishes to an HTTPS fake of the top
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import app_indexed_with
 from fakes.credential import FakeCredential
 from fakes.https_server import HttpsFake
 from fakes.transport import Reply, Router
 from flow.harness import Flow, activity, make_flow
 
-import function_app
-from amlexec import triggers
 from amlexec.errors import TransientError
 from amlexec.eventgrid_output import EventGridForwarder
 from amlexec.events import terminal_event_id
@@ -32,17 +30,12 @@ EVENTS_PATH = "/api/events"
 
 @pytest.fixture
 def indexed_with_eventgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AMLEXEC_EVENTGRID_TOPIC_ENDPOINT", "https://evgt.westeurope-1.eventgrid.azure.net/api/events")
-    monkeypatch.setenv("AMLEXEC_EVENTGRID_SUBSCRIPTION", "eventgrid-forwarder")
-    importlib.reload(triggers)
-    importlib.reload(function_app)
-    try:
+    forwarder = {
+        "AMLEXEC_EVENTGRID_TOPIC_ENDPOINT": "https://evgt.westeurope-1.eventgrid.azure.net/api/events",
+        "AMLEXEC_EVENTGRID_SUBSCRIPTION": "eventgrid-forwarder",
+    }
+    with app_indexed_with(monkeypatch, forwarder):
         yield
-    finally:
-        monkeypatch.delenv("AMLEXEC_EVENTGRID_TOPIC_ENDPOINT")
-        monkeypatch.delenv("AMLEXEC_EVENTGRID_SUBSCRIPTION")
-        importlib.reload(triggers)
-        importlib.reload(function_app)
 
 
 @pytest.fixture
