@@ -27,6 +27,8 @@ from threading import Lock
 from typing import Any
 
 from amlexec.expressions.ast import Call, Literal, Node, Path
+from amlexec.expressions.dotnet_decimal import MADE as DECIMALS_MADE
+from amlexec.expressions.dotnet_decimal import plain_numbers
 from amlexec.expressions.errors import (
     ExpressionError,
     ExpressionEvaluationError,
@@ -451,7 +453,9 @@ class Template:
         """The value of this template in ``context``; raises only ``ExpressionError`` subclasses."""
         evaluation = Evaluation(context, now)
         try:
-            return self._evaluator(evaluation)
+            result = self._evaluator(evaluation)
+            # Decimals are rare: until a process makes one, no result pays for the walk turning them into doubles.
+            return plain_numbers(result) if DECIMALS_MADE[0] and type(result) is not str else result
         except ExpressionError:
             raise
         except RecursionError:

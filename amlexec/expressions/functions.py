@@ -24,8 +24,10 @@ from functools import cmp_to_key
 from typing import Any
 from urllib.parse import quote, unquote_plus, unquote_to_bytes, urlsplit
 
+from amlexec.expressions import dotnet_decimal
 from amlexec.expressions.collation import compare_text
 from amlexec.expressions.dates import DATE_FUNCTIONS
+from amlexec.expressions.dotnet_decimal import DecimalNumber, DecimalOverflow
 from amlexec.expressions.errors import ExpressionEvaluationError, ExpressionLimitError
 from amlexec.expressions.jsontext import parse_json
 from amlexec.expressions.limits import LIMITS
@@ -343,6 +345,9 @@ def _strict_equals(left: Any, right: Any) -> bool:
     while stack:
         a, b = stack.pop()
         if type(a) is not type(b):
+            # Recorded: a double and a decimal are both Float tokens and compare as decimals (1.1 and 1.10).
+            if _is_float_token(a) and _is_float_token(b) and _decimal_order(a, b) == 0:
+                continue
             return False
         if isinstance(a, list):
             if len(a) != len(b):
@@ -355,6 +360,21 @@ def _strict_equals(left: Any, right: Any) -> bool:
         elif a != b or (type(a) is float and math.copysign(1, a) != math.copysign(1, b)):
             return False
     return True
+
+
+def _is_float_token(value: Any) -> bool:
+    return type(value) is float or type(value) is DecimalNumber
+
+
+def _decimal_order(left: Any, right: Any, name: str | None = None) -> int | None:
+    """Order of two numbers one of which is a decimal. A double beyond a decimal's range fails function
+    ``name`` (recorded: equals(decimal('1'), 1E+30) is an overflow), or gives None without a name."""
+    try:
+        return dotnet_decimal.compare(left, right)
+    except DecimalOverflow:
+        if name is None:
+            return None
+        raise _fail(name, "caused an arithmetic overflow (a number is outside the range of a decimal)") from None
 
 
 def _find_key(mapping: dict[str, Any], key: str) -> str | None:
@@ -448,6 +468,9 @@ def _strict_key(value: Any) -> str:
             out.append("t" if node else "f")
         elif isinstance(node, int):
             out.append(f"i{node},")
+        elif type(node) is DecimalNumber:
+            # Recorded: union() keeps a decimal apart from an equal double, as .NET's hash codes differ.
+            out.append(f"m{dotnet_decimal.to_exact(node).normalize(dotnet_decimal.EXACT)},")
         elif isinstance(node, float):
             out.append(f"nan{id(node)}," if math.isnan(node) else f"d{node!r},")
         elif isinstance(node, str):
@@ -540,6 +563,10 @@ def _sort_key_compare(name: str, left: Any, right: Any) -> int:
     # Recorded: booleans sort among numbers as 0 and 1 (sort([2.5, 1, true]) is [1, true, 2.5], ties stable).
     if (is_number(left) or type(left) is bool) and (is_number(right) or type(right) is bool):
         a, b = int(left) if type(left) is bool else left, int(right) if type(right) is bool else right
+        if type(a) is DecimalNumber or type(b) is DecimalNumber:
+            order = _decimal_order(a, b)
+            if order is not None:
+                return order
         return int(a > b) - int(a < b)
     if isinstance(left, str) and isinstance(right, str):
         # sort() orders strings ordinally (by UTF-16 code unit), unlike less().
@@ -591,6 +618,8 @@ def fn_equals(args: Args, _: CallContext) -> bool:
     if all(is_number(value) for value in args):
         for value in args:
             _check_int64("equals", value)
+        if any(type(value) is DecimalNumber for value in args):
+            return all(_decimal_order(args[0], value, "equals") == 0 for value in args[1:])
         numbers = [float(value) for value in args] if any(type(v) is float for v in args) else list(args)
         return all(_numeric_order(numbers[0], value) == 0 for value in numbers[1:])
     return all(_strict_equals(args[0], value) for value in args[1:])
@@ -610,8 +639,12 @@ def fn_strong_equals(args: Args, context: CallContext) -> bool:
     return fn_equals(args, context)
 
 
-def _numeric_order(left: int | float, right: int | float) -> int:
-    # Mixed int/float comparisons happen in double precision, as in .NET.
+def _numeric_order(left: int | float, right: int | float, name: str | None = None) -> int:
+    # Mixed int/float comparisons happen in double precision, as in .NET; with a decimal, in decimal.
+    if type(left) is DecimalNumber or type(right) is DecimalNumber:
+        order = _decimal_order(left, right, name)
+        if order is not None:
+            return order
     if type(left) is not type(right):
         left, right = float(left), float(right)
     return (left > right) - (left < right)
@@ -622,7 +655,7 @@ def _compare(name: str, args: Args) -> int:
     if is_number(left) and is_number(right):
         _check_int64(name, left)
         _check_int64(name, right)
-        return _numeric_order(left, right)
+        return _numeric_order(left, right, name)
     if isinstance(left, str) and isinstance(right, str):
         return compare_text(left, right)
     for value in (left, right):
@@ -697,6 +730,11 @@ def fn_int(args: Args, _: CallContext) -> int:
             raise _fail("int", f"cannot convert {value} to a 64-bit integer")
         return int(value)
     number: float | None = None
+    if type(value) is DecimalNumber:
+        exact = value.exact
+        if exact == exact.to_integral_value() and INT64_MIN <= exact <= INT64_MAX:
+            return int(exact)
+        raise _fail("int", f"cannot convert {to_text(value)[:100]!r} (Float) to an integer")
     if type(value) is float:
         number = value
     elif isinstance(value, str):
@@ -710,6 +748,8 @@ def fn_float(args: Args, _: CallContext) -> float:
     value = args[0]
     if len(args) > 1:
         return _culture_float(value, args[1])
+    if type(value) is DecimalNumber:
+        return dotnet_decimal.to_double(value)
     if is_number(value) or value is True or value is False:
         if _is_big(value):
             raise _fail("float", "cannot convert an integer outside the 64-bit range to a float")
@@ -765,17 +805,20 @@ def fn_array(args: Args, _: CallContext) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def fn_decimal(args: Args, _: CallContext) -> float:
-    # The engine keeps a .NET decimal; amlexec approximates it with a double.
+def fn_decimal(args: Args, _: CallContext) -> DecimalNumber:
+    # Recorded: the engine parses the value's text as a .NET decimal, so a double written with an exponent
+    # (1E+20, 1E-05) is refused like the text '1e3', and decimal(-0.0) is 0.
     value = args[0]
+    if type(value) is DecimalNumber:
+        return value
     if is_number(value):
         if _is_big(value):
             raise _fail("decimal", "cannot convert an integer outside the 64-bit range to a decimal number")
-        return float(value)
-    # .NET's decimal parsing takes no exponent ('1e3' is refused), unlike a double's.
-    if isinstance(value, str) and "e" not in value.lower():
-        number = parse_culture_float(value, "en-US")
-        if number is not None and math.isfinite(number):
+        # Recorded: a double's text here has 15 significant digits (decimal(0.30000000000000004) is 0.3).
+        value = format_number(value, "G15", "en-US") if type(value) is float else str(value)
+    if isinstance(value, str):
+        number = dotnet_decimal.from_text(value)
+        if number is not None:
             return number
     raise _fail("decimal", f"cannot convert {to_text(value)[:100]!r} ({type_name(value)}) to a decimal number")
 
@@ -904,6 +947,8 @@ def fn_is_float(args: Args, _: CallContext) -> bool:
 
 def fn_format_number(args: Args, _: CallContext) -> str:
     number = _number("formatNumber", args, 0)
+    if type(number) is DecimalNumber:
+        number = dotnet_decimal.to_double(number)  # recorded: formatted as its double (decimal('2.5') 'F0' is 2)
     pattern = _str("formatNumber", args, 1)
     culture = _str("formatNumber", args, 2) if len(args) > 2 and args[2] is not None else "en-US"
     try:
@@ -915,8 +960,21 @@ def fn_format_number(args: Args, _: CallContext) -> str:
 # ---------------------------------------------------------------------------------------------- math
 
 
+def _decimal_math(name: str, operation: Callable[[Any, Any], DecimalNumber], left: Any, right: Any) -> DecimalNumber:
+    try:
+        return operation(left, right)
+    except DecimalOverflow:
+        raise _fail(name, "caused an arithmetic overflow (the result is outside the range of a decimal)") from None
+
+
+def _has_decimal(left: Any, right: Any) -> bool:
+    return type(left) is DecimalNumber or type(right) is DecimalNumber
+
+
 def fn_add(args: Args, _: CallContext) -> int | float:
     left, right = _number("add", args, 0), _number("add", args, 1)
+    if _has_decimal(left, right):
+        return _decimal_math("add", dotnet_decimal.add, left, right)
     if type(left) is int and type(right) is int:
         return _checked("add", left + right)
     return float(left) + float(right)
@@ -924,6 +982,8 @@ def fn_add(args: Args, _: CallContext) -> int | float:
 
 def fn_sub(args: Args, _: CallContext) -> int | float:
     left, right = _number("sub", args, 0), _number("sub", args, 1)
+    if _has_decimal(left, right):
+        return _decimal_math("sub", dotnet_decimal.subtract, left, right)
     if type(left) is int and type(right) is int:
         return _checked("sub", left - right)
     return float(left) - float(right)
@@ -931,6 +991,8 @@ def fn_sub(args: Args, _: CallContext) -> int | float:
 
 def fn_mul(args: Args, _: CallContext) -> int | float:
     left, right = _number("mul", args, 0), _number("mul", args, 1)
+    if _has_decimal(left, right):
+        return _decimal_math("mul", dotnet_decimal.multiply, left, right)
     if type(left) is int and type(right) is int:
         return _checked("mul", left * right)
     return float(left) * float(right)
@@ -945,6 +1007,8 @@ def fn_div(args: Args, _: CallContext) -> int | float:
     left, right = _number("div", args, 0), _number("div", args, 1)
     if right == 0:
         raise _fail("div", "cannot divide by zero")
+    if _has_decimal(left, right):
+        return _decimal_math("div", dotnet_decimal.divide, left, right)
     if type(left) is int and type(right) is int:
         return _checked("div", _int_quotient(left, right))
     return float(left) / float(right)
@@ -954,6 +1018,8 @@ def fn_mod(args: Args, _: CallContext) -> int | float:
     left, right = _number("mod", args, 0), _number("mod", args, 1)
     if right == 0:
         raise _fail("mod", "cannot divide by zero")
+    if _has_decimal(left, right):
+        return _decimal_math("mod", dotnet_decimal.remainder, left, right)
     if type(left) is int and type(right) is int:
         if left == INT64_MIN and right == -1:
             raise _fail("mod", "caused an arithmetic overflow")
@@ -961,7 +1027,7 @@ def fn_mod(args: Args, _: CallContext) -> int | float:
     return math.fmod(float(left), float(right))
 
 
-def _extreme(name: str, args: Args, pick: Callable[[list[Any]], Any]) -> int | float:
+def _extreme(name: str, args: Args, pick: Callable[..., Any]) -> int | float:
     values = list(args[0]) if len(args) == 1 and isinstance(args[0], list) else list(args)
     if not values:
         raise _fail(name, "expects at least one number")
@@ -969,6 +1035,17 @@ def _extreme(name: str, args: Args, pick: Callable[[list[Any]], Any]) -> int | f
         if not is_number(value):
             raise _fail(name, f"expects numbers, got {type_name(value)}")
         _check_int64(name, value)
+    if any(type(value) is DecimalNumber for value in values):
+        # Recorded: with a decimal among them all compare as decimals and the pick becomes one (the first
+        # of equal values: min(decimal('1.00'), 1) is 1.00, min(1, decimal('1.00')) is 1).
+        def order(left: Any, right: Any) -> int:
+            return _decimal_order(left, right, name) or 0
+
+        chosen = pick(values, key=cmp_to_key(order))
+        try:
+            return dotnet_decimal.convert(chosen)
+        except DecimalOverflow:
+            raise _fail(name, "caused an arithmetic overflow (a number is outside the range of a decimal)") from None
     result = pick(values)
     # Any float among the inputs makes the result a float, as in the engine.
     return float(result) if any(type(value) is float for value in values) else result

@@ -133,7 +133,8 @@ def _fixed(value: Decimal, places: int, rounding: str = ROUND_HALF_EVEN) -> tupl
 
 def _standard(number: int | float, kind: str, precision: int | None, culture: NumberCulture) -> str:
     exact = Decimal(number)
-    negative = exact < 0 or (isinstance(number, float) and math.copysign(1, number) < 0 and number != 0)
+    # Recorded: -0.0 keeps its sign (F2 gives -0.00, G gives -0).
+    negative = exact < 0 or (isinstance(number, float) and math.copysign(1, number) < 0)
     sign = culture.minus if negative else ""
     upper = kind.upper()
     if upper == "D":
@@ -210,7 +211,7 @@ def _custom(number: int | float, pattern: str, culture: NumberCulture) -> str:
         force_sign = False
     else:
         section = sections[0]
-        force_sign = value < 0
+        force_sign = value.is_signed()  # recorded: -0.0 keeps its sign ('0.00' gives -0.00)
     value = abs(value)
     if "%" in section:
         value *= 100
@@ -260,7 +261,7 @@ def _custom(number: int | float, pattern: str, culture: NumberCulture) -> str:
             out.append(char)
         index += 1
     text = "".join(out)
-    if force_sign:
+    if force_sign and number_text:  # recorded: '#' of -0.0 or '#.#' of -0.0001 is empty, with no sign
         text = culture.minus + text
     return text
 

@@ -15,6 +15,7 @@ import math
 import re
 from typing import Any
 
+from amlexec.expressions.dotnet_decimal import DecimalNumber, decimal_text
 from amlexec.expressions.errors import ExpressionEvaluationError, ExpressionLimitError
 from amlexec.expressions.limits import LIMITS
 
@@ -39,8 +40,9 @@ BINARY_CONTENT = "$content"
 
 
 def is_number(value: object) -> bool:
-    """True for int and float, never for bool (a Python bool is an int, the engine's Boolean is not)."""
-    return (type(value) is int) or (type(value) is float)
+    """True for int, float and decimal, never for bool (a Python bool is an int, the engine's Boolean is not)."""
+    kind = type(value)
+    return kind is int or kind is float or kind is DecimalNumber
 
 
 def type_name(value: object) -> str:
@@ -51,8 +53,8 @@ def type_name(value: object) -> str:
         return "Boolean"
     if type(value) is int:
         return "Integer"
-    if type(value) is float:
-        return "Float"
+    if type(value) is float or type(value) is DecimalNumber:
+        return "Float"  # the engine's JTokenType for both doubles and decimals
     if isinstance(value, str):
         return "String"
     if isinstance(value, list):
@@ -185,6 +187,10 @@ def to_json_text(value: Any) -> str:
             piece = str(item)
         elif type(item) is float:
             piece = json_double_text(item)
+        elif type(item) is DecimalNumber:
+            piece = decimal_text(item)
+            if "." not in piece:  # Newtonsoft writes a decimal with a decimal point: 12.0
+                piece += ".0"
         elif isinstance(item, str):
             piece = _json_string(item)
         elif isinstance(item, list):
@@ -237,6 +243,8 @@ def to_text(value: Any) -> str:
         return str(value)
     if type(value) is float:
         return dotnet_double_text(value)
+    if type(value) is DecimalNumber:
+        return decimal_text(value)
     if isinstance(value, dict) and is_binary(value):
         try:
             return base64.b64decode(value[BINARY_CONTENT], validate=True).decode("utf-8", "replace")

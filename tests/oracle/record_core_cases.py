@@ -149,7 +149,6 @@ BINARY = [
 ]
 # Engine behaviour amlexec deliberately does not reproduce; recorded, and expected to fail (xfail).
 KNOWN_DEVIATIONS = {
-    "@add(decimal('0.1'),decimal('0.2'))": "decimal() values are doubles in amlexec, not .NET decimals",
     "@json('{\"a\":NaN}')": "the oracle bridge writes NaN as a string",
     "@json('new Date(1)')": "JavaScript constructors inside json() are not supported",
     "@uriPath('file:///c:/x')": "file URIs with drive letters keep their leading '/'",
