@@ -45,18 +45,24 @@ def _primary_weight(char: str) -> int:
 
 
 @lru_cache(maxsize=4096)
-def _char_key(char: str) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+def _char_key(char: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     decomposed = unicodedata.normalize("NFD", char)
+    compatible = unicodedata.normalize("NFKD", char)
+    variant = 0
+    if compatible != decomposed and "".join(c for c in compatible if not unicodedata.combining(c)).isalnum():
+        # A compatibility form sorts with the letters it stands for and after them at the third level
+        # (recorded: 'ǅ' sorts as 'Dž', so greaterOrEquals('False', 'ǅ') is true; 'fi' < 'ﬁ', 'Ǆ' > 'ǅ').
+        decomposed, variant = compatible, 2
     base = "".join(c for c in decomposed if not unicodedata.combining(c)) or decomposed
     accents = tuple(ord(c) for c in decomposed if unicodedata.combining(c)) or (0,)
     lowered = base.lower()
-    case = 1 if base != lowered else 0
+    cases = tuple((1 if piece != piece.lower() else 0) + variant for piece in base)
     expanded = _EXPANSIONS.get(lowered)
     if expanded is not None:
         lowered = expanded
-        case = 2
-        accents = accents + (0,) * (len(expanded) - 1)
-    return tuple(_primary_weight(piece) for piece in lowered), accents, case
+        cases = (2,) * len(expanded)
+    accents = accents + (0,) * (len(lowered) - len(accents))
+    return tuple(_primary_weight(piece) for piece in lowered), accents, cases
 
 
 def collation_key(text: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -65,10 +71,10 @@ def collation_key(text: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[in
     secondary: list[int] = []
     tertiary: list[int] = []
     for char in text:
-        weights, accents, case = _char_key(char)
+        weights, accents, cases = _char_key(char)
         primary.extend(weights)
         secondary.extend(accents)
-        tertiary.append(case)
+        tertiary.extend(cases)
     return tuple(primary), tuple(secondary), tuple(tertiary)
 
 

@@ -739,6 +739,8 @@ def fn_int(args: Args, _: CallContext) -> int:
         number = value
     elif isinstance(value, str):
         number = parse_culture_float(value, "en-US")
+    if number is not None and math.isnan(number):
+        return INT64_MIN  # recorded: int('NaN') is what x64 makes of (long)NaN
     if number is not None and math.isfinite(number) and number == int(number) and -(2.0**63) <= number < 2.0**63:
         return int(number)
     raise _fail("int", f"cannot convert {to_text(value)[:100]!r} ({type_name(value)}) to an integer")
@@ -941,7 +943,9 @@ def fn_is_int(args: Args, _: CallContext) -> bool:
 
 def fn_is_float(args: Args, _: CallContext) -> bool:
     text = _str("isFloat", args, 0)
-    culture = _str("isFloat", args, 1) if len(args) > 1 and args[1] is not None else "en-US"
+    # Recorded: without a culture isFloat reads the invariant culture (isFloat('Infinity') is true), where
+    # float() reads en-US (float('Infinity') is refused, float('∞') is not).
+    culture = _str("isFloat", args, 1) if len(args) > 1 and args[1] is not None else ""
     return parse_culture_float(text, culture) is not None
 
 
@@ -950,7 +954,8 @@ def fn_format_number(args: Args, _: CallContext) -> str:
     if type(number) is DecimalNumber:
         number = dotnet_decimal.to_double(number)  # recorded: formatted as its double (decimal('2.5') 'F0' is 2)
     pattern = _str("formatNumber", args, 1)
-    culture = _str("formatNumber", args, 2) if len(args) > 2 and args[2] is not None else "en-US"
+    # Recorded: a null culture is refused (formatNumber(0, 'F2', null)), not read as the default.
+    culture = _str("formatNumber", args, 2) if len(args) > 2 else "en-US"
     try:
         return format_number(number, pattern, culture)
     except NumberFormatError as error:  # only the refusals format_number means: any other error is a bug

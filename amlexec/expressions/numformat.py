@@ -87,6 +87,10 @@ def parse_culture_float(text: str, culture_name: str) -> float | None:
     sign = ""
     if body[:1] in "+-" and body:
         sign, body = body[0], body[1:]
+    # Recorded: the culture's infinity symbol, without case: 'Infinity' in the invariant culture (''), '∞' in
+    # the ICU cultures (float('∞') and float('Infinity', '') are infinite, float('Infinity') is refused).
+    if body.lower() == ("infinity" if not culture_name else "∞"):
+        return -math.inf if sign == "-" else math.inf
     # .NET also takes a plain space for a no-break-space group separator (fr-FR's U+202F, sv-SE's U+00A0),
     # but not the other no-break space.
     group = f"[ {culture.group}]" if culture.group in ("\u00a0", "\u202f") else re.escape(culture.group)
@@ -198,46 +202,40 @@ def _standard(number: int | float, kind: str, precision: int | None, culture: Nu
     raise NumberFormatError(f"format {kind!r} is not a known standard format")
 
 
-def _custom(number: int | float, pattern: str, culture: NumberCulture) -> str:
-    sections = _split_sections(pattern)
-    # Measured: custom formats see a double as its 15 significant digits, rounded half away from zero
-    # (0.125 with '0.00' is 0.13, where 'N2' gives 0.12).
-    value = Decimal(f"{number:.14e}") if isinstance(number, float) else Decimal(number)
-    if value < 0 and len(sections) > 1:
-        section, value = sections[1], -value
-        force_sign = False
-    elif value == 0 and len(sections) > 2:
-        section = sections[2]
-        force_sign = False
-    else:
-        section = sections[0]
-        force_sign = value.is_signed()  # recorded: -0.0 keeps its sign ('0.00' gives -0.00)
-    value = abs(value)
-    if "%" in section:
-        value *= 100
-    literal_free = re.sub(r"'[^']*'|\"[^\"]*\"|\\.", "", section)
-    point = literal_free.find(".")
-    integer_part = literal_free if point < 0 else literal_free[:point]
-    fraction_part = "" if point < 0 else literal_free[point + 1 :]
-    grouping = "," in integer_part.rstrip(",") and ("0" in integer_part or "#" in integer_part)
-    # Trailing commas before the point divide by 1000 each.
-    trailing_commas = len(integer_part) - len(integer_part.rstrip(","))
-    value = value.scaleb(-3 * trailing_commas)
-    places = sum(1 for c in fraction_part if c in "0#")
-    if places > _MAX_PRECISION:
-        # Rounding to that many places would overflow the decimal context below (InvalidOperation).
-        raise _too_precise(places)
-    required_places = sum(1 for c in fraction_part[: len(fraction_part.rstrip("#"))] if c == "0")
-    whole, fraction = _fixed(value, places, ROUND_HALF_UP)
-    fraction = fraction.rstrip("0").ljust(required_places, "0") if places else ""
-    min_whole = sum(1 for c in integer_part[integer_part.find("0") :] if c == "0") if "0" in integer_part else 0
-    whole = whole.lstrip("0").rjust(min_whole, "0")
-    if grouping and whole:
-        whole = _group(whole, culture.group, culture.group_sizes)
-    number_text = whole + (culture.decimal + fraction if fraction else "")
-    # Re-insert literal text around the digit placeholders.
+_EXPONENT = re.compile(r"[eE][+-]?0+")
+
+
+def _literal_spans(section: str) -> list[tuple[int, int]]:
+    """Where quoted text and backslash escapes sit in a section (format characters there are literal)."""
+    spans: list[tuple[int, int]] = []
+    index = 0
+    while index < len(section):
+        char = section[index]
+        if char in "'\"":
+            end = section.find(char, index + 1)
+            end = len(section) if end < 0 else end
+            spans.append((index, end + 1))
+            index = end + 1
+        elif char == "\\" and index + 1 < len(section):
+            spans.append((index, index + 2))
+            index += 2
+        else:
+            index += 1
+    return spans
+
+
+def _exponent_marker(section: str) -> re.Match[str] | None:
+    """The first ``E0``/``E+0``/``e-00``... outside quoted text: the section is then scientific."""
+    spans = _literal_spans(section)
+    for match in _EXPONENT.finditer(section):
+        if not any(start <= match.start() < end for start, end in spans):
+            return match
+    return None
+
+
+def _emit(section: str, number_text: str, culture: NumberCulture, *, placed: bool = False) -> str:
+    """The section's literal text with ``number_text`` where its first digit placeholder stands."""
     out: list[str] = []
-    placed = False
     index = 0
     while index < len(section):
         char = section[index]
@@ -260,7 +258,90 @@ def _custom(number: int | float, pattern: str, culture: NumberCulture) -> str:
         else:
             out.append(char)
         index += 1
-    text = "".join(out)
+    return "".join(out)
+
+
+def _scientific(value: Decimal, integer_part: str, fraction_part: str, marker: str) -> tuple[str, str, str]:
+    """Integer digits, fraction digits and exponent text of |value| in a scientific custom format.
+
+    Recorded: as many integer digits as there are placeholders before the point ('##0.0E+0' of 1234.5 is
+    123.5E+1, '00.00E+0' of 1 is 10.00E-1), the mantissa rounded half away from zero (95 with '0E+0' is
+    1E+2), 'E+' always signs the exponent, 'E'/'E-' only when negative, its '0's are its least digits.
+    """
+    whole_places = sum(1 for c in integer_part if c in "0#")
+    places = sum(1 for c in fraction_part if c in "0#")
+    required = sum(1 for c in fraction_part[: len(fraction_part.rstrip("#"))] if c == "0")
+    exponent = 0
+    if value and not whole_places + places:
+        # Recorded: with no digit placeholders the number is rounded to no digits at all, so only a first digit
+        # of 5 or more leaves an exponent (95 with 'E+0' is E+3, 1234.5 is E+0).
+        first_digit = value.as_tuple().digits[0]
+        exponent = value.adjusted() + 2 if first_digit >= 5 else 0
+    elif value:
+        exponent = value.adjusted() - (whole_places - 1)
+        whole, fraction = _fixed(value.scaleb(-exponent), places, ROUND_HALF_UP)
+        if len(whole.lstrip("0")) > whole_places:  # rounding carried into one more digit
+            exponent += 1
+    whole, fraction = _fixed(value.scaleb(-exponent), places, ROUND_HALF_UP)
+    fraction = fraction.rstrip("0").ljust(required, "0") if places else ""
+    # Recorded: every integer placeholder is a digit here, even a '#' ('##0.0E+0' of 0 is 000.0E+0).
+    whole = whole.lstrip("0").rjust(whole_places, "0")
+    sign = "-" if exponent < 0 else ("+" if "+" in marker else "")
+    digits = str(abs(exponent)).rjust(marker.count("0"), "0")
+    return whole, fraction, marker[0] + sign + digits
+
+
+def _custom(number: int | float, pattern: str, culture: NumberCulture) -> str:
+    sections = _split_sections(pattern)
+    # Measured: custom formats see a double as its 15 significant digits, rounded half away from zero
+    # (0.125 with '0.00' is 0.13, where 'N2' gives 0.12).
+    value = Decimal(f"{number:.14e}") if isinstance(number, float) else Decimal(number)
+    if value < 0 and len(sections) > 1:
+        section, value = sections[1], -value
+        force_sign = False
+    elif value == 0 and len(sections) > 2:
+        section = sections[2]
+        force_sign = False
+    else:
+        section = sections[0]
+        force_sign = value.is_signed()  # recorded: -0.0 keeps its sign ('0.00' gives -0.00)
+    value = abs(value)
+    if "%" in section:
+        value *= 100
+    marker = _exponent_marker(section)
+    mantissa_section = section[: marker.start()] if marker else section
+    literal_free = re.sub(r"'[^']*'|\"[^\"]*\"|\\.", "", mantissa_section)
+    point = literal_free.find(".")
+    integer_part = literal_free if point < 0 else literal_free[:point]
+    fraction_part = "" if point < 0 else literal_free[point + 1 :]
+    places = sum(1 for c in fraction_part if c in "0#")
+    if places > _MAX_PRECISION:
+        # Rounding to that many places would overflow the decimal context below (InvalidOperation).
+        raise _too_precise(places)
+    grouping = "," in integer_part.rstrip(",") and ("0" in integer_part or "#" in integer_part)
+    if marker is not None:
+        whole, fraction, exponent_text = _scientific(value, integer_part, fraction_part, marker.group())
+        if grouping and whole:  # recorded: '#,##0.0E+0' of 1234.5 is 1,234.5E+0
+            whole = _group(whole, culture.group, culture.group_sizes)
+        number_text = whole + (culture.decimal + fraction if fraction else "")
+        has_digits = any(c in "0#" for c in integer_part + fraction_part)
+        text = _emit(mantissa_section, number_text, culture, placed=not has_digits)
+        text += exponent_text + _emit(section[marker.end() :], "", culture, placed=True)
+        if force_sign:  # recorded: even with no digits ('E+0' of -0.012345 is -E+0)
+            text = culture.minus + text
+        return text
+    # Trailing commas before the point divide by 1000 each.
+    trailing_commas = len(integer_part) - len(integer_part.rstrip(","))
+    value = value.scaleb(-3 * trailing_commas)
+    required_places = sum(1 for c in fraction_part[: len(fraction_part.rstrip("#"))] if c == "0")
+    whole, fraction = _fixed(value, places, ROUND_HALF_UP)
+    fraction = fraction.rstrip("0").ljust(required_places, "0") if places else ""
+    min_whole = sum(1 for c in integer_part[integer_part.find("0") :] if c == "0") if "0" in integer_part else 0
+    whole = whole.lstrip("0").rjust(min_whole, "0")
+    if grouping and whole:
+        whole = _group(whole, culture.group, culture.group_sizes)
+    number_text = whole + (culture.decimal + fraction if fraction else "")
+    text = _emit(section, number_text, culture)
     if force_sign and number_text:  # recorded: '#' of -0.0 or '#.#' of -0.0001 is empty, with no sign
         text = culture.minus + text
     return text

@@ -240,6 +240,10 @@ def to_text(value: Any) -> str:
     if value is False:
         return "False"
     if type(value) is int:
+        if not -(2**63) <= value < 2**63:
+            # Recorded: a BigInteger from json() is no IConvertible, so string(), concat() and @{...} refuse it
+            # (inside an array or object it is written as JSON).
+            raise ExpressionEvaluationError("cannot convert an integer outside the 64-bit range to text")
         return str(value)
     if type(value) is float:
         return dotnet_double_text(value)

@@ -62,6 +62,8 @@ _NAMED = (
     re.compile(r" in function '(?P<name>[^']+)'\.$"),
 )
 _VARIABLE = re.compile(r"the template variable '[^']*' cannot be found")
+# A value @{...} cannot write as text fails the interpolation, not the function that made the value.
+_INTERPOLATION = re.compile(r"one of string interpolation segments is not valid")
 _SELECTION = re.compile(r"^The template language expression .* cannot be evaluated because (?:property|array index) ")
 
 
@@ -113,7 +115,7 @@ def classify(expression: str, engine_message: str | None) -> tuple[dict[str, Any
     unknown = _UNKNOWN_FUNCTION.search(message)
     if unknown:
         return {"kind": "syntax", "function": unknown["name"].lower()}, False
-    if _SELECTION.search(message):
+    if _SELECTION.search(message) or _INTERPOLATION.search(message):
         return {"kind": "evaluation", "function": None}, False
     if any(pattern.search(message) for pattern in _PARSE_ERRORS):
         return {"kind": "syntax", "function": None}, False
