@@ -23,7 +23,9 @@ duplicate. So after every submit, and whenever a tracked run turns out canceled,
 name are listed again and amlexec settles on the earliest (creation time, then run id): the others are
 canceled and every instance, whatever it saw first, tracks and reports the same run.
 
-Status, steps and cancel then use the v2 jobs API, where v1 runs appear as jobs under their run id.
+Status, steps and cancel read and write run history over REST too (``amlexec.launch.v1_runs``): nothing on
+this path imports azure-ai-ml, so a worker that only runs v1 pipelines never pays its second of import time.
+A status check of a run in flight is one call (the run's record); the steps are read once, when it has ended.
 """
 
 from __future__ import annotations
@@ -34,11 +36,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from amlexec.clock import Clock
 from amlexec.errors import Issue, PermanentError, RequestRejected
 from amlexec.launch.base import FINAL_STATES, RunHandle, RunState, RunStatus, normalise_status
-from amlexec.launch.failures import TargetNotFound
-from amlexec.launch.jobs import WorkspaceLauncher, ensure_same_payload, job_status
+from amlexec.launch.failures import RetryPolicy, TargetNotFound
+from amlexec.launch.jobs import WorkspaceLauncher, ensure_same_payload
 from amlexec.launch.signature import DeclaredInput, check_parameters
+from amlexec.launch.v1_runs import RunHistory, status_of_record
+from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.request import LaunchRequest, PipelineEndpointTarget, PublishedPipelineTarget, WorkspaceInfo
 from amlexec.runs import RUN_NAME_PROPERTY, run_name, run_properties, run_tags
 
@@ -62,6 +67,7 @@ class _V1Run:
     run_id: str
     status: str = field(compare=False)
     properties: dict[str, Any] = field(compare=False)
+    experiment_id: str | None = field(default=None, compare=False)
 
 
 def _created(value: Any) -> datetime:
@@ -90,6 +96,17 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
     """Runs v1 published pipelines (``mlPipelineId``) and pipeline endpoints (``mlPipelineEndpointId``)."""
 
     kinds = ("published_pipeline", "pipeline_endpoint")
+
+    def __init__(
+        self,
+        connector: WorkspaceConnector,
+        *,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        signature_ttl: float = 300.0,
+    ) -> None:
+        super().__init__(connector, clock=clock, retry=retry, signature_ttl=signature_ttl)
+        self._history = RunHistory(connector, clock=self._clock, retry=self._retry)
 
     # ---- the v1 API's address
     def _pipelines_base(self, linked_service: str, workspace: WorkspaceInfo) -> str:
@@ -254,6 +271,7 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
                             str(run["runId"]),
                             str(run.get("status") or "Unknown"),
                             properties,
+                            str(run["experimentId"]) if run.get("experimentId") else None,
                         )
                     )
             token = (page or {}).get("continuationToken")
@@ -293,7 +311,9 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
         for extra in runs[1:]:
             logger.warning("run %s is a duplicate of %s (both named %s): canceling it", extra.run_id, keep.run_id, name)
             if normalise_status(extra.status) not in FINAL_STATES:
-                self.cancel(where.model_copy(update={"run_id": extra.run_id}))
+                # The look-up just read its status (and, from run history, its experiment id): no second read.
+                known = {"status": extra.status, "experimentId": extra.experiment_id} if extra.experiment_id else None
+                self._history.cancel(where.model_copy(update={"run_id": extra.run_id}), known)
         return keep
 
     def _find_run(self, request: LaunchRequest, name: str, attempt: int) -> str | None:
@@ -383,9 +403,20 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
         kept = where.model_copy(update={"run_id": runs[0].run_id, "created": False, "run_name": name})
         return kept.model_copy(update={"studio_url": self._studio(kept, runs[0].run_id)})
 
+    def _status(self, handle: RunHandle) -> RunStatus:
+        """One call while the run is in flight (its record); its steps are read only once it has ended."""
+        record = self._history.record(handle)
+        if normalise_status(str(record.get("status") or "Unknown")) not in FINAL_STATES:
+            return status_of_record(record, handle)
+        return status_of_record(record, handle, self._history.children(handle))
+
+    def cancel(self, handle: RunHandle) -> None:
+        """Ask run history to cancel the run; a run already final is left alone."""
+        self._history.cancel(handle)
+
     def status(self, handle: RunHandle) -> RunStatus:
         """The run's status; a run found canceled may have lost a race to a duplicate: follow the one kept."""
-        status = job_status(self._connector, handle, clock=self._clock, retry=self._retry)
+        status = self._status(handle)
         if status.state is not RunState.CANCELED or not handle.run_name:
             return status
         runs = self._runs_named(handle, handle.run_name)
@@ -399,7 +430,7 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
             handle.run_name,
             kept.run_id,
         )
-        followed = job_status(self._connector, kept, clock=self._clock, retry=self._retry)
+        followed = self._status(kept)
         return followed.model_copy(update={"run_id": kept.run_id, "studio_url": followed.studio_url or kept.studio_url})
 
     def _check_data_paths(self, request: LaunchRequest, signature: _Signature) -> None:

@@ -1,8 +1,10 @@
 """Azure ML clients, created once per worker for each (linked service, workspace) and reused.
 
-``azure.ai.ml`` costs about two seconds and 100 MB to import, so it is imported the first time a
-workspace client is needed, never at module level. Tests pass a ``transport`` (an azure-core HttpTransport
-answering from a fake) and a ``credential_for`` function; production uses the linked service's credential.
+``azure.ai.ml`` costs about a second and 100 MB to import, so it is imported the first time a v2
+workspace client (``ml_client_for``) is needed, never at module level; the v1 path (published pipelines,
+pipeline endpoints, run history) uses only ``rest_client``/``send_json`` and never loads it. Tests pass a
+``transport`` (an azure-core HttpTransport answering from a fake) and a ``credential_for`` function;
+production uses the linked service's credential.
 """
 
 from __future__ import annotations
@@ -88,8 +90,8 @@ class WorkspaceConnector:
     def rest_client(self, linked_service: str) -> Any:
         """An azure-core PipelineClient (bearer token, retries, this connector's transport) for raw REST calls.
 
-        Used only where azure-ai-ml has no call or drops what we need (a batch deployment's component id,
-        the v1 pipelines API).
+        Used where azure-ai-ml has no call or drops what we need (a batch deployment's component id), and for
+        everything v1 (the pipelines API and run history), so that path never imports azure-ai-ml.
         """
         with self._lock:
             client = self._rest.get(linked_service.lower())

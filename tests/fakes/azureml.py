@@ -144,6 +144,11 @@ class FakeAzureML:
         add("POST", r"/history/v1\.0" + WS + r"/experiments/(?P<experiment>[^/]+)/runs:query", self._query_runs)
         add("GET", r"/history/v1\.0" + WS + r"/runs/(?P<name>[^/]+)/children", self._children)
         add("GET", r"/history/v1\.0" + WS + r"/runs/(?P<name>[^/]+)", self._run_record)
+        add(
+            "POST",
+            r"/history/v1\.0" + WS + r"/experiment(?P<by>ids|s)/(?P<experiment>[^/]+)/runs/(?P<name>[^/]+)/cancel",
+            self._cancel_run,
+        )
         add("PUT", WS + r"/jobs/(?P<name>[^/]+)", self._put_job)
         add("GET", WS + r"/jobs/(?P<name>[^/]+)", self._get_job)
         add("GET", WS + r"/jobs", self._list_jobs)
@@ -309,7 +314,7 @@ class FakeAzureML:
             "runId": job["name"],
             "status": props["status"],
             "runType": "azureml.PipelineRun",
-            "experimentId": "exp-id",
+            "experimentId": self.experiment_id(props.get("experimentName")),
             "createdUtc": job.get("systemData", {}).get("createdAt"),
             "properties": dict(props.get("properties") or {}),
             "tags": dict(props.get("tags") or {}),
@@ -317,6 +322,8 @@ class FakeAzureML:
         }
 
     def _children(self, call: Call, sub: str, rg: str, ws: str, name: str) -> Reply:
+        if name not in self.jobs:
+            return Reply(404, {"error": {"code": "UserError", "message": f"Run {name} was not found"}})
         runs = []
         for step in self.steps.get(name, []):
             runs.append(
@@ -340,14 +347,36 @@ class FakeAzureML:
         job = self.jobs.get(name)
         if job is None:
             return Reply(404, {"error": {"code": "UserError", "message": f"Run {name} was not found"}})
+        props = job["properties"]
         record: dict[str, Any] = {
             "runId": name,
-            "status": job["properties"]["status"],
-            "experimentId": "exp-id",
+            "status": props["status"],
+            "experimentId": self.experiment_id(props.get("experimentName")),
             "runType": "azureml.PipelineRun",
+            "createdUtc": job.get("systemData", {}).get("createdAt"),
+            "properties": dict(props.get("properties") or {}),
         }
         record.update(self.run_records.get(name, {}))
         return Reply(200, record)
+
+    @staticmethod
+    def experiment_id(experiment_name: Any) -> str:
+        """Run history's id of an experiment: stable per name, as the service keeps it."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"experiment:{experiment_name}"))
+
+    def _cancel_run(  # noqa: PLR0917 - the router passes the path's groups by position
+        self, call: Call, sub: str, rg: str, ws: str, by: str, experiment: str, name: str
+    ) -> Reply:
+        """Run history's cancel, by experiment id or name: an unknown run, or one of another experiment, is 404;
+        a run already final stays as it is; the answer is the run's record."""
+        job = self.jobs.get(name)
+        props = job["properties"] if job is not None else {}
+        of = self.experiment_id(props.get("experimentName")) if by == "ids" else props.get("experimentName")
+        if job is None or of != unquote(experiment):
+            return Reply(404, {"error": {"code": "UserError", "message": f"Run {name} was not found"}})
+        if props["status"] not in ("Completed", "Failed", "Canceled"):
+            props["status"] = "CancelRequested"
+        return self._run_record(call, sub, rg, ws, name)
 
     def finish(
         self,

@@ -212,7 +212,7 @@ def test_forbidden_names_the_role_to_grant(world: World) -> None:
     assert "AzureML Data Scientist" in str(info.value)
 
 
-def test_status_and_cancel_through_the_jobs_api(world: World) -> None:
+def test_status_through_run_history(world: World) -> None:
     handle = launcher(world).launch(request_for(world.registry, published()))
     world.fake.finish(handle.run_id, "Failed", error=("UserError", "Step score failed: KeyError 'income'"))
     status = launcher(world).status(handle)
