@@ -45,7 +45,7 @@ from amlexec.expressions.values import (
     utf16_len,
     utf16_units,
 )
-from amlexec.expressions.xml_functions import fn_xml, fn_xpath
+from amlexec.expressions.xml_functions import fn_xml, fn_xpath, xml_to_json
 
 __all__ = ["CONTEXT_FUNCTIONS", "FUNCTIONS", "NONDETERMINISTIC_FUNCTIONS"]
 
@@ -797,6 +797,13 @@ def fn_bool(args: Args, _: CallContext) -> bool:
 
 def fn_json(args: Args, _: CallContext) -> Any:
     value = args[0]
+    if is_binary(value):
+        # Recorded: an xml() value becomes Newtonsoft's JSON of the document; other binary content is read
+        # as JSON text (json(base64ToBinary('IjEi')) is "1").
+        content = _decode_b64("json", str(value[BINARY_CONTENT])).decode("utf-8", "replace")
+        if _media_type(str(value[BINARY_CONTENT_TYPE])) == "application/xml":
+            return xml_to_json(content)
+        return parse_json(content)
     if not isinstance(value, str):
         raise _wrong_type("json", 0, "a string", value)
     return parse_json(value)
@@ -892,6 +899,44 @@ def fn_data_uri(args: Args, _: CallContext) -> str:
     return "data:application/json;charset=utf-8;base64," + _b64(utf8_bytes(to_text(value)))
 
 
+def _media_type(content_type: str) -> str:
+    return content_type.partition(";")[0].strip().lower()
+
+
+# The character sets .NET knows without a code-page provider, by the names the engine accepts, and the
+# Python codec that reads them the same way (utf-16 and utf-32 are little-endian there, without a BOM).
+_DOTNET_CHARSETS = {
+    "utf-8": "utf-8",
+    "utf-16": "utf-16-le",
+    "unicode": "utf-16-le",
+    "utf-16be": "utf-16-be",
+    "unicodefffe": "utf-16-be",
+    "utf-32": "utf-32-le",
+    "utf-32be": "utf-32-be",
+    "us-ascii": "ascii",
+    "ascii": "ascii",
+    "iso-8859-1": "latin-1",
+    "latin1": "latin-1",
+}
+
+
+def _decode_text(name: str, data: bytes, charset: str) -> str:
+    codec = _DOTNET_CHARSETS.get(charset.lower())
+    if codec is None:
+        raise _fail(name, f"cannot decode the data: the character set {charset!r} is not supported")
+    if codec == "ascii":  # .NET's ASCII decoder writes '?' for every byte above 0x7F
+        return bytes(byte if byte < 0x80 else 0x3F for byte in data).decode("ascii")
+    return data.decode(codec, "replace")
+
+
+def _data_uri_charset(content_type: str) -> str | None:
+    for parameter in content_type.split(";")[1:]:
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip()
+    return None
+
+
 _DATA_URI = re.compile(r"^data:(?P<type>[^,]*?)(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL | re.IGNORECASE)
 
 
@@ -908,11 +953,42 @@ def _parse_data_uri(name: str, args: Args) -> tuple[str, bytes]:
 
 
 def fn_data_uri_to_string(args: Args, _: CallContext) -> str:
-    return _parse_data_uri("dataUriToString", args)[1].decode("utf-8", "replace")
+    content_type, data = _parse_data_uri("dataUriToString", args)
+    charset = _data_uri_charset(content_type)
+    if charset is not None and charset.lower() != "utf-8":
+        # Recorded: dataUriToString reads UTF-8 only (us-ascii, utf-16 and utf8 are all refused).
+        raise _fail("dataUriToString", f"parameter is not valid: the charset {charset!r} is not supported")
+    return data.decode("utf-8", "replace")
+
+
+def fn_decode_data_uri(args: Args, _: CallContext) -> Any:
+    """decodeDataUri: text for text/* (US-ASCII unless a charset says otherwise), JSON for a JSON media
+    type, a binary value for anything else (recorded on the engine)."""
+    content_type, data = _parse_data_uri("decodeDataUri", args)
+    declared = _DATA_URI.match(_str("decodeDataUri", args, 0))
+    if declared is not None and declared.group("type").startswith(";"):
+        raise _fail("decodeDataUri", "expects a data URI with a media type before its parameters")
+    charset = _data_uri_charset(content_type)
+    media = _media_type(content_type)
+    if media.startswith("text/") or not declared or not declared.group("type"):
+        return _decode_text("decodeDataUri", data, charset or "us-ascii")
+    if media == "application/json" or media.endswith("+json"):
+        text = _decode_text("decodeDataUri", data, charset or "us-ascii")
+        try:
+            return parse_json(text)
+        except ExpressionEvaluationError as error:
+            raise _fail("decodeDataUri", f"the data is not valid JSON ({error})") from None
+    if charset is not None:
+        _decode_text("decodeDataUri", b"", charset)  # an unknown character set is refused here too
+        return _binary(data, content_type)
+    return _binary(data, content_type + ";charset=us-ascii")
 
 
 def fn_data_uri_to_binary(args: Args, _: CallContext) -> dict[str, str]:
     content_type, data = _parse_data_uri("dataUriToBinary", args)
+    charset = _data_uri_charset(content_type)
+    if charset is not None and charset.lower() not in _DOTNET_CHARSETS:
+        raise _fail("dataUriToBinary", f"the content type's character set {charset!r} is not valid")
     return _binary(data, content_type)
 
 
@@ -1349,7 +1425,7 @@ _CORE_SPECS = [
     _spec("binary", 1, 1, fn_binary),
     _spec("dataUri", 1, 1, fn_data_uri),
     _spec("dataUriToString", 1, 1, fn_data_uri_to_string),
-    _spec("decodeDataUri", 1, 1, fn_data_uri_to_string),
+    _spec("decodeDataUri", 1, 1, fn_decode_data_uri),
     _spec("dataUriToBinary", 1, 1, fn_data_uri_to_binary),
     _spec("uriComponent", 1, None, fn_uri_component),
     _spec("encodeUriComponent", 1, None, fn_uri_component),

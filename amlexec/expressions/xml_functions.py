@@ -46,7 +46,7 @@ from amlexec.expressions.limits import LIMITS
 from amlexec.expressions.registry import CallContext
 from amlexec.expressions.values import BINARY_CONTENT, BINARY_CONTENT_TYPE, dotnet_double_text, is_binary, type_name
 
-__all__ = ["XML_CONTENT_TYPE", "fn_xml", "fn_xpath"]
+__all__ = ["XML_CONTENT_TYPE", "fn_xml", "fn_xpath", "xml_to_json"]
 
 Args = Sequence[Any]
 
@@ -108,6 +108,9 @@ class _Document:
     declaration: str = ""
     doctype: str = ""
     children: list[_Node] = field(default_factory=list)
+    # What json() writes of them: ("version", "1.0"), ... and ("name", "a"), ("public", ...), ("system", ...).
+    declaration_fields: list[tuple[str, str]] = field(default_factory=list)
+    doctype_fields: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def root(self) -> _Node:
@@ -172,6 +175,10 @@ class _Builder:
         if standalone != -1:
             text += f' standalone="{"yes" if standalone else "no"}"'
         self.document.declaration = text + "?>"
+        fields = [("version", version)] + ([("encoding", encoding)] if encoding else [])
+        if standalone != -1:
+            fields.append(("standalone", "yes" if standalone else "no"))
+        self.document.declaration_fields = fields
 
     def doctype(self, name: str, system: str | None, public: str | None, _subset: int) -> None:
         text = f"<!DOCTYPE {name}"
@@ -180,6 +187,8 @@ class _Builder:
         elif system:
             text += f' SYSTEM "{system}"'
         self.document.doctype = text + "[]>"
+        fields = [("name", name)] + ([("public", public)] if public else [])
+        self.document.doctype_fields = fields + ([("system", system)] if system else [])
 
     def entity(self, name: str, *_: Any) -> None:
         raise _fail("xml", f"cannot convert a document that declares an entity ('{name}'): entities are refused")
@@ -578,6 +587,71 @@ def _in_scope_needed(node: _Node, ancestors_ns: dict[str, str]) -> list[tuple[st
             needed.append((prefix, uri))
             declared.add(prefix)
     return needed
+
+
+# ------------------------------------------------------------------------------------- json(xml(...))
+
+
+def _json_of_element(node: _Node) -> Any:
+    """An element as Newtonsoft's ``XmlNodeConverter`` writes it (recorded with ``json(xml(...))``).
+
+    No attributes and no content: null for ``<a/>``, "" for ``<a></a>``; a single text child and no
+    attributes: that text; otherwise an object of ``@attribute`` members (namespace declarations first), then
+    one member per kind of child in order of first appearance (``#text``, ``#cdata-section``,
+    ``#significant-whitespace``, the element's name, ``?target``), an array when a kind repeats. Comments
+    become JSON comments, which reading the JSON drops. Values stay text.
+    """
+    content = [child for child in node.children if child.kind != "comment"]
+    has_attributes = bool(node.attributes or node.namespaces)
+    if not has_attributes:
+        if not node.children:
+            return None if node.self_closing else ""
+        only = node.children[0] if len(node.children) == 1 else None  # a comment counts: <a><!--c-->t</a>
+        if only is not None and only.kind == "text" and not _blank(only.value):
+            return only.value
+    result: dict[str, Any] = {}
+    for prefix, uri in node.namespaces:
+        result["@xmlns:" + prefix if prefix else "@xmlns"] = uri
+    for name, _uri, value in node.attributes:
+        result["@" + name] = value
+    groups: dict[str, list[Any]] = {}
+    for child in content:
+        groups.setdefault(_json_key(child), []).append(_json_member(child))
+    for key, members in groups.items():
+        result[key] = members[0] if len(members) == 1 else members
+    return result
+
+
+def _json_key(node: _Node) -> str:
+    if node.kind == "element":
+        return node.name
+    if node.kind == "cdata":
+        return "#cdata-section"
+    if node.kind == "pi":
+        return "?" + node.name
+    return "#significant-whitespace" if _blank(node.value) else "#text"
+
+
+def _blank(text: str) -> bool:
+    return all(char in _WHITESPACE for char in text)
+
+
+def _json_member(node: _Node) -> Any:
+    return _json_of_element(node) if node.kind == "element" else node.value
+
+
+def xml_to_json(text: str) -> dict[str, Any]:
+    """``json(xml)``: the document as Newtonsoft's ``SerializeXmlNode`` writes it, read back as JSON."""
+    document = _parse(text)
+    result: dict[str, Any] = {}
+    if document.declaration_fields:
+        result["?xml"] = {"@" + key: value for key, value in document.declaration_fields}
+    if document.doctype_fields:
+        result["!DOCTYPE"] = {"@" + key: value for key, value in document.doctype_fields}
+    for child in document.children:
+        if child.kind != "comment":
+            result[_json_key(child)] = _json_member(child)
+    return result
 
 
 _XPATH_LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
