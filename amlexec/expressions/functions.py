@@ -999,7 +999,9 @@ def fn_uri_component(args: Args, _: CallContext) -> str:
 
 
 def fn_uri_component_to_string(args: Args, _: CallContext) -> str:
-    return unquote_plus(_str("uriComponentToString", args, 0), errors="replace")
+    # Recorded: the engine decodes UTF-8 bytes, so an unpaired surrogate in the text comes back as U+FFFD.
+    text = utf8_bytes(_str("uriComponentToString", args, 0)).decode("utf-8")
+    return unquote_plus(text, errors="replace")
 
 
 def fn_uri_component_to_binary(args: Args, _: CallContext) -> dict[str, str]:

@@ -342,7 +342,9 @@ def _custom(number: int | float, pattern: str, culture: NumberCulture) -> str:
         whole = _group(whole, culture.group, culture.group_sizes)
     number_text = whole + (culture.decimal + fraction if fraction else "")
     text = _emit(section, number_text, culture)
-    if force_sign and number_text:  # recorded: '#' of -0.0 or '#.#' of -0.0001 is empty, with no sign
+    # Recorded: '#' of -0.0 or '#.#' of -0.0001 is empty, with no sign; a format without placeholders keeps it
+    # ('@{x}' of -0.0 is -@{x}).
+    if force_sign and (number_text or not any(char in "0#" for char in literal_free)):
         text = culture.minus + text
     return text
 

@@ -90,6 +90,7 @@ def expressions() -> list[str]:
     out += [f"@formatNumber(1234.5, '{pattern}', 'de-DE')" for pattern in ("0.0E+0", "#,##0.0E+0")]
     out += [f"@formatNumber(-0.0, '{pattern}')" for pattern in SIGNED_ZERO]
     out += [f"@formatNumber(-0.0001, '{pattern}')" for pattern in ("0.0", "#.#", "0.00E+0")]
+    out += [f"@formatNumber({n}, '{p}')" for n in ("-0.0", "-1", "0") for p in ("@{x}", "abc", "abc;xyz", "'#'")]
     out += ["@formatNumber(0, '', null)", "@formatNumber(0, 'F2', null)", "@formatNumber(0, 'F2', '')"]
     for text in ("Infinity", "infinity", "-Infinity", "+Infinity", " Infinity ", "NaN", "nan", "-NaN", "∞", "-∞", "+∞"):
         out += [f"@{{float('{text}')}}", f"@{{float('{text}', '')}}", f"@{{float('{text}', 'en-US')}}"]

@@ -104,11 +104,19 @@ DATA_URIS = [
     "@dataUriToBinary('data:text/plain;charset=utf-8,x')",
     "@dataUriToBinary('data:image/png,x')",
 ]
+# The URI-component decoders read UTF-8 bytes: an unpaired surrogate in the text comes back as U+FFFD.
+COMPONENTS = [
+    "@uriComponentToString(last('😀😀'))",
+    "@decodeUriComponent(last('😀😀'))",
+    "@uriComponentToBinary(last('😀😀'))",
+    "@uriComponentToString('%E2%82%AC+x')",
+    "@uriComponentToString('%E2%82')",
+]
 FUNCTIONS = ["uriHost", "uriPath", "uriPathAndQuery", "uriQuery", "uriScheme", "uriPort"]
 
 
 def main() -> None:
-    expressions = [f"@{function}('{uri}')" for uri in URIS for function in FUNCTIONS] + DATA_URIS
+    expressions = [f"@{function}('{uri}')" for uri in URIS for function in FUNCTIONS] + DATA_URIS + COMPONENTS
     print(f"recorded {record(expressions, OUTPUT)} URI expressions")
 
 
