@@ -154,9 +154,6 @@ def cold_start(runs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="amlexec-tls-") as folder:
         router = Router()
         with HttpsFake(router, Path(folder)) as server:
-            # The fake writes headers and body in two sends: with Nagle's algorithm on, each answer would
-            # wait ~40 ms for the client's delayed ACK, a stall of the fake's making, not of the client's.
-            server.server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
             fake = FakeAzureML(router, host=server.base_url)
             fake.publish(PIPELINE, {"threshold": 0.5})
             # One unmeasured round: the file cache is warm for both, as on a warm host.

@@ -56,6 +56,9 @@ class HttpsFake:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two sends: with Nagle's algorithm each answer would wait ~40 ms for
+            # the client's delayed ACK, a stall of the fake's making that no Azure service has.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: object) -> None:
                 return None
