@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -65,13 +66,11 @@ def is_envelope(data: Any) -> bool:
 
 def is_expression_object(value: Any) -> bool:
     """True for Data Factory's ``{"value": ..., "type": "Expression"}`` wrapper."""
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("type"), str)
-        and value["type"].lower() == "expression"
-        and "value" in value
-        and set(value) <= {"value", "type"}
-    )
+    if not isinstance(value, dict) or len(value) != 2 or "value" not in value:
+        return False
+    # Two keys, one of them "value": the keys are exactly {"value", "type"} when "type" holds a string.
+    kind = value.get("type")
+    return isinstance(kind, str) and kind.lower() == "expression"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +93,15 @@ class Dynamic:
     @classmethod
     def parse(cls, value: Any, kind: DynamicKind) -> Dynamic:
         """Check ``value`` against ``kind``; raise PydanticCustomError with expected/got on mismatch."""
+        if isinstance(value, str):
+            # Most values are text: what is said below for them, without the checks that only objects need.
+            if "@" in value:
+                template = _compile(value)
+                if template.is_expression:
+                    return cls(value, kind, template)
+            if kind not in {"string", "any"}:
+                _check_literal(value, kind)
+            return cls(value, kind, None)
         if is_expression_object(value):
             text = value["value"]
             if not isinstance(text, str):
@@ -104,10 +112,6 @@ class Dynamic:
                 )
             # A value that does not start with '@' is a literal string: compile() treats it so.
             return cls(value, kind, _compile(text))
-        if isinstance(value, str) and ("@" in value):
-            template = _compile(value)
-            if template.is_expression:
-                return cls(value, kind, template)
         _check_literal(value, kind)
         if isinstance(value, dict | list):
             _compile_nested(value)
@@ -192,6 +196,19 @@ def _check_literal(value: Any, kind: DynamicKind) -> None:
         )
 
 
+# Plain text (no '@') longer than this is checked every time rather than kept.
+_MAX_KEPT_LITERAL = 256
+
+
+@lru_cache(maxsize=1024)
+def _literal(value: str | int, kind: DynamicKind) -> Dynamic:
+    """A plain-text or integer value as a Dynamic, made once per value and kind: every payload repeats the same
+    pipeline ids, execution types, timeouts and retry counts. Safe to share: text without '@' holds no
+    expression, and a Dynamic of it is immutable and depends on the value and kind alone (a rejected value
+    raises and is not kept). Callers pass exact ``str`` and ``int`` only: ``True == 1`` would share a key."""
+    return Dynamic.parse(value, kind)
+
+
 _EXPRESSION_OBJECT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "title": "Expression",
@@ -221,6 +238,8 @@ class _DynamicAnnotation:
         kind = self.kind
 
         def validate(value: Any) -> Dynamic:
+            if (type(value) is str and "@" not in value and len(value) <= _MAX_KEPT_LITERAL) or type(value) is int:
+                return _literal(value, kind)
             if isinstance(value, Dynamic):
                 return value
             return Dynamic.parse(value, kind)
@@ -364,12 +383,20 @@ class TriggerInfo(_Model):
     outputs: dict[str, Any] | None = Field(default=None, description="trigger().outputs (event triggers)")
 
 
+def _no_trigger() -> TriggerInfo:
+    # Envelopes without a trigger share one: every field of it is None, and the model is frozen.
+    return _NO_TRIGGER
+
+
+_NO_TRIGGER = TriggerInfo()
+
+
 class Envelope(_Model):
     """A request: the activity plus what its expressions need. A bare activity is an envelope with nothing else."""
 
     activity: Activity
     pipeline: PipelineInfo = Field(default_factory=PipelineInfo)
-    trigger: TriggerInfo = Field(default_factory=TriggerInfo)
+    trigger: TriggerInfo = Field(default_factory=_no_trigger)
     variables: dict[str, Any] = Field(default_factory=dict, description="variables('name')")
     activity_outputs: dict[str, Any] = Field(
         default_factory=dict, description="activity('name').output, keyed by activity name"

@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
@@ -89,6 +90,11 @@ _TIMEOUT = re.compile(r"^(?:(\d{1,4})\.)?(\d{1,2}):([0-5]?\d):([0-5]?\d)(?:\.(\d
 
 def parse_timeout(text: str) -> float | None:
     """Parse Data Factory's ``d.hh:mm:ss`` (also ``hh:mm:ss``) into seconds; None when malformed."""
+    # Validation and resolution both read the same few timeouts; longer text than any timeout is not kept.
+    return _cached_timeout(text) if len(text) <= 32 else _parse_timeout(text)
+
+
+def _parse_timeout(text: str) -> float | None:
     match = _TIMEOUT.match(text.strip())
     if not match:
         return None
@@ -97,6 +103,9 @@ def parse_timeout(text: str) -> float | None:
         return None
     total = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds)
     return total + (int(fraction.ljust(7, "0")) / 1e7 if fraction else 0.0)
+
+
+_cached_timeout = lru_cache(maxsize=256)(_parse_timeout)
 
 
 _PYDANTIC_EXPECTED = {
@@ -186,6 +195,11 @@ def _reject(message: str, expected: str, got: str, code: str) -> RequestRejected
     return RequestRejected([Issue("$", message, expected, got, code=code)])
 
 
+def _too_deep(limits: Limits) -> RequestRejected:
+    # Built only when raised: an exception with its message costs as much as decoding a small payload.
+    return _reject("payload nests too deeply", f"at most {limits.max_json_depth} levels", "deeper", "too_deep")
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if math.isinf(value):
@@ -198,6 +212,10 @@ def _finite_float(text: str) -> float:
 
 def _reject_constant(name: str) -> Any:
     raise _reject(f"payload contains {name}, which is not JSON", "a finite number", name, "invalid_json")
+
+
+# Built once: json.loads with hooks builds a decoder per call.
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_reject_constant)
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -219,12 +237,11 @@ def _has_lone_surrogate(value: Any) -> bool:
 
 
 def _decode(payload: bytes | str | dict[str, Any], limits: Limits) -> tuple[Any, int]:
-    too_deep = _reject("payload nests too deeply", f"at most {limits.max_json_depth} levels", "deeper", "too_deep")
     if isinstance(payload, dict):
         data: Any = payload
         # Walk before serialising: a dict nested thousands deep would exhaust json.dumps' recursion.
         if _json_depth_exceeds(data, limits.max_json_depth):
-            raise too_deep
+            raise _too_deep(limits)
         try:
             size = len(json.dumps(payload, separators=(",", ":"), allow_nan=False).encode())
         except ValueError:
@@ -252,7 +269,11 @@ def _decode(payload: bytes | str | dict[str, Any], limits: Limits) -> tuple[Any,
                 f"payload is not UTF-8 text (byte {exc.start})", "UTF-8 JSON", "binary data", "not_utf8"
             ) from None
         try:
-            data = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
+            if text.startswith("\ufeff"):
+                # json.loads refuses a second BOM with its own message: let it say so.
+                data = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
+            else:
+                data = _DECODER.decode(text)
         except json.JSONDecodeError as exc:
             raise _reject(
                 f"payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
@@ -261,7 +282,7 @@ def _decode(payload: bytes | str | dict[str, Any], limits: Limits) -> tuple[Any,
                 "invalid_json",
             ) from None
         except RecursionError:
-            raise too_deep from None
+            raise _too_deep(limits) from None
         except ValueError as exc:
             # Python refuses integers of more than 4,300 digits (a guard against quadratic conversion).
             raise _reject(
@@ -270,14 +291,15 @@ def _decode(payload: bytes | str | dict[str, Any], limits: Limits) -> tuple[Any,
                 "a longer number",
                 "number_out_of_range",
             ) from None
-        # Only a \u escape can produce an unpaired surrogate: skip the walk when the text has none.
-        suspect_surrogates = "\\ud" in text.lower()
+        # Only a \u escape can produce an unpaired surrogate: skip the walk when the text has none (JSON has
+        # no \U escape, and no other character lower-cases to '\\', 'u' or 'd', so two searches cover it).
+        suspect_surrogates = "\\ud" in text or "\\uD" in text
     if size > limits.max_payload_bytes:
         raise _reject(
             "payload is too large", f"at most {limits.max_payload_bytes} bytes", f"{size} bytes", "payload_too_large"
         )
     if openers > limits.max_json_depth and _json_depth_exceeds(data, limits.max_json_depth):
-        raise too_deep
+        raise _too_deep(limits)
     if suspect_surrogates and _has_lone_surrogate(data):
         raise _reject(
             "payload contains an unpaired UTF-16 surrogate (a \\uD800-\\uDFFF escape on its own)",
@@ -500,13 +522,21 @@ def _parameter_issues(props: TypeProperties, tp: str, limits: Limits) -> list[Is
                 )
             )
         for name, value in params.items():
-            path = tp + format_path([prop_name, name])
+            # Most parameters have no issue: their path is spelled out only for one that has.
             if not name.strip():
-                issues.append(Issue(path, "parameter name is empty", "a non-empty name", '""', code="empty_name"))
+                issues.append(
+                    Issue(
+                        tp + format_path([prop_name, name]),
+                        "parameter name is empty",
+                        "a non-empty name",
+                        '""',
+                        code="empty_name",
+                    )
+                )
             elif len(name) > limits.max_parameter_name_length:
                 issues.append(
                     Issue(
-                        path,
+                        tp + format_path([prop_name, name]),
                         "parameter name is too long",
                         f"at most {limits.max_parameter_name_length} characters",
                         f"{len(name)} characters",
@@ -517,7 +547,7 @@ def _parameter_issues(props: TypeProperties, tp: str, limits: Limits) -> list[Is
             if size > limits.max_parameter_value_length:
                 issues.append(
                     Issue(
-                        path,
+                        tp + format_path([prop_name, name]),
                         "parameter value is too long",
                         f"at most {limits.max_parameter_value_length} characters",
                         f"{size} characters",

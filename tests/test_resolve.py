@@ -273,3 +273,44 @@ def test_data_paths_and_experiment_default(registry: LinkedServiceRegistry, cont
     assert request.data_path_assignments["only_store"].relative_path is None
     assert "" not in request.data_path_assignments
     assert request.experiment_name == "Machine_Learning_Execute_Pipeline1"
+
+
+def test_kept_timestamps_formats_and_literals_answer_only_for_their_own_payload(
+    registry: LinkedServiceRegistry, context: RequestContext
+) -> None:
+    """Timestamps, format strings and plain values are kept between payloads: each payload still gets its own."""
+
+    def envelope(pipeline_id: str, day: str, timeout: str, retry: int) -> dict[str, Any]:
+        body = activity(
+            mlPipelineId=pipeline_id,
+            mlPipelineParameters={
+                "date": {"value": "@formatDateTime(pipeline().parameters.day, 'yyyy-MM-dd')", "type": "Expression"},
+                "stamp": "@formatDateTime(pipeline().parameters.day)",
+                "model": pipeline_id,
+            },
+        )
+        body["policy"] = {"timeout": timeout, "retry": retry}
+        return {"activity": body, "pipeline": {"parameters": {"day": day}}}
+
+    other = "1b88f556-369f-4450-a9a6-f666171c43e9"
+    for _ in range(2):  # the second time round, every value comes from what the first one kept
+        first = run(envelope(GUID, "2026-11-20", "0.12:00:00", 1), registry, context)
+        second = run(envelope(other, "2026-11-21T10:30:00Z", "1.00:00:00", 2), registry, context)
+        assert first.parameters == {"date": "2026-11-20", "stamp": "2026-11-20T00:00:00.0000000", "model": GUID}
+        assert second.parameters == {"date": "2026-11-21", "stamp": "2026-11-21T10:30:00.0000000Z", "model": other}
+        assert first.target == PublishedPipelineTarget(pipeline_id=GUID)
+        assert second.target == PublishedPipelineTarget(pipeline_id=other)
+        assert (first.policy.timeout_seconds, first.policy.retry) == (43200, 1)
+        assert (second.policy.timeout_seconds, second.policy.retry) == (86400, 2)
+
+
+def test_a_time_without_a_date_takes_each_request_s_own_day(registry: LinkedServiceRegistry) -> None:
+    """Only ISO timestamps are kept (they name their date); a bare time reads today's date afresh every time."""
+    body = {
+        "activity": activity(
+            mlPipelineId=GUID, mlPipelineParameters={"at": "@formatDateTime('10:30', 'yyyy-MM-dd HH:mm')"}
+        )
+    }
+    for day in (20, 21, 20):
+        context = RequestContext(request_id=f"msg-{day}", received_at=FIXED_TIME.replace(day=day))
+        assert run(body, registry, context).parameters == {"at": f"2026-11-{day} 10:30"}

@@ -239,3 +239,21 @@ def test_a_nesting_limit_is_reported_as_such_not_as_a_length() -> None:
     assert issue.path == "typeProperties.mlPipelineParameters.a"
     assert "nests deeper than 64 levels" in str(issue)
     assert "8192" not in str(issue) and "characters" not in str(issue)
+
+
+def test_kept_plain_values_keep_their_type_and_kind() -> None:
+    """Plain text and integers are checked once and kept: 1 is not True, and text kept for one property is
+    still checked against another's type."""
+    body = activity(mlPipelineId="pipeline-a", mlPipelineParameters={"n": 1, "text": "true"})
+    body["policy"] = {"retry": 1}
+    kept = validate_payload(body).activity
+    assert kept.policy.retry is not None and type(kept.policy.retry.raw) is int
+    body["policy"] = {"retry": True}
+    assert [issue.code for issue in rejected(body)] == ["dynamic_type"]
+    assert [issue.code for issue in rejected(activity(mlPipelineId="pipeline-a", continueOnStepFailure="maybe"))] == [
+        "dynamic_type"
+    ]
+    flag = validate_payload(activity(mlPipelineId="pipeline-a", continueOnStepFailure="true")).activity
+    assert flag.type_properties is not None and flag.type_properties.continue_on_step_failure is not None
+    assert flag.type_properties.continue_on_step_failure.kind == "boolean"
+    assert [issue.code for issue in rejected(activity(mlPipelineId=1))] == ["dynamic_type"]

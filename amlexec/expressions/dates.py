@@ -87,22 +87,21 @@ def _today(ctx: CallContext) -> DotNetDateTime:
 
 def _from_python(moment: datetime, kind: Kind) -> DotNetDateTime:
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return DotNetDateTime.from_parts(
-        moment.year,
-        moment.month,
-        moment.day,
-        hour=moment.hour,
-        minute=moment.minute,
-        second=moment.second,
-        fraction_ticks=moment.microsecond * 10,
-        kind=kind,
+        moment = moment.astimezone(UTC)
+    # A Python datetime's fields are always valid: its ordinal gives the ticks without checking them again.
+    ticks = (
+        (moment.toordinal() - 1) * TICKS_PER_DAY
+        + moment.hour * TICKS_PER_HOUR
+        + moment.minute * TICKS_PER_MINUTE
+        + moment.second * TICKS_PER_SECOND
+        + moment.microsecond * 10
     )
+    return DotNetDateTime(ticks, kind)
 
 
 def _timestamp_arg(function: str, args: Sequence[Any], index: int, ctx: CallContext) -> DotNetDateTime:
     text = _string_arg(function, args, index)
-    value = parse_timestamp(text, _today(ctx))
+    value = parse_timestamp(text, lambda: _today(ctx))
     if value is None:
         raise ExpressionEvaluationError(
             f"In function '{function}', the value provided for date time string '{text}' was not valid. "

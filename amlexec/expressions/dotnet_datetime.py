@@ -17,9 +17,11 @@ Every failure is an :class:`ExpressionEvaluationError`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
+from functools import cached_property, lru_cache
 
 from amlexec.expressions.errors import ExpressionEvaluationError
 
@@ -102,8 +104,9 @@ class DotNetDateTime:
 
     # Calendar fields -------------------------------------------------------------------------------------
 
-    @property
+    @cached_property
     def date(self) -> date:
+        # Kept: a format such as 'yyyy-MM-dd' reads the calendar date once per field.
         return date.fromordinal(self.ticks // TICKS_PER_DAY + 1)
 
     @property
@@ -359,19 +362,98 @@ def _offset_text(count: int) -> str:
     return "+00:00"
 
 
-def _format_custom(value: DotNetDateTime, fmt: str, culture: Culture, original: str) -> str:
-    out: list[str] = []
+# A custom format is read once into steps: literal text, or a writer printing one field (or a culture's
+# separator) of a value. A writer gets the pieces written so far: an empty 'F' field edits the one before it.
+_Writer = Callable[["DotNetDateTime", Culture, list[str]], str]
+_Step = str | _Writer
+_FIELD_LETTERS = "dMyhHmsfFtgKz"
+# Formats longer than this are read every time rather than kept (a hostile stream of distinct long formats
+# must not fill memory); the ones people write are a few dozen characters.
+_MAX_CACHED_FORMAT = 256
+
+
+def _time_separator(_value: DotNetDateTime, culture: Culture, _out: list[str]) -> str:
+    return culture.time_separator
+
+
+def _date_separator(_value: DotNetDateTime, culture: Culture, _out: list[str]) -> str:
+    return culture.date_separator
+
+
+def _field_writer(ch: str, n: int) -> _Writer:
+    """The writer of the field ``ch`` repeated ``n`` times (``n`` at most 7 for 'f' and 'F')."""
+    if ch in "dM" and n <= 2:
+        digits = f"0{n}d"
+        if ch == "d":
+            return lambda value, _culture, _out: format(value.day, digits)
+        return lambda value, _culture, _out: format(value.month, digits)
+    if ch == "d":
+        if n == 3:
+            return lambda value, culture, _out: culture.day_abbreviations[value.day_of_week]
+        return lambda value, culture, _out: culture.day_names[value.day_of_week]
+    if ch == "M":
+        if n == 3:
+            return lambda value, culture, _out: culture.month_abbreviations[value.month - 1]
+        return lambda value, culture, _out: culture.month_names[value.month - 1]
+    if ch == "y":
+        if n == 1:
+            return lambda value, _culture, _out: str(value.year % 100)
+        if n == 2:
+            return lambda value, _culture, _out: format(value.year % 100, "02d")
+        year_digits = f"0{n}d"
+        return lambda value, _culture, _out: format(value.year, year_digits)
+    if ch in "hHms":
+        two = f"0{min(n, 2)}d"
+        if ch == "h":
+            return lambda value, _culture, _out: format(value.hour % 12 or 12, two)
+        if ch == "H":
+            return lambda value, _culture, _out: format(value.hour, two)
+        if ch == "m":
+            return lambda value, _culture, _out: format(value.minute, two)
+        return lambda value, _culture, _out: format(value.second, two)
+    if ch == "f":
+        return lambda value, _culture, _out: f"{value.fraction:07d}"[:n]
+    if ch == "F":
+
+        def trimmed_fraction(value: DotNetDateTime, _culture: Culture, out: list[str]) -> str:
+            digits = f"{value.fraction:07d}"[:n].rstrip("0")
+            if not digits and out and out[-1].endswith("."):
+                # .NET drops the '.' written just before an 'F' field that prints nothing.
+                out[-1] = out[-1][:-1]
+            return digits
+
+        return trimmed_fraction
+    if ch == "t":
+        if n == 1:
+            return lambda value, culture, _out: (culture.am if value.hour < 12 else culture.pm)[:1]
+        return lambda value, culture, _out: culture.am if value.hour < 12 else culture.pm
+    if ch == "g":
+        return lambda _value, culture, _out: culture.era
+    if ch == "K":
+        return lambda value, _culture, _out: (
+            "Z" if value.kind is Kind.UTC else "+00:00" if value.kind is Kind.LOCAL else ""
+        )
+    # 'z'
+    offset = _offset_text(n)
+    return lambda _value, _culture, _out: offset
+
+
+def _format_steps(fmt: str, original: str) -> tuple[_Step, ...]:
+    """Read a custom format into steps; every malformed format raises the same ``_bad_format(original)``."""
+    steps: list[_Step] = []
     i = 0
     while i < len(fmt):
         ch = fmt[i]
-        if ch in "dMyhHmsfFtgKz":
+        if ch in _FIELD_LETTERS:
             # Unlike the other letters, each K prints on its own.
             n = 1 if ch == "K" else _repeat(fmt, i)
-            out.append(_field(value, ch, n, culture, original=original, out=out))
+            if ch in "fF" and n > 7:
+                raise _bad_format(original)
+            steps.append(_field_writer(ch, n))
             i += n
         elif ch in "'\"":
             text, i = _quoted(fmt, i, original)
-            out.append(text)
+            steps.append(text)
         elif ch == "%":
             # '%x' formats 'x' as a one-letter custom pattern; '%%' and a trailing '%' are errors.
             if i + 1 >= len(fmt) or fmt[i + 1] == "%":
@@ -379,82 +461,44 @@ def _format_custom(value: DotNetDateTime, fmt: str, culture: Culture, original: 
             nxt = fmt[i + 1]
             if nxt in "'\"\\":
                 raise _bad_format(original)
-            if nxt in "dMyhHmsfFtgKz":
-                out.append(_field(value, nxt, 1, culture, original=original, out=out))
+            if nxt in _FIELD_LETTERS:
+                steps.append(_field_writer(nxt, 1))
             elif nxt == ":":
-                out.append(culture.time_separator)
+                steps.append(_time_separator)
             elif nxt == "/":
-                out.append(culture.date_separator)
+                steps.append(_date_separator)
             else:
-                out.append(nxt)
+                steps.append(nxt)
             i += 2
         elif ch == "\\":
             if i + 1 >= len(fmt):
                 raise _bad_format(original)
-            out.append(fmt[i + 1])
+            steps.append(fmt[i + 1])
             i += 2
         elif ch == ":":
-            out.append(culture.time_separator)
+            steps.append(_time_separator)
             i += 1
         elif ch == "/":
-            out.append(culture.date_separator)
+            steps.append(_date_separator)
             i += 1
         else:
-            out.append(ch)
+            steps.append(ch)
             i += 1
+    return tuple(steps)
+
+
+# The same few formats recur in every request: each is read once. Steps depend on the text alone (the culture
+# comes with each value to format); a malformed format raises and is never kept.
+_cached_format_steps = lru_cache(maxsize=1024)(_format_steps)
+
+
+def _format_custom(value: DotNetDateTime, fmt: str, culture: Culture, original: str) -> str:
+    steps = _cached_format_steps(fmt, original) if len(fmt) <= _MAX_CACHED_FORMAT else _format_steps(fmt, original)
+    # One piece per step, as .NET writes them: an empty 'F' field looks back at the piece before it.
+    out: list[str] = []
+    for step in steps:
+        out.append(step if isinstance(step, str) else step(value, culture, out))
     return "".join(out)
-
-
-def _field(value: DotNetDateTime, ch: str, n: int, culture: Culture, *, original: str, out: list[str]) -> str:
-    if ch == "d":
-        if n <= 2:
-            return f"{value.day:0{n}d}"
-        names = culture.day_abbreviations if n == 3 else culture.day_names
-        return names[value.day_of_week]
-    if ch == "M":
-        if n <= 2:
-            return f"{value.month:0{n}d}"
-        names = culture.month_abbreviations if n == 3 else culture.month_names
-        return names[value.month - 1]
-    if ch == "y":
-        if n == 1:
-            return str(value.year % 100)
-        if n == 2:
-            return f"{value.year % 100:02d}"
-        return f"{value.year:0{n}d}"
-    if ch == "h":
-        hour12 = value.hour % 12 or 12
-        return f"{hour12:0{min(n, 2)}d}"
-    if ch == "H":
-        return f"{value.hour:0{min(n, 2)}d}"
-    if ch == "m":
-        return f"{value.minute:0{min(n, 2)}d}"
-    if ch == "s":
-        return f"{value.second:0{min(n, 2)}d}"
-    if ch in "fF":
-        if n > 7:
-            raise _bad_format(original)
-        digits = f"{value.fraction:07d}"[:n]
-        if ch == "f":
-            return digits
-        digits = digits.rstrip("0")
-        if not digits and out and out[-1].endswith("."):
-            # .NET drops the '.' written just before an 'F' field that prints nothing.
-            out[-1] = out[-1][:-1]
-        return digits
-    if ch == "t":
-        designator = culture.am if value.hour < 12 else culture.pm
-        return designator[:1] if n == 1 else designator
-    if ch == "g":
-        return culture.era
-    if ch == "K":
-        if value.kind is Kind.UTC:
-            return "Z"
-        if value.kind is Kind.LOCAL:
-            return "+00:00"
-        return ""
-    # 'z'
-    return _offset_text(n)
 
 
 # Lenient parsing (DateTime.Parse, en-US) -------------------------------------------------------------------
@@ -553,21 +597,52 @@ class _Parsed:
     weekday: int | None = None
 
 
-def parse_timestamp(text: str, today: DotNetDateTime, culture: Culture = EN_US) -> DotNetDateTime | None:
+def parse_timestamp(
+    text: str, today: DotNetDateTime | Callable[[], DotNetDateTime], culture: Culture = EN_US
+) -> DotNetDateTime | None:
     """Parse like the engine (``DateTime.Parse`` with round-trip kind); None when it would refuse.
 
-    ``today`` supplies the date for a time-only string and the year for a month/day-only one.
+    ``today`` supplies the date for a time-only string and the year for a month/day-only one; a function
+    giving it is called only then (an ISO 8601 timestamp, the usual case, never needs it).
     """
     # ICU cultures write U+202F before AM/PM (en-US) and the engine reads it back as a space.
     stripped = text.replace("\u202f", " ").strip(" \t\r\n\f\v")
     if not stripped:
         return None
-    parsed = _parse_iso(stripped)
-    if parsed is None:
-        parsed = _parse_general(stripped, culture)
+    iso = _cached_iso_value(stripped) if len(stripped) <= _MAX_CACHED_TIMESTAMP else _iso_value(stripped)
+    if iso is not _NOT_ISO:
+        return iso
+    parsed = _parse_general(stripped, culture)
     if parsed is None:
         return None
-    return _finish(parsed, today)
+    return _finish(parsed, today if isinstance(today, DotNetDateTime) else today())
+
+
+class _NotIso(Enum):
+    """Says the text is not ISO 8601 (``None`` already means ISO-shaped but refused)."""
+
+    NOT_ISO = "not ISO 8601"
+
+
+_NOT_ISO = _NotIso.NOT_ISO
+# An ISO timestamp with its offset and seven fractional digits is 33 characters: longer text is parsed every
+# time rather than kept.
+_MAX_CACHED_TIMESTAMP = 64
+
+
+def _iso_value(text: str) -> DotNetDateTime | _NotIso | None:
+    """The value of an ISO 8601 timestamp, or ``_NOT_ISO``. Year, month and day are always there, so unlike
+    other shapes the value depends on the text alone, not on today's date or the culture."""
+    parsed = _parse_iso(text)
+    if parsed is None:
+        return _NOT_ISO
+    assert parsed.year is not None and parsed.month is not None and parsed.day is not None
+    return _build(parsed, parsed.year, parsed.month, parsed.day)
+
+
+# Requests pass the same few timestamps (a day parameter, a trigger time) to every date function: each is read
+# once. Keyed by the text alone, so an entry can only ever answer for that same text.
+_cached_iso_value = lru_cache(maxsize=4096)(_iso_value)
 
 
 def _parse_iso(text: str) -> _Parsed | None:
@@ -707,6 +782,10 @@ def _finish(parsed: _Parsed, today: DotNetDateTime) -> DotNetDateTime | None:
     else:
         year = parsed.year if parsed.year is not None else today.year
         month, day = parsed.month, parsed.day if parsed.day is not None else 1
+    return _build(parsed, year, month, day)
+
+
+def _build(parsed: _Parsed, year: int, month: int, day: int) -> DotNetDateTime | None:
     try:
         value = DotNetDateTime.from_parts(
             year, month, day, hour=parsed.hour, minute=parsed.minute, second=parsed.second

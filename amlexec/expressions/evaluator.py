@@ -174,6 +174,17 @@ def _compile_call(node: Call) -> Compiled:
         return _compile_coalesce(arg_fns)
     impl = spec.impl
     key = node.name
+    if not arg_fns:
+        # pipeline(), utcNow() and the like: most calls in a template, no arguments to collect.
+
+        def call_none(evaluation: Evaluation) -> Any:
+            try:
+                return _charge_result(impl((), evaluation), evaluation, name)
+            except ExpressionError as error:
+                _attribute(error, key)
+                raise
+
+        return call_none
     if len(arg_fns) == 1:
         only = arg_fns[0]
 
