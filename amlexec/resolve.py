@@ -66,9 +66,15 @@ def dotnet_timestamp(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond:06d}0Z"
 
 
+# Exact types (a subclass takes the general route): integers, booleans and null are always carried as they are.
+_NOTHING_TO_CHECK = frozenset({int, bool, type(None)})
+
+
 def _carries(value: Any) -> bool:
     """Whether JSON can carry ``value`` (finite numbers, valid Unicode): the quick look before the walk that
     says where it cannot, which would spend most of its time on the paths of values that are fine."""
+    if type(value) in _NOTHING_TO_CHECK:
+        return True
     if isinstance(value, str):
         if value.isascii():
             return True
@@ -375,7 +381,7 @@ def _bind_linked_service(
         else:
             values[name] = value
     ws = service.workspace
-    if not any("@" in part for part in (ws.subscription_id, ws.resource_group, ws.name)):
+    if "@" not in ws.subscription_id and "@" not in ws.resource_group and "@" not in ws.name:
         return ws
     link_resolver = _Resolver({"linkedService": values}, resolver.now, "", secure=False)
     parts = [
