@@ -174,6 +174,9 @@ def _unit_arg(function: str, args: Sequence[Any], index: int) -> int:
 
 def _add_interval(function: str, value: DotNetDateTime, interval: int, unit: int) -> DotNetDateTime:
     description = f"time interval '{interval}' and time unit '{unit}'"
+    # Recorded: the engine keeps the interval in a 32-bit integer, wrapping (addToTime(t, 9223372036854775807,
+    # 'Day') is a day earlier, subtractFromTime(t, -2147483648, 'Minute') adds -2**31 minutes and fails).
+    interval = ((interval + 2**31) % 2**32) - 2**31
     if unit == 6:
         return _shifted(function, value, lambda v: v.add_months(interval), description)
     if unit == 7:
