@@ -279,6 +279,7 @@ def _cldr_dates(identifier: str) -> Culture:
 
     # .NET reads the stand-alone names (de: "Sep", "Di" where the format forms are "Sept.", "Di.").
     months = locale.months["stand-alone"]
+    genitive = locale.months["format"]
     days = locale.days["stand-alone"]
     periods = locale.day_periods["format"]["abbreviated"]
     short_date = _short_date(locale.date_formats["short"].pattern)
@@ -290,6 +291,9 @@ def _cldr_dates(identifier: str) -> Culture:
         name=str(locale),
         month_names=tuple(months["wide"][m] for m in range(1, 13)),
         month_abbreviations=tuple(months["abbreviated"][m] for m in range(1, 13)),
+        # Recorded: beside a day number .NET writes CLDR's format-context names ('2 stycznia 2024' in pl-PL).
+        month_genitive_names=tuple(genitive["wide"][m] for m in range(1, 13)),
+        month_genitive_abbreviations=tuple(genitive["abbreviated"][m] for m in range(1, 13)),
         day_names=sunday_first(days["wide"]),
         day_abbreviations=sunday_first(days["abbreviated"]),
         am=periods.get("am", "AM"),

@@ -17,6 +17,7 @@ Every failure is an :class:`ExpressionEvaluationError`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -203,6 +204,10 @@ class Culture:
     # What '/' and ':' in a format print (.NET's DateSeparator and TimeSeparator).
     date_separator: str = "/"
     time_separator: str = ":"
+    # MonthGenitiveNames: a month name beside a day number ('2 stycznia' in pl-PL, 'styczeń' alone); empty
+    # where they are the plain names.
+    month_genitive_names: tuple[str, ...] = ()
+    month_genitive_abbreviations: tuple[str, ...] = ()
 
 
 _MONTHS = (
@@ -367,6 +372,7 @@ def _offset_text(count: int) -> str:
 _Writer = Callable[["DotNetDateTime", Culture, list[str]], str]
 _Step = str | _Writer
 _FIELD_LETTERS = "dMyhHmsfFtgKz"
+_DAY_NUMBER = re.compile(r"(?<!d)d{1,2}(?!d)")
 # Formats longer than this are read every time rather than kept (a hostile stream of distinct long formats
 # must not fill memory); the ones people write are a few dozen characters.
 _MAX_CACHED_FORMAT = 256
@@ -380,8 +386,9 @@ def _date_separator(_value: DotNetDateTime, culture: Culture, _out: list[str]) -
     return culture.date_separator
 
 
-def _field_writer(ch: str, n: int) -> _Writer:
-    """The writer of the field ``ch`` repeated ``n`` times (``n`` at most 7 for 'f' and 'F')."""
+def _field_writer(ch: str, n: int, genitive: bool = False) -> _Writer:
+    """The writer of the field ``ch`` repeated ``n`` times (``n`` at most 7 for 'f' and 'F'); ``genitive``
+    when the format also has a day number, which makes .NET write a month name in its genitive form."""
     if ch in "dM" and n <= 2:
         digits = f"0{n}d"
         if ch == "d":
@@ -393,7 +400,13 @@ def _field_writer(ch: str, n: int) -> _Writer:
         return lambda value, culture, _out: culture.day_names[value.day_of_week]
     if ch == "M":
         if n == 3:
+            if genitive:
+                return lambda value, culture, _out: (
+                    culture.month_genitive_abbreviations or culture.month_abbreviations
+                )[value.month - 1]
             return lambda value, culture, _out: culture.month_abbreviations[value.month - 1]
+        if genitive:
+            return lambda value, culture, _out: (culture.month_genitive_names or culture.month_names)[value.month - 1]
         return lambda value, culture, _out: culture.month_names[value.month - 1]
     if ch == "y":
         if n == 1:
@@ -441,6 +454,7 @@ def _field_writer(ch: str, n: int) -> _Writer:
 def _format_steps(fmt: str, original: str) -> tuple[_Step, ...]:
     """Read a custom format into steps; every malformed format raises the same ``_bad_format(original)``."""
     steps: list[_Step] = []
+    genitive = _DAY_NUMBER.search(_QUOTED.sub("", fmt)) is not None
     i = 0
     while i < len(fmt):
         ch = fmt[i]
@@ -449,7 +463,7 @@ def _format_steps(fmt: str, original: str) -> tuple[_Step, ...]:
             n = 1 if ch == "K" else _repeat(fmt, i)
             if ch in "fF" and n > 7:
                 raise _bad_format(original)
-            steps.append(_field_writer(ch, n))
+            steps.append(_field_writer(ch, n, genitive))
             i += n
         elif ch in "'\"":
             text, i = _quoted(fmt, i, original)
@@ -516,23 +530,95 @@ _TIME = re.compile(
     rf"(?:{_WS}*(?P<ampm>[AaPp][Mm]?)(?![A-Za-z]))?"
     rf"|(?P<bhour>\d{{1,2}}){_WS}*(?P<bampm>[AaPp][Mm]?)(?![A-Za-z]))"
 )
-_TOKEN = re.compile(r"\d+|[A-Za-z]+|[-/.,]")
+_TOKEN = re.compile(r"\d+|[^\W\d_]+|[-/.,]")
 
 
-def _month_from_name(word: str) -> int | None:
-    lowered = word.lower()
-    for index, name in enumerate(_MONTHS):
-        if lowered in (name.lower(), name[:3].lower()):
-            return index + 1
-    return None
+@lru_cache(maxsize=16)
+def _culture_time(separator: str) -> re.Pattern[str]:
+    """A time written with the culture's separator after white space: hour, minutes, maybe seconds."""
+    sep = re.escape(separator)
+    return re.compile(rf"(?<=\s)\d{{1,2}}{sep}\d{{2}}(?:{sep}\d{{2}})?(?=\s|$)")
 
 
-def _day_from_name(word: str) -> int | None:
-    lowered = word.lower()
-    for index, name in enumerate(_DAYS):
-        if lowered in (name.lower(), name[:3].lower()):
-            return index
-    return None
+_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+
+
+@lru_cache(maxsize=64)
+def _culture_words(culture: Culture) -> tuple[dict[str, int], dict[str, int], frozenset[str]]:
+    """Month and day names (full and abbreviated, case-folded, the English ones too) and the literal words
+    of the culture's date patterns ('de' in pt-BR, 年 月 日 in ja-JP), which a lenient parse skips."""
+    months: dict[str, int] = {}
+    days: dict[str, int] = {}
+    for names, abbreviations, english in (
+        (_MONTHS, (), True),
+        (culture.month_names, culture.month_abbreviations, False),
+        (culture.month_genitive_names, culture.month_genitive_abbreviations, False),
+    ):
+        for index, name in enumerate((*names, *abbreviations)):
+            months.setdefault(name.casefold().rstrip("."), index % 12 + 1)
+            if english:
+                months.setdefault(name[:3].casefold(), index % 12 + 1)
+    for index, name in enumerate((*_DAYS, *(d[:3] for d in _DAYS), *culture.day_names, *culture.day_abbreviations)):
+        days.setdefault(name.casefold().rstrip("."), index % 7)
+    literals: set[str] = set()
+    for pattern in (culture.long_date, culture.short_date, culture.year_month, culture.month_day):
+        for match in _QUOTED.finditer(pattern):
+            literals.update(word.casefold() for word in _tokens(match.group(1) or match.group(2) or ""))
+        # Unquoted letters that are no format field are literal too (年 月 日 in ja-JP's 'yyyy年M月d日').
+        unquoted = _FIELD_RUN.sub(" ", _QUOTED.sub(" ", pattern))
+        literals.update(word.casefold() for word in _tokens(unquoted))
+    return months, days, frozenset(word for word in literals if word[:1].isalpha())
+
+
+_FIELD_RUN = re.compile(f"[{_FIELD_LETTERS}]+")
+
+
+def _tokens(text: str) -> list[str]:
+    """Numbers, words and the separators - / . , of a date's text. A word keeps its combining marks
+    (Devanagari 'जनवरी' is one word); anything else is no token, which the caller refuses."""
+    if text.isascii():
+        return _TOKEN.findall(text)
+    out: list[str] = []
+    kind = ""
+    for char in text:
+        if char.isalpha() or (kind == "word" and unicodedata.category(char)[0] == "M"):
+            this = "word"
+        elif char.isdigit():
+            this = "number"
+        else:
+            this = ""
+            if char in "-/.,":
+                out.append(char)
+        if this and this == kind:
+            out[-1] += char
+        elif this:
+            out.append(char)
+        kind = this
+    return out
+
+
+def _month_from_name(word: str, culture: Culture = EN_US) -> int | None:
+    return _culture_words(culture)[0].get(word.casefold())
+
+
+def _day_from_name(word: str, culture: Culture = EN_US) -> int | None:
+    return _culture_words(culture)[1].get(word.casefold())
+
+
+def _leading_day_name(text: str, culture: Culture) -> tuple[int | None, str]:
+    """A day name opening the text (the longest that matches, 'terça-feira' too) and the text after it."""
+    folded = text.casefold()
+    best: tuple[int, int] | None = None
+    for name, day in _culture_words(culture)[1].items():
+        whole_word = folded.startswith(name) and (len(folded) == len(name) or not folded[len(name)].isalnum())
+        if whole_word and (best is None or len(name) > best[0]):
+            best = (len(name), day)
+    if best is None:
+        return None, text
+    rest = text[best[0] :].lstrip(" \t\r\n\f\v")
+    if rest.startswith("."):  # an abbreviation's dot ('Di.')
+        rest = rest[1:]
+    return best[1], rest
 
 
 # A run of digits longer than this is never a valid date part; such runs read as an impossible value.
@@ -662,6 +748,11 @@ def _parse_iso(text: str) -> _Parsed | None:
 def _parse_general(text: str, culture: Culture) -> _Parsed | None:
     """Date, optional time (before or after it) and optional zone, in the usual en-US shapes."""
     result = _Parsed()
+    if culture.time_separator not in (":", "") and culture is not INVARIANT:
+        # Recorded: a culture's own time separator reads as ':' ('2.1.2024 15.04.05' in fi-FI, da-DK, id-ID).
+        text = _culture_time(culture.time_separator).sub(
+            lambda m: m.group(0).replace(culture.time_separator, ":"), text
+        )
     # Pull out the time of day first: it is the only part containing ':' or an AM/PM designator.
     time_match = None
     for candidate in _TIME.finditer(text):
@@ -694,21 +785,37 @@ def _parse_general(text: str, culture: Culture) -> _Parsed | None:
     if zone_match is not None:
         result.zone = zone_match.group(0).strip()
         rest = rest[: zone_match.start()]
-    tokens = _TOKEN.findall(rest)
+    if culture is not EN_US and culture is not INVARIANT:
+        result.weekday, rest = _leading_day_name(rest.lstrip(" \t\r\n\f\v"), culture)
+        if result.weekday is not None and rest.startswith(","):
+            rest = rest[1:]
+    tokens = _tokens(rest)
     # Everything left must be tokens and whitespace.
     if re.sub(r"[\s]+", "", rest) != "".join(tokens):
         return None
     if not _parse_date_tokens(tokens, result, culture):
         return None
-    if time_match is None and result.year is None:
-        return None
+    if time_match is None and result.year is None and result.day is None:
+        return None  # recorded: a day and a month alone are in this year ('January 2', '2. Januar' in de-DE)
     return result
 
 
 def _parse_date_tokens(tokens: list[str], result: _Parsed, culture: Culture) -> bool:
-    words = [t for t in tokens if t.isalpha()]
-    if tokens and tokens[0].isalpha() and _day_from_name(tokens[0]) is not None:
-        result.weekday = _day_from_name(tokens[0])
+    if culture is not EN_US and culture is not INVARIANT:
+        # Recorded: another culture's names and pattern words are read too ('Dienstag, 2. Januar 2024' in
+        # de-DE, '2 de janeiro de 2024' in pt-BR, '2024年1月2日' in ja-JP), its abbreviations with a dot.
+        literals = _culture_words(culture)[2]
+        tokens = [token for token in tokens if token.casefold() not in literals]
+        # Recorded: the day's name may also come last ('2 Ocak 2024 Salı' in tr-TR, '2024. január 2., kedd').
+        named = [index for index, token in enumerate(tokens) if index and _day_from_name(token, culture) is not None]
+        if named and result.weekday is None:
+            result.weekday = _day_from_name(tokens[named[-1]], culture)
+            del tokens[named[-1]]
+            while tokens and tokens[-1] in ",":
+                tokens.pop()
+    words = [t for t in tokens if t[:1].isalpha()]
+    if tokens and tokens[0][:1].isalpha() and _day_from_name(tokens[0], culture) is not None:
+        result.weekday = _day_from_name(tokens[0], culture)
         tokens = tokens[1:]
         if tokens and tokens[0] == ",":
             tokens = tokens[1:]
@@ -720,7 +827,7 @@ def _parse_date_tokens(tokens: list[str], result: _Parsed, culture: Culture) -> 
     if len(words) > 1 or len(numbers) + len(words) + len(separators) != len(tokens):
         return False
     if words:
-        month = _month_from_name(words[0])
+        month = _month_from_name(words[0], culture)
         if month is None:
             return False
         position = tokens.index(words[0])
@@ -739,6 +846,10 @@ def _parse_date_tokens(tokens: list[str], result: _Parsed, culture: Culture) -> 
                 result.year, result.day = _number(after[0]), 1
             else:
                 result.day = _number(after[0])
+        elif len(before) == 1 and not after and culture.month_day.find("d") < culture.month_day.find("M"):
+            # Recorded: a culture whose month-day pattern puts the day first reads '2 Januar' as 2 January of
+            # this year (sv-SE too, though its short date is year first); en-US reads '2 January' as 2002.
+            result.day = _number(before[0])
         elif len(before) == 1 and not after:
             # The engine reads '2 January' as January of year 2002.
             result.year, result.day = _expand_year(before[0], culture), 1
@@ -931,7 +1042,9 @@ class _ExactParser:
             return self.weekday is not None
         if ch == "M" and n >= 3:
             names = self.culture.month_abbreviations if n == 3 else self.culture.month_names
-            value = self._name(names)
+            genitive = self.culture.month_genitive_abbreviations if n == 3 else self.culture.month_genitive_names
+            value = self._name(genitive + names)
+            value = None if value is None else value % 12
             if value is None:
                 return False
             self.fields["M"] = value + 1

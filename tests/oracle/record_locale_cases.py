@@ -61,10 +61,46 @@ DEVIATIONS: list[tuple[str, str]] = [
         "ar-SA formats and parses dates in the Um Al Qura (Hijri) calendar; amlexec only has the Gregorian one",
     ),
     (
-        r"^@parseDateTime\('[^']*', '[^']*'\)$",
-        "lenient parseDateTime reads only English month and day names; the culture's names (long dates) are not"
-        " recognised yet",
+        r"DateTime\(.*'th-TH'",
+        "th-TH formats and parses dates in the Thai Buddhist calendar (year + 543, era พ.ศ.); amlexec only has"
+        " the Gregorian one",
     ),
+    (
+        r"formatDateTime\(.*'[dgG]', '(id-ID|vi-VN)'\)",
+        "the short date of id-ID and vi-VN: the engine's ICU data writes dd/MM/yyyy, the CLDR release in Babel"
+        " d/M/yyyy",
+    ),
+    (
+        r"^@parseDateTime\('[^']*', '[^']*'\)$",
+        "lenient parseDateTime does not read every shape .NET's DateTime.Parse reads in other cultures: Korean and"
+        " Greek AM/PM designators, fr-CA's '15 h 04', Vietnamese month names with a number ('Tháng 1'), Thai",
+    ),
+]
+# More cultures whose standard shapes are written by the engine and read back leniently (month and day
+# names, pattern words such as 'de' and 年, a day name last, the culture's time separator).
+READ_BACK_CULTURES = [
+    "es-ES",
+    "it-IT",
+    "pl-PL",
+    "ru-RU",
+    "zh-CN",
+    "ko-KR",
+    "tr-TR",
+    "da-DK",
+    "fi-FI",
+    "nb-NO",
+    "cs-CZ",
+    "en-AU",
+    "fr-CA",
+    "de-CH",
+    "uk-UA",
+    "he-IL",
+    "th-TH",
+    "id-ID",
+    "vi-VN",
+    "el-GR",
+    "hu-HU",
+    "ro-RO",
 ]
 
 
@@ -148,6 +184,12 @@ def main() -> None:
                 record(f"@parseDateTime({q(text)}, {q(culture)})")
             if fmt in ("d", "D", "G", "dddd, dd MMMM yyyy"):
                 record(f"@parseDateTime({q(text)}, {q(culture)}, {q(fmt)})")
+        for culture in READ_BACK_CULTURES:
+            for ts in TIMESTAMPS[:2]:
+                for fmt in ("d", "D", "f", "F", "g", "G", "Y"):
+                    text = record(f"@formatDateTime({q(ts)}, {q(fmt)}, {q(culture)})").get("result")
+                    if isinstance(text, str):
+                        record(f"@parseDateTime({q(text)}, {q(culture)})")
     finally:
         oracle.close()
     write(recorded)
