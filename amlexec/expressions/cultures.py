@@ -216,6 +216,8 @@ def _net_date_pattern(icu: str) -> str:
             out.append("g")
         elif ch == "d":
             out.append("d" * min(n, 2))
+        elif ch == "\u200f":
+            out.append(ch)  # recorded: .NET keeps the right-to-left mark of Arabic dates ('11\u200f\u200f/3' in ar-EG)
         elif ch in _BIDI:
             pass
         elif ch.isalpha() and ch.isascii():
@@ -270,9 +272,54 @@ def _separator(pattern: str, fields: str, default: str) -> str:
 
 
 def _cldr_dates(identifier: str) -> Culture:
-    from amlexec.expressions.dotnet_datetime import Culture
-
     locale = _locale(identifier)
+    calendar = _DEFAULT_CALENDARS.get(identifier, _DEFAULT_CALENDARS.get(locale.language, "gregorian"))
+    neutral = "_" not in identifier  # Babel fills in a territory ('ar' reads as ar_EG), .NET does not
+    if calendar == "umalqura" and (neutral or locale.territory == "SA"):
+        return replace(
+            _gregorian_culture(locale, identifier),
+            calendar="umalqura",
+            month_names=_UMALQURA_MONTHS,
+            month_abbreviations=_UMALQURA_MONTHS,
+            month_genitive_names=(),
+            month_genitive_abbreviations=(),
+            era=_HIJRI_ERA,
+            # The Umm al-Qura patterns carry the era, and right-to-left marks around the date separator.
+            short_date="d\u200f/M\u200f/yyyy g",
+            long_date="dddd، d MMMM yyyy g",
+            year_month="MMMM yyyy g",
+            date_separator="\u200f/",
+        )
+    culture = _gregorian_culture(locale, identifier)
+    if calendar == "thai" and (neutral or locale.territory == "TH"):
+        return replace(culture, calendar="thai", era=_BUDDHIST_ERA)
+    return culture
+
+
+# The cultures whose default .NET calendar is not the Gregorian one (recorded: ar and ar-SA write Umm al-Qura
+# dates, ar-EG Gregorian ones; th and th-TH the Buddhist era), and what the engine writes for them: CLDR's
+# Gregorian data in Babel has neither the Hijri month names nor these eras.
+_DEFAULT_CALENDARS = {"ar": "umalqura", "th": "thai"}
+_UMALQURA_MONTHS = (
+    "محرم",
+    "صفر",
+    "ربيع الأول",
+    "ربيع الآخر",
+    "جمادى الأولى",
+    "جمادى الآخرة",
+    "رجب",
+    "شعبان",
+    "رمضان",
+    "شوال",
+    "ذو القعدة",
+    "ذو الحجة",
+)
+_HIJRI_ERA = "بعد الهجرة"
+_BUDDHIST_ERA = "พ.ศ."
+
+
+def _gregorian_culture(locale: Any, identifier: str) -> Culture:
+    from amlexec.expressions.dotnet_datetime import Culture
 
     def sunday_first(names: dict[int, str]) -> tuple[str, ...]:
         return tuple(names[(index + 6) % 7] for index in range(7))

@@ -208,6 +208,42 @@ class Culture:
     # where they are the plain names.
     month_genitive_names: tuple[str, ...] = ()
     month_genitive_abbreviations: tuple[str, ...] = ()
+    # The culture's default calendar: "gregorian", "thai" (Buddhist era: the year + 543, as th-TH) or
+    # "umalqura" (the Hijri calendar of Saudi Arabia, as ar-SA).
+    calendar: str = "gregorian"
+
+
+def _calendar_date(value: DotNetDateTime, culture: Culture) -> tuple[int, int, int]:
+    """Year, month and day of ``value`` in the culture's calendar."""
+    if culture.calendar == "thai":
+        return value.year + _THAI_YEAR_OFFSET, value.month, value.day
+    if culture.calendar == "umalqura":
+        from hijridate import Gregorian  # lazily: only ar-SA dates need the Umm al-Qura tables
+
+        try:
+            hijri = Gregorian(value.year, value.month, value.day).to_hijri()
+        except OverflowError:
+            # hijridate covers 1343-1500 AH (1924-2077); .NET's table starts in 1900.
+            raise ExpressionEvaluationError(
+                "the date is outside the range of the Umm al-Qura calendar amlexec supports (1924-08-01 to 2077-11-16)"
+            ) from None
+        return hijri.year, hijri.month, hijri.day
+    return value.year, value.month, value.day
+
+
+def _gregorian_date(year: int, month: int, day: int, culture: Culture) -> tuple[int, int, int]:
+    """A date of the culture's calendar as a Gregorian one (raises ValueError/OverflowError if none)."""
+    if culture.calendar == "thai":
+        return year - _THAI_YEAR_OFFSET, month, day
+    if culture.calendar == "umalqura":
+        from hijridate import Hijri
+
+        gregorian = Hijri(year, month, day).to_gregorian()
+        return gregorian.year, gregorian.month, gregorian.day
+    return year, month, day
+
+
+_THAI_YEAR_OFFSET = 543
 
 
 _MONTHS = (
@@ -386,14 +422,26 @@ def _date_separator(_value: DotNetDateTime, culture: Culture, _out: list[str]) -
     return culture.date_separator
 
 
+def _year_of(value: DotNetDateTime, culture: Culture) -> int:
+    return value.year if culture.calendar == "gregorian" else _calendar_date(value, culture)[0]
+
+
+def _month_of(value: DotNetDateTime, culture: Culture) -> int:
+    return value.month if culture.calendar == "gregorian" else _calendar_date(value, culture)[1]
+
+
 def _field_writer(ch: str, n: int, genitive: bool = False) -> _Writer:
     """The writer of the field ``ch`` repeated ``n`` times (``n`` at most 7 for 'f' and 'F'); ``genitive``
     when the format also has a day number, which makes .NET write a month name in its genitive form."""
     if ch in "dM" and n <= 2:
         digits = f"0{n}d"
         if ch == "d":
-            return lambda value, _culture, _out: format(value.day, digits)
-        return lambda value, _culture, _out: format(value.month, digits)
+            return lambda value, culture, _out: format(
+                value.day if culture.calendar == "gregorian" else _calendar_date(value, culture)[2], digits
+            )
+        return lambda value, culture, _out: format(
+            value.month if culture.calendar == "gregorian" else _calendar_date(value, culture)[1], digits
+        )
     if ch == "d":
         if n == 3:
             return lambda value, culture, _out: culture.day_abbreviations[value.day_of_week]
@@ -403,18 +451,20 @@ def _field_writer(ch: str, n: int, genitive: bool = False) -> _Writer:
             if genitive:
                 return lambda value, culture, _out: (
                     culture.month_genitive_abbreviations or culture.month_abbreviations
-                )[value.month - 1]
-            return lambda value, culture, _out: culture.month_abbreviations[value.month - 1]
+                )[_month_of(value, culture) - 1]
+            return lambda value, culture, _out: culture.month_abbreviations[_month_of(value, culture) - 1]
         if genitive:
-            return lambda value, culture, _out: (culture.month_genitive_names or culture.month_names)[value.month - 1]
-        return lambda value, culture, _out: culture.month_names[value.month - 1]
+            return lambda value, culture, _out: (culture.month_genitive_names or culture.month_names)[
+                _month_of(value, culture) - 1
+            ]
+        return lambda value, culture, _out: culture.month_names[_month_of(value, culture) - 1]
     if ch == "y":
         if n == 1:
-            return lambda value, _culture, _out: str(value.year % 100)
+            return lambda value, culture, _out: str(_year_of(value, culture) % 100)
         if n == 2:
-            return lambda value, _culture, _out: format(value.year % 100, "02d")
+            return lambda value, culture, _out: format(_year_of(value, culture) % 100, "02d")
         year_digits = f"0{n}d"
-        return lambda value, _culture, _out: format(value.year, year_digits)
+        return lambda value, culture, _out: format(_year_of(value, culture), year_digits)
     if ch in "hHms":
         two = f"0{min(n, 2)}d"
         if ch == "h":
@@ -540,6 +590,7 @@ def _culture_time(separator: str) -> re.Pattern[str]:
     return re.compile(rf"(?<=\s)\d{{1,2}}{sep}\d{{2}}(?:{sep}\d{{2}})?(?=\s|$)")
 
 
+_BIDI_MARKS = re.compile("[\u200e\u200f\u061c]")
 _QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
 
 
@@ -567,6 +618,7 @@ def _culture_words(culture: Culture) -> tuple[dict[str, int], dict[str, int], fr
         # Unquoted letters that are no format field are literal too (年 月 日 in ja-JP's 'yyyy年M月d日').
         unquoted = _FIELD_RUN.sub(" ", _QUOTED.sub(" ", pattern))
         literals.update(word.casefold() for word in _tokens(unquoted))
+    literals.update(word.casefold() for word in _tokens(culture.era))  # 'بعد الهجرة' (ar-SA), 'พ.ศ.' (th-TH)
     return months, days, frozenset(word for word in literals if word[:1].isalpha())
 
 
@@ -748,6 +800,13 @@ def _parse_iso(text: str) -> _Parsed | None:
 def _parse_general(text: str, culture: Culture) -> _Parsed | None:
     """Date, optional time (before or after it) and optional zone, in the usual en-US shapes."""
     result = _Parsed()
+    if culture is not EN_US and culture is not INVARIANT:
+        # Recorded (ar-SA): the engine reads past the right-to-left marks its own formats write, and the
+        # culture's AM/PM designators standing alone ('3:04 م').
+        text = _BIDI_MARKS.sub("", text)
+        for designator, english in ((culture.am, "AM"), (culture.pm, "PM")):
+            if designator and not designator.isascii():
+                text = re.sub(rf"(?<=\s){re.escape(designator)}(?=\s|$)", english, text)
     if culture.time_separator not in (":", "") and culture is not INVARIANT:
         # Recorded: a culture's own time separator reads as ':' ('2.1.2024 15.04.05' in fi-FI, da-DK, id-ID).
         text = _culture_time(culture.time_separator).sub(
@@ -797,6 +856,11 @@ def _parse_general(text: str, culture: Culture) -> _Parsed | None:
         return None
     if time_match is None and result.year is None and result.day is None:
         return None  # recorded: a day and a month alone are in this year ('January 2', '2. Januar' in de-DE)
+    if culture.calendar != "gregorian" and result.year is not None and result.month is not None:
+        try:
+            result.year, result.month, result.day = _gregorian_date(result.year, result.month, result.day or 1, culture)
+        except (ValueError, OverflowError):
+            return None
     return result
 
 
@@ -1025,6 +1089,15 @@ class _ExactParser:
                 if not self._literal(ch):
                     return False
                 i += 1
+            elif ch in "/:":
+                # Recorded: the culture's separator or the character itself ('31.01.2024' and '31/01/2024' in
+                # de-DE with 'dd/MM/yyyy', '20\u200f/6\u200f/1445' in ar-SA).
+                separator = self.culture.date_separator if ch == "/" else self.culture.time_separator
+                if self.text.startswith(separator, self.pos):
+                    self.pos += len(separator)
+                elif not self._literal(ch):
+                    return False
+                i += 1
             elif ch == "." and fmt[i + 1 : i + 2] == "F" and self.text[self.pos : self.pos + 1] != ".":
                 # A '.' before 'F' digits is optional, like the digits themselves.
                 i += 1 + _repeat(fmt, i + 1)
@@ -1113,6 +1186,11 @@ class _ExactParser:
         year = f.get("y", today.year)
         month = f.get("M", today.month if not has_date else 1)
         day = f.get("d", today.day if not has_date else 1)
+        if self.culture.calendar != "gregorian" and has_date:
+            try:
+                year, month, day = _gregorian_date(year, month, day, self.culture)
+            except (ValueError, OverflowError):
+                return None
         try:
             value = DotNetDateTime.from_parts(
                 year, month, day, hour=hour, minute=f.get("m", 0), second=f.get("s", 0), fraction_ticks=self.fraction
