@@ -96,6 +96,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_expressions.py
 	$(BIN)/python bench/bench_launch.py
 	$(BIN)/python bench/bench_tracking.py
+	$(BIN)/python bench/bench_scale.py
 	$(BIN)/python bench/bench_cold_start.py
 	$(BIN)/python bench/bench_reliability.py
 	$(BIN)/python bench/bench_instances.py

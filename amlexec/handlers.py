@@ -69,6 +69,7 @@ from amlexec.factory_triggers.windows import (
     window_request_id,
 )
 from amlexec.launch.base import RunHandle, RunState, RunStatus, normalise_status
+from amlexec.launch.jobs import is_throttled, state_only_looks
 from amlexec.launch.router import LaunchRouter
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.linked_services import LinkedServiceRegistry
@@ -85,6 +86,7 @@ from amlexec.tracking import (
     TrackingPolicy,
     decide,
     decide_after_failure,
+    decide_after_throttle,
     outcome_seen_from_outside,
 )
 from amlexec.validation import validate_payload
@@ -212,6 +214,7 @@ class Worker:
             max_delay=settings.poll_max,
             not_responding_grace=settings.not_responding_grace,
             cancel_grace=settings.cancel_grace,
+            eventgrid=settings.eventgrid_tracking,
         )
         if callback_policy is None:
             try:
@@ -598,8 +601,17 @@ def handle_check(body: bytes | str, worker: Worker) -> Decision:
             if check.action == "launch":
                 return _launch_retry(check, worker)
             assert check.handle is not None, "a status check always carries its run"
-            status = worker.launchers.status(check.handle)
+            with state_only_looks():  # one call for a run in flight; details once it has ended
+                status = worker.launchers.status(check.handle)
         except Exception as error:
+            if check.action == "check" and is_throttled(error):
+                # Raising would have the host redeliver at once, into the same throttling, and dead-letter
+                # the check after its last delivery: the run would never end. Look again after the wait.
+                decision = decide_after_throttle(check, error.retry_after, worker.tracking)
+                logger.warning("request %s: %s", check.request.request_id, decision.reason)
+                assert decision.next_check is not None and decision.check_after is not None
+                worker.bus.send(Destination.STATUS, [_check_message(decision.next_check, now + decision.check_after)])
+                return decision
             if outcome_of(error) is Outcome.RETRY or not isinstance(error, AmlexecError):
                 raise
             return _after_check_failure(check, error, worker, now, trace)

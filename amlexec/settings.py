@@ -59,6 +59,7 @@ SETTING_NAMES = (
     "AMLEXEC_POLL_MAX_SECONDS",
     "AMLEXEC_NOT_RESPONDING_GRACE_SECONDS",
     "AMLEXEC_CANCEL_GRACE_SECONDS",
+    "AMLEXEC_EVENTGRID_TRACKING",
     "AMLEXEC_SCHEDULES_FILE",
     "AMLEXEC_SCHEDULES",
     "AMLEXEC_SCHEDULER_TICK",
@@ -261,6 +262,9 @@ class Settings:
     poll_max: timedelta = timedelta(minutes=5)
     not_responding_grace: timedelta = timedelta(minutes=15)
     cancel_grace: timedelta = timedelta(minutes=10)
+    # The workspace's Azure ML run events reach the function run_events (infra/app/eventgrid.bicep): run ends
+    # are published from them, and status checks become a safety net every 30 minutes (amlexec.tracking).
+    eventgrid_tracking: bool = False
     schedules_file: Path | None = None
     schedules_json: str | None = field(default=None, repr=False)
     # Data Factory trigger definitions (file and/or inline JSON); inline ones may hold whole payloads.
@@ -351,6 +355,7 @@ class Settings:
             poll_max=_seconds(source, "AMLEXEC_POLL_MAX_SECONDS", 300, 1, 86400),
             not_responding_grace=_seconds(source, "AMLEXEC_NOT_RESPONDING_GRACE_SECONDS", 900, 0, 7 * 86400),
             cancel_grace=_seconds(source, "AMLEXEC_CANCEL_GRACE_SECONDS", 600, 0, 7 * 86400),
+            eventgrid_tracking=_flag(source, "AMLEXEC_EVENTGRID_TRACKING"),
             schedules_file=Path(schedules_file) if schedules_file else None,
             schedules_json=source.get("AMLEXEC_SCHEDULES", "").strip() or None,
             triggers_file=Path(triggers_file) if triggers_file else None,

@@ -4,6 +4,18 @@ No state store: a status check message carries everything a decision needs (the 
 handle, the attempt and when it started), and each decision yields the next message. A crashed check is
 simply redelivered and decides again; message ids are deterministic, so duplicates collapse.
 
+How often to look (:class:`TrackingPolicy`, :func:`next_delay`). One look at a run in flight is one Azure
+ML call (``amlexec.launch.jobs``), so the schedule is the call budget. Polling only: 15 s at first, ×1.5, then
+every 5 min, about 15 calls per run-hour, and a run's end is seen a median 2 min later. With Event Grid
+(``AMLEXEC_EVENTGRID_TRACKING``), the run's end arrives as a notification and is published at once; polling
+is a safety net: one early look (a run that failed at once, a batch job whose end overtook its properties),
+then every ``safety_net`` (30 min), about 2 calls per run-hour. A run on an attempt that is followed by a
+retry keeps the polling schedule even then: only a status check can relaunch it (the notification handler
+has the event context, not the request), and a retry should not wait half an hour.
+
+If Event Grid is on in the settings but the subscription is missing or broken, nothing is lost: every run
+still ends at a safety-net look, at most ``safety_net`` after its end (docs/tracking.md).
+
 Operators: ``NotResponding`` can recover, so it becomes a failure only after ``not_responding_grace``;
 runs have been seen to sit in ``CancelRequested`` for days, so a cancel amlexec requested for a timeout is
 reported as timed out after ``cancel_grace`` whatever the service still says.
@@ -28,6 +40,7 @@ __all__ = [
     "TrackingPolicy",
     "decide",
     "decide_after_failure",
+    "decide_after_throttle",
     "next_delay",
     "outcome_seen_from_outside",
 ]
@@ -48,6 +61,12 @@ class TrackingPolicy:
     # A check that fails for a reason a retry cannot fix (a revoked role, a removed linked service) is tried
     # again at max_delay this many times, giving an operator time to fix it, before the request ends failed.
     max_check_failures: int = 12
+    # Event Grid delivers run ends (AMLEXEC_EVENTGRID_TRACKING): after the first look, poll only every
+    # safety_net, to end the runs whose notification never came.
+    eventgrid: bool = False
+    safety_net: timedelta = timedelta(minutes=30)
+    # A throttled look waits at least the service's Retry-After, and at least this.
+    throttle_min_delay: timedelta = timedelta(seconds=5)
 
 
 class CheckMessage(BaseModel):
@@ -102,8 +121,14 @@ class Decision:
     reason: str = ""
 
 
-def next_delay(check_number: int, policy: TrackingPolicy) -> timedelta:
-    """Exponential spacing between checks: quick at first, then at most ``max_delay``."""
+def next_delay(check_number: int, policy: TrackingPolicy, *, eventgrid: bool | None = None) -> timedelta:
+    """The wait after check ``check_number``: exponential, quick at first, then at most ``max_delay``; with
+    Event Grid (``eventgrid``, by default the policy's) the safety net's ``safety_net``.
+
+    The first check comes ``initial_delay`` after the launch either way (it is scheduled with it).
+    """
+    if policy.eventgrid if eventgrid is None else eventgrid:
+        return policy.safety_net
     # Cap the exponent: a run tracked for days reaches check numbers whose power overflows a float or a
     # timedelta (1.5 ** 73 checks already exceeds timedelta's range); 60 doublings pass any real max_delay.
     seconds = policy.initial_delay.total_seconds() * (policy.backoff_factor ** min(check_number, 60))
@@ -183,7 +208,10 @@ def decide(check: CheckMessage, status: RunStatus, now: datetime, policy: Tracki
     else:
         not_responding_since = None
 
-    delay = min(next_delay(check.check_number, policy), max(deadline - now, timedelta(seconds=1)))
+    # Event Grid can end only a run whose failure is final (or that completes): an attempt followed by a
+    # retry keeps polling, so the retry starts minutes, not half an hour, after the failure.
+    notified = policy.eventgrid and check.attempt > check.request.policy.retry
+    delay = min(next_delay(check.check_number, policy, eventgrid=notified), max(deadline - now, timedelta(seconds=1)))
     updated = check.model_copy(update={"not_responding_since": not_responding_since})
     return _again(updated, delay, f"run {status.raw_status}")
 
@@ -208,6 +236,29 @@ def decide_after_failure(check: CheckMessage, reason: str, policy: TrackingPolic
         check_after=policy.max_delay,
         next_check=check.model_copy(update={"failures": failures, "check_number": check.check_number + 1}),
         reason=f"{reason}; check {failures} of {policy.max_check_failures} failed, trying again later",
+    )
+
+
+def decide_after_throttle(check: CheckMessage, retry_after: float | None, policy: TrackingPolicy) -> Decision:
+    """The service throttled a look: count it as a look that saw nothing and look again later.
+
+    Later is the usual polling interval for this check (never the longer Event Grid safety net: the run
+    may have ended unseen), or the service's ``Retry-After`` if that is longer, plus up to half again.
+    Nothing is lost and nothing is retried on the spot: a retry at once spends the budget that throttled
+    it, and rescheduling at the usual interval means throttling never makes amlexec ask more often than
+    its schedule does. The spread comes from the message id, so the decision stays pure while checks
+    throttled together come back apart instead of as a second wave.
+    """
+    wait = max(
+        policy.throttle_min_delay.total_seconds(),
+        retry_after or 0.0,
+        next_delay(check.check_number, policy, eventgrid=False).total_seconds(),
+    )
+    spread = int(hashlib.sha256(check.message_id.encode("utf-8", "surrogatepass")).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return Decision(
+        check_after=timedelta(seconds=wait * (1.0 + spread / 2)),
+        next_check=check.model_copy(update={"check_number": check.check_number + 1}),
+        reason=f"throttled by the service; looking again in about {wait:.0f} s",
     )
 
 

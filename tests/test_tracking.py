@@ -11,7 +11,14 @@ import pytest
 from amlexec.events import EventKind
 from amlexec.launch.base import RunHandle, RunState, RunStatus
 from amlexec.request import LaunchRequest, PublishedPipelineTarget, ResolvedPolicy
-from amlexec.tracking import CheckMessage, TrackingPolicy, decide, decide_after_failure, next_delay
+from amlexec.tracking import (
+    CheckMessage,
+    TrackingPolicy,
+    decide,
+    decide_after_failure,
+    decide_after_throttle,
+    next_delay,
+)
 
 START = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 POLICY = TrackingPolicy()
@@ -186,3 +193,55 @@ def test_a_successful_look_after_failures_starts_the_count_again() -> None:
     decision = decide(check.model_copy(update={"failures": 0}), _status("Running"), START, POLICY)
     assert decision.next_check is not None and decision.next_check.failures == 0
     assert RunState.RUNNING is _status("Running").state
+
+
+EVENTGRID = TrackingPolicy(eventgrid=True)
+
+
+@pytest.mark.parametrize("check_number", [0, 1, 5, 10_000])
+def test_with_event_grid_polling_is_a_safety_net(check_number: int) -> None:
+    assert next_delay(check_number, EVENTGRID) == timedelta(minutes=30)
+    assert next_delay(check_number, EVENTGRID, eventgrid=False) == next_delay(check_number, POLICY)
+
+
+def test_with_event_grid_the_last_attempt_waits_for_the_notification() -> None:
+    decision = decide(_check(check_number=3), _status("Running"), START + timedelta(minutes=2), EVENTGRID)
+    assert decision.check_after == timedelta(minutes=30)
+
+
+def test_with_event_grid_an_attempt_followed_by_a_retry_keeps_polling() -> None:
+    """Only a status check relaunches: the notification handler has the event context, not the request."""
+    early = _check(retry=2, attempt=2, check_number=3)
+    decision = decide(early, _status("Running"), START + timedelta(minutes=2), EVENTGRID)
+    assert decision.check_after == next_delay(3, POLICY)
+    last = _check(retry=2, attempt=3, check_number=3)
+    assert decide(last, _status("Running"), START, EVENTGRID).check_after == timedelta(minutes=30)
+
+
+def test_with_event_grid_the_timeout_still_comes_on_time() -> None:
+    decision = decide(_check(timeout=600), _status("Running"), START + timedelta(minutes=2), EVENTGRID)
+    assert decision.check_after == timedelta(minutes=8)
+
+
+@pytest.mark.parametrize("policy", [POLICY, EVENTGRID], ids=["polling", "event grid"])
+def test_a_throttled_look_comes_again_at_its_usual_time_or_after_retry_after(policy: TrackingPolicy) -> None:
+    check = _check(check_number=8)
+    usual = next_delay(8, POLICY).total_seconds()
+    decision = decide_after_throttle(check, 2.0, policy)
+    assert decision.finish is None and decision.cancel is False
+    assert decision.next_check == check.model_copy(update={"check_number": 9})
+    assert decision.check_after is not None
+    assert usual <= decision.check_after.total_seconds() < usual * 1.5
+    longer = decide_after_throttle(check, 900.0, policy).check_after
+    assert longer is not None and 900 <= longer.total_seconds() < 1350
+
+
+def test_checks_throttled_together_come_back_apart() -> None:
+    delays = set()
+    for number in range(50):
+        request = _check().request.model_copy(update={"request_id": f"r-{number}"})
+        decision = decide_after_throttle(_check().model_copy(update={"request": request}), 1.0, POLICY)
+        delays.add(decision.check_after)
+    assert len(delays) > 40
+    again = decide_after_throttle(_check(), 1.0, POLICY)
+    assert again == decide_after_throttle(_check(), 1.0, POLICY), "pure: the same check decides the same"

@@ -11,7 +11,13 @@ dict shared by the whole process (``EndpointInvokeFields.DEFAULT_HEADER``) befor
 worker threads at once, even on different clients, could send each other's deployment or token, so
 invokes are serialised process-wide (``_INVOKE_LOCK``); they are rare next to status checks.
 
-Batch invocations take no tags; the run is recognised by its name and its experiment.
+Batch invocations take no tags or properties, so the run is found by its name, and amlexec adds its tags
+and properties (the event context among them) right after the invoke, through run history's update of a
+run (the call behind azure-ai-ml's ``jobs.update``, made directly: one call instead of its five). From
+then on the run's Azure ML notifications carry the context, and Event Grid ends a batch job at once like
+any other run. A notification that overtakes the update is ignored (it is not recognisably amlexec's);
+the first status check, 15 s after the launch even with Event Grid on, sees that early end. A launch that
+fails before the update is redelivered, finds the job, and adds what is missing.
 """
 
 from __future__ import annotations
@@ -20,15 +26,16 @@ import logging
 import re
 import threading
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from amlexec.errors import Issue, PermanentError, RequestRejected
 from amlexec.launch.base import RunHandle
 from amlexec.launch.component import declared_inputs
 from amlexec.launch.failures import TargetNotFound
-from amlexec.launch.jobs import WorkspaceLauncher
+from amlexec.launch.jobs import WorkspaceLauncher, ensure_same_payload, find_job, handle_for
 from amlexec.launch.signature import DeclaredInput, check_parameters
 from amlexec.request import BatchEndpointTarget, LaunchRequest
-from amlexec.runs import run_name
+from amlexec.runs import CONTEXT_PROPERTY, run_name, run_properties, run_tags
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -177,8 +184,13 @@ class BatchEndpointLauncher(WorkspaceLauncher):
             raise PermanentError(f"{type(self).__name__} cannot launch a {target.kind} target")
         ml = self._connector.ml_client(request)
         name = run_name(request, attempt)
-        existing = self._existing(ml, request, name, kind=self.kind, attempt=attempt)
-        if existing is not None:
+        found = find_job(ml, name, clock=self._clock, retry=self._retry)
+        if found is not None:
+            ensure_same_payload(request, name, getattr(found, "properties", None))
+            logger.info("run %s already exists; not submitting again", name)
+            existing = handle_for(request, found, self.kind, attempt, created=False)
+            if CONTEXT_PROPERTY not in (getattr(found, "properties", None) or {}):
+                self._add_properties(request, existing)  # an earlier delivery stopped between invoke and update
             return existing
         deployment, declared = self._deployment_and_inputs(ml, request, target)
         values = request.parameters | request.job_inputs
@@ -205,4 +217,34 @@ class BatchEndpointLauncher(WorkspaceLauncher):
 
         handle = self._create_once(ml, request, name, kind=self.kind, attempt=attempt, create=invoke)
         logger.info("invoked batch endpoint %s deployment %s as job %s", target.endpoint_name, deployment, name)
+        self._add_properties(request, handle)
         return handle
+
+    def _add_properties(self, request: LaunchRequest, handle: RunHandle) -> None:
+        """Put amlexec's tags and properties on the batch job (run history merges them into the run's own).
+
+        A transient failure is raised: the launch is redelivered, finds the job and tries again. One a retry
+        cannot fix (a role without the run-history write) is logged and the run is tracked by its status
+        checks alone: its notifications cannot be recognised, so with Event Grid on its end is seen at the
+        next safety-net look.
+        """
+        workspace = self._connector.workspace_of(request)
+        name = handle.run_id
+        body = {"tags": run_tags(request), "properties": run_properties(request, name)}
+        try:
+            host = self._retry.run(
+                lambda: self._connector.api_host(request.linked_service, workspace),
+                clock=self._clock,
+                operation="discover workspace services",
+            )
+            url = (
+                f"{host}/history/v1.0{self._connector.workspace_path(workspace)}"
+                f"/experiments/{quote(handle.experiment_name, safe='')}/runs/{name}"
+            )
+            self._retry.run(
+                lambda: self._connector.send_json(request.linked_service, "PATCH", url, body=body),
+                clock=self._clock,
+                operation=f"add properties to job {name}",
+            )
+        except PermanentError as error:
+            logger.warning("job %s: amlexec's properties not added, tracked by status checks only: %s", name, error)

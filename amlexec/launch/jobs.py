@@ -1,17 +1,29 @@
-"""What every v2 launcher shares: finding a job by name, reading its status, cancelling, tagging, inputs."""
+"""What every v2 launcher shares: finding a job by name, reading its status, cancelling, tagging, inputs.
+
+Reading a status is priced in Azure ML calls, because at scale the calls are the limit (Azure Resource
+Manager refills about 25 reads a second per identity and subscription). A status check of a run in flight
+makes one call, ``jobs.get``: tracking decides on the state alone. Steps, times and the error cost two more
+calls and are read once, when the run has ended, or whenever a caller wants them (the HTTP status
+answers). Each worker keeps the last few thousand final statuses it read: a run's end does not change, so
+the status check that follows an Event Grid notification costs nothing on the worker that published it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from amlexec.clock import Clock
-from amlexec.errors import IdempotencyConflict, Issue, PermanentError, RequestRejected
+from amlexec.errors import AmlexecError, IdempotencyConflict, Issue, PermanentError, RequestRejected, TransientError
 from amlexec.launch.base import FINAL_STATES, RunHandle, RunState, RunStatus, StepStatus, normalise_status
-from amlexec.launch.failures import RetryPolicy, TargetNotFound
+from amlexec.launch.failures import RetryPolicy, TargetNotFound, classify
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.request import LaunchRequest
 from amlexec.runs import CONTEXT_PROPERTY, DIGEST_PROPERTY, EventContext
@@ -25,12 +37,37 @@ __all__ = [
     "ensure_same_payload",
     "find_job",
     "handle_for",
+    "is_throttled",
     "job_status",
+    "state_only_looks",
     "to_job_inputs",
     "to_job_outputs",
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Whether a status read also reads the details of a run in flight (steps, times, error). A context variable
+# rather than a parameter: the status checks reach the launcher through the router's one ``status`` call,
+# which every target kind implements, and only the v2 jobs API prices a detail in extra calls.
+_DETAIL: ContextVar[bool] = ContextVar("amlexec_status_detail", default=True)
+# Final statuses each launcher remembers (a run's end does not change); bounded, oldest dropped first.
+FINAL_CACHE_SIZE = 4096
+
+
+@contextlib.contextmanager
+def state_only_looks() -> Iterator[None]:
+    """Within this block, a status read of a v2 job in flight is one call: its state, no details.
+
+    What a status check uses: tracking decides on the state alone, and a run's details are read once, when
+    it has ended. A throttled read inside the block is raised at once, for the check to be rescheduled.
+    """
+    token = _DETAIL.set(False)
+    try:
+        yield
+    finally:
+        _DETAIL.reset(token)
 
 
 def ensure_same_payload(request: LaunchRequest, run_id: str, properties: Mapping[str, Any] | None) -> None:
@@ -89,9 +126,23 @@ class WorkspaceLauncher:
         self._clock = clock or SystemClock()
         self._retry = retry or RetryPolicy()
         self._signatures = SignatureCache(self._clock, signature_ttl)
+        self._final: OrderedDict[tuple[str, str], RunStatus] = OrderedDict()
+        self._final_lock = threading.Lock()
 
     def status(self, handle: RunHandle) -> RunStatus:
-        return job_status(self._connector, handle, clock=self._clock, retry=self._retry)
+        """The run's status (see :func:`job_status`); a final one read before by this worker costs no call."""
+        key = (handle.workspace.resource_id if handle.workspace else handle.linked_service, handle.run_id)
+        with self._final_lock:
+            known = self._final.get(key)
+        if known is not None:
+            return known
+        status = job_status(self._connector, handle, clock=self._clock, retry=self._retry)
+        if status.is_final:
+            with self._final_lock:
+                self._final[key] = status
+                while len(self._final) > FINAL_CACHE_SIZE:
+                    self._final.popitem(last=False)
+        return status
 
     def cancel(self, handle: RunHandle) -> None:
         cancel_job(self._connector, handle, clock=self._clock, retry=self._retry)
@@ -190,15 +241,17 @@ def _run_history(
     if workspace is None:
         return {}
     try:
-        host = retry.run(
+        host = _read(
             lambda: connector.api_host(handle.linked_service, workspace),
             clock=clock,
+            retry=retry,
             operation="discover workspace services",
         )
         url = f"{host}/history/v1.0{connector.workspace_path(workspace)}/runs/{handle.run_id}"
-        record = retry.run(
+        record = _read(
             lambda: connector.send_json(handle.linked_service, "GET", url),
             clock=clock,
+            retry=retry,
             operation=f"get run {handle.run_id}",
         )
     except TargetNotFound:
@@ -215,30 +268,38 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def job_status(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock, retry: RetryPolicy) -> RunStatus:
-    """Read a job, its run-history record and its child jobs (pipeline steps), and normalise them."""
+def job_status(
+    connector: WorkspaceConnector,
+    handle: RunHandle,
+    *,
+    clock: Clock,
+    retry: RetryPolicy,
+    detail: bool | None = None,
+) -> RunStatus:
+    """Read a job and normalise its status; a run that has ended (or ``detail``) also gets its details.
+
+    One look at a run in flight is one call (``jobs.get``): its state and status word are all tracking
+    decides on. Steps (child jobs), start and end times and the service's error take two more calls (the
+    child list and the run-history record), so they are read when the run has ended, when ``detail`` is
+    True, or (``detail`` None) unless the caller is inside :func:`state_only_looks`. A detail that cannot
+    be read is left out, never fatal: the run's state is what matters.
+    """
     ml = connector.ml_client_for(handle.linked_service, handle.workspace)
-    job = retry.run(lambda: ml.jobs.get(handle.run_id), clock=clock, operation=f"get job {handle.run_id}")
+    job = _read(lambda: ml.jobs.get(handle.run_id), clock=clock, retry=retry, operation=f"get job {handle.run_id}")
     raw = status_text(job.status)
-    steps = []
-    try:
-        children = retry.run(
-            lambda: list(ml.jobs.list(parent_job_name=handle.run_id)),
-            clock=clock,
-            operation=f"list steps of {handle.run_id}",
-        )
-    except TargetNotFound:
-        children = []
-    for child in children:
-        child_raw = status_text(child.status)
-        steps.append(
-            StepStatus(
-                name=str(child.display_name or child.name), state=normalise_status(child_raw), raw_status=child_raw
-            )
-        )
     state = normalise_status(raw)
     context = getattr(job, "creation_context", None)
-    record = _run_history(connector, handle, clock=clock, retry=retry)
+    created = _time(getattr(context, "created_at", None))
+    studio_url = getattr(job, "studio_url", None) or handle.studio_url
+    wanted = _DETAIL.get() if detail is None else detail
+    if state not in FINAL_STATES and not wanted:
+        return RunStatus(state=state, raw_status=raw, started_at=created, studio_url=studio_url)
+    no_steps: list[StepStatus] = []
+    no_record: dict[str, Any] = {}
+    steps = _detail(lambda: _steps(ml, handle, clock=clock, retry=retry), no_steps, "steps", handle)
+    record = _detail(
+        lambda: _run_history(connector, handle, clock=clock, retry=retry), no_record, "run history", handle
+    )
     error_code = error_message = None
     if state is RunState.FAILED:
         error = _service_error(record)
@@ -248,13 +309,75 @@ def job_status(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock
     return RunStatus(
         state=state,
         raw_status=raw,
-        started_at=_parse_time(record.get("startTimeUtc")) or _time(getattr(context, "created_at", None)),
+        started_at=_parse_time(record.get("startTimeUtc")) or created,
         ended_at=_parse_time(record.get("endTimeUtc")) if state in FINAL_STATES else None,
         error_code=error_code,
         error_message=error_message,
         steps=steps,
-        studio_url=getattr(job, "studio_url", None) or handle.studio_url,
+        studio_url=studio_url,
     )
+
+
+def _detail(read: Callable[[], T], missing: T, what: str, handle: RunHandle) -> T:
+    """A run's detail; inside a status check, one that cannot be read (throttled, unavailable) is left out.
+
+    The look has already seen the run's end, which is what the terminal event must carry; holding the event
+    back for a detail would, under throttling, take three reads in a row from a bucket that refills one at
+    a time, and a run could wait long for its event. Outside a status check (an HTTP answer, an Event Grid
+    notification) the failure is raised as before: the caller retries.
+    """
+    if _DETAIL.get():
+        return read()
+    try:
+        return read()
+    except AmlexecError as error:
+        logger.warning("run %s: %s not read, published without it: %s", handle.run_id, what, error)
+        return missing
+
+
+def _read(call: Callable[[], T], *, clock: Clock, retry: RetryPolicy, operation: str) -> T:
+    """One read, transient failures retried as usual, except throttling during a state-only look.
+
+    A throttled look is not retried on the spot: waiting out ``Retry-After`` inside the check holds a
+    worker, and retrying at once spends the very budget that throttled it. The check is rescheduled after
+    the wait instead (:func:`amlexec.tracking.decide_after_throttle`), so the error goes straight up.
+    """
+    if _DETAIL.get():
+        return retry.run(call, clock=clock, operation=operation)
+    try:
+        return call()
+    except Exception as exc:  # classified: throttling is raised as it is, anything else retried as usual
+        error = classify(exc, operation=operation)
+        if is_throttled(error) or not error.retryable:
+            raise error from None
+    return retry.run(call, clock=clock, operation=operation)
+
+
+def is_throttled(error: BaseException) -> TypeGuard[TransientError]:
+    """Whether a service asked amlexec to slow down (a transient error with a ``Retry-After``)."""
+    return isinstance(error, TransientError) and error.retry_after is not None
+
+
+def _steps(ml: MLClient, handle: RunHandle, *, clock: Clock, retry: RetryPolicy) -> list[StepStatus]:
+    """The pipeline's steps (child jobs); none when the service has none to list."""
+    try:
+        children = _read(
+            lambda: list(ml.jobs.list(parent_job_name=handle.run_id)),
+            clock=clock,
+            retry=retry,
+            operation=f"list steps of {handle.run_id}",
+        )
+    except TargetNotFound:
+        return []
+    steps = []
+    for child in children:
+        child_raw = status_text(child.status)
+        steps.append(
+            StepStatus(
+                name=str(child.display_name or child.name), state=normalise_status(child_raw), raw_status=child_raw
+            )
+        )
+    return steps
 
 
 def _service_error(record: dict[str, Any]) -> dict[str, Any]:

@@ -145,6 +145,11 @@ class FakeAzureML:
         add("GET", r"/history/v1\.0" + WS + r"/runs/(?P<name>[^/]+)/children", self._children)
         add("GET", r"/history/v1\.0" + WS + r"/runs/(?P<name>[^/]+)", self._run_record)
         add(
+            "PATCH",
+            r"/history/v1\.0" + WS + r"/experiments/(?P<experiment>[^/]+)/runs/(?P<name>[^/]+)",
+            self._update_run,
+        )
+        add(
             "POST",
             r"/history/v1\.0" + WS + r"/experiment(?P<by>ids|s)/(?P<experiment>[^/]+)/runs/(?P<name>[^/]+)/cancel",
             self._cancel_run,
@@ -377,6 +382,23 @@ class FakeAzureML:
         if props["status"] not in ("Completed", "Failed", "Canceled"):
             props["status"] = "CancelRequested"
         return self._run_record(call, sub, rg, ws, name)
+
+    def _update_run(  # noqa: PLR0917 - the router passes the path's groups by position
+        self, call: Call, sub: str, rg: str, ws: str, experiment: str, name: str
+    ) -> Reply:
+        """Run history's update of a run (azure-ai-ml's ``jobs.update``): tags and properties are merged into
+        the run's; a property already set cannot change (the service keeps properties immutable)."""
+        job = self.jobs.get(name)
+        if job is None or job["properties"].get("experimentName") != unquote(experiment):
+            return Reply(404, {"error": {"code": "UserError", "message": f"Run {name} was not found"}})
+        body = call.body or {}
+        props = job["properties"].setdefault("properties", {})
+        sent = dict(body.get("properties") or {})
+        if any(key in props and props[key] != value for key, value in sent.items()):
+            return Reply(400, {"error": {"code": "UserError", "message": "run properties cannot be changed"}})
+        props.update(sent)
+        job["properties"].setdefault("tags", {}).update(body.get("tags") or {})
+        return Reply(200, {"runId": name, "properties": dict(props), "tags": dict(job["properties"]["tags"])})
 
     def finish(
         self,

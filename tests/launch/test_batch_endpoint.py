@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from fakes.workspace import BASE, World, make_world, request_for, seed_pipeline_component
 
-from amlexec.errors import RequestRejected
+from amlexec.errors import RequestRejected, TransientError
 from amlexec.launch.base import RunState
 from amlexec.launch.batch_endpoint import BatchEndpointLauncher
-from amlexec.runs import run_name
+from amlexec.runs import CONTEXT_PROPERTY, EventContext, run_name, run_properties
 
 COMPONENT = f"{BASE}/components/score_pipeline/versions/3"
 
@@ -162,3 +162,40 @@ def test_invokes_never_overlap_because_the_sdk_shares_one_header_dict(
         for call in world.fake.batch_invocations
     }
     assert sent == {run_name(r): d for r, d in zip(requests, ["blue", "green", "blue", "green"], strict=True)}
+
+
+def test_the_job_gets_amlexecs_tags_and_properties_after_the_invoke(world: World) -> None:
+    """What Event Grid needs to recognise the job and publish its end from the notification alone."""
+    request = request_for(world.registry, props(n=1))
+    handle = BatchEndpointLauncher(world.connector, clock=world.clock).launch(request)
+    (update,) = world.router.calls_to("PATCH", r"/history/")
+    assert update.path.endswith(f"/experiments/batch-scoring/runs/{handle.run_id}")
+    job = world.fake.jobs[handle.run_id]["properties"]
+    assert job["properties"] | run_properties(request, handle.run_id) == job["properties"]
+    assert job["properties"]["azureml.batchrun"] == "true", "merged into the service's own"
+    assert EventContext.unpack(job["properties"][CONTEXT_PROPERTY]).request_id == request.request_id
+    assert job["tags"]["amlexec.requestId"] == request.request_id
+
+
+def test_a_redelivery_adds_the_properties_only_when_missing(world: World) -> None:
+    request = request_for(world.registry, props(n=1))
+    launcher = BatchEndpointLauncher(world.connector, clock=world.clock)
+    world.router.fail("PATCH", r"/history/", status=503, times=50)
+    with pytest.raises(TransientError):
+        launcher.launch(request)
+    world.router.faults.clear()
+    handle = launcher.launch(request)
+    assert CONTEXT_PROPERTY in world.fake.jobs[handle.run_id]["properties"]["properties"]
+    updates = len(world.router.calls_to("PATCH", r"/history/"))
+    launcher.launch(request)
+    assert len(world.router.calls_to("PATCH", r"/history/")) == updates, "already there: not sent again"
+    assert len(world.fake.batch_invocations) == 1
+
+
+def test_a_refused_update_leaves_the_job_to_its_status_checks(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    request = request_for(world.registry, props(n=1))
+    world.router.fail("PATCH", r"/history/", status=403, times=5)
+    handle = BatchEndpointLauncher(world.connector, clock=world.clock).launch(request)
+    assert handle.created
+    assert CONTEXT_PROPERTY not in world.fake.jobs[handle.run_id]["properties"]["properties"]
+    assert "tracked by status checks only" in caplog.text
