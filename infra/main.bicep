@@ -203,6 +203,11 @@ var eventGridOutputSettings = enableEventGridOutput ? {
   AMLEXEC_EVENTGRID_TOPIC_ENDPOINT: eventGridOutput.outputs.endpoint
   AMLEXEC_EVENTGRID_SUBSCRIPTION: eventGridForwarderSubscription
 } : {}
+// With the workspace's run notifications subscribed (enableEventGrid), run ends are published from them and the
+// status checks become a safety net every 30 minutes (docs/tracking.md).
+var eventGridTrackingSettings = enableEventGrid ? {
+  AMLEXEC_EVENTGRID_TRACKING: 'true'
+} : {}
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
@@ -308,7 +313,7 @@ module functionApp 'app/function.bicep' = {
       AMLEXEC_MAX_PAYLOAD_BYTES: serviceBusSku == 'Premium' ? '1048576' : '262144'
       AMLEXEC_STATUS_URL_KEY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.statusUrlKeyUri})'
       AMLEXEC_REQUEST_INDEX_ENDPOINT: storage.outputs.tableEndpoint
-    }, schedulesSetting, triggersSetting, eventGridOutputSettings)
+    }, schedulesSetting, triggersSetting, eventGridOutputSettings, eventGridTrackingSettings)
   }
 }
 

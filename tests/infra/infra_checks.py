@@ -78,6 +78,7 @@ EVENTGRID_OUTPUT_FLAG = "enableEventGridOutput"
 EVENTGRID_OUTPUT_MODULE = "app/eventgrid-output.bicep"
 EVENTGRID_FORWARDER_SUBSCRIPTION = "eventGridForwarderSubscription"  # main.bicep's var, passed to the modules
 EVENTGRID_OUTPUT_SETTINGS = frozenset({"AMLEXEC_EVENTGRID_TOPIC_ENDPOINT", "AMLEXEC_EVENTGRID_SUBSCRIPTION"})
+EVENTGRID_TRACKING_SETTING = "AMLEXEC_EVENTGRID_TRACKING"
 # Target-based scaling: the Service Bus extension's scaler reads message counts through the management API, which
 # needs the Manage claim (with Entra ID: Azure Service Bus Data Owner). main.bicep grants it by default, on each entity
 # a trigger reads (where the app holds Data Receiver) and nowhere else; one flag turns it off.
@@ -574,6 +575,16 @@ def check_eventgrid_output(templates: Mapping[str, Template]) -> list[str]:
         settings = (module.get("params") or {}).get("appSettings")
         for name in sorted(EVENTGRID_OUTPUT_SETTINGS & _definite_setting_keys(settings, variables)):
             problems.append(f"main.bicep: app setting {name} must be set only if ({flag})")
+        # The run notifications (enableEventGrid) make the status checks a safety net: set with them, never without.
+        if EVENTGRID_TRACKING_SETTING in _definite_setting_keys(settings, variables):
+            problems.append(
+                f"main.bicep: app setting {EVENTGRID_TRACKING_SETTING} must be set only if (enableEventGrid)"
+            )
+        if EVENTGRID_TRACKING_SETTING not in _setting_keys(settings, variables):
+            problems.append(
+                f"main.bicep: app setting {EVENTGRID_TRACKING_SETTING} is never set: with enableEventGrid the status"
+                " checks would keep polling every few minutes"
+            )
         for value in _settings_assigned(settings, variables, "AMLEXEC_EVENTGRID_SUBSCRIPTION"):
             if value != EVENTGRID_FORWARDER_SUBSCRIPTION:
                 problems.append(

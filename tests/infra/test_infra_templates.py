@@ -723,10 +723,22 @@ BREAKS = {
     ),
     "Event Grid settings unconditional": (
         "main.bicep",
-        "    }, schedulesSetting, triggersSetting, eventGridOutputSettings)",
+        "    }, schedulesSetting, triggersSetting, eventGridOutputSettings, eventGridTrackingSettings)",
         "      AMLEXEC_EVENTGRID_SUBSCRIPTION: eventGridForwarderSubscription\n"
-        "    }, schedulesSetting, triggersSetting, eventGridOutputSettings)",
+        "    }, schedulesSetting, triggersSetting, eventGridOutputSettings, eventGridTrackingSettings)",
         "app setting AMLEXEC_EVENTGRID_SUBSCRIPTION must be set only if (enableEventGridOutput)",
+    ),
+    "Event Grid tracking without its notifications": (
+        "main.bicep",
+        "var eventGridTrackingSettings = enableEventGrid ? {\n  AMLEXEC_EVENTGRID_TRACKING: 'true'\n} : {}",
+        "var eventGridTrackingSettings = {\n  AMLEXEC_EVENTGRID_TRACKING: 'true'\n}",
+        "app setting AMLEXEC_EVENTGRID_TRACKING must be set only if (enableEventGrid)",
+    ),
+    "Event Grid tracking never set": (
+        "main.bicep",
+        "eventGridOutputSettings, eventGridTrackingSettings)",
+        "eventGridOutputSettings)",
+        "app setting AMLEXEC_EVENTGRID_TRACKING is never set",
     ),
     "forwarder subscription name written twice": (
         "main.bicep",
