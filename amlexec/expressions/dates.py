@@ -330,8 +330,15 @@ def _convert_time_zone(args: Sequence[Any], ctx: CallContext) -> Any:
     value = _timestamp_arg("convertTimeZone", args, 0, ctx)
     source = _zone_arg("convertTimeZone", args, 1)
     target = _zone_arg("convertTimeZone", args, 2)
-    # A timestamp that already names its instant (Z or an offset) ignores the source zone.
-    utc = _wall_clock_to_utc("convertTimeZone", value, source) if value.kind is Kind.UNSPECIFIED else value.ticks
+    # A timestamp that already names its instant (Z or an offset) keeps it, but (recorded) is still refused
+    # when its wall-clock time in the source zone is ambiguous there ('2024-11-03T05:30:00Z' in Eastern time).
+    if value.kind is Kind.UNSPECIFIED:
+        utc = _wall_clock_to_utc("convertTimeZone", value, source)
+    else:
+        _wall_clock_to_utc(
+            "convertTimeZone", DotNetDateTime(utc_to_local(value.ticks, source), Kind.UNSPECIFIED), source
+        )
+        utc = value.ticks
     return _render("convertTimeZone", _in_zone(utc, target), args, 3)
 
 
@@ -351,6 +358,144 @@ def _date_difference(args: Sequence[Any], ctx: CallContext) -> Any:
     start = _timestamp_arg("dateDifference", args, 0, ctx)
     end = _timestamp_arg("dateDifference", args, 1, ctx)
     return _time_span(end.ticks - start.ticks)
+
+
+# formatTimeSpan ---------------------------------------------------------------------------------------------
+
+# TimeSpan.Parse with the invariant culture (recorded: the culture argument does not change what is read):
+# a number of days, or [d.]h:m[:s[.fraction]] with hours below 24, minutes and seconds below 60.
+# Recorded quirks: 'd:h:m:s' reads too ('1:02:03:04' is a day and more), and 'h:m:s' with 24 hours or more is
+# read as 'd:h:m' ('25:00:00' is 25 days).
+_TIME_SPAN = re.compile(
+    r"[ \t\r\n\f\v]*(?P<sign>-)?(?:(?P<days_only>[0-9]+)|(?:(?P<days>[0-9]+)(?:\.|:(?=[0-9]+:[0-9]+:)))?"
+    r"(?P<hours>[0-9]+):(?P<minutes>[0-9]+)(?::(?P<seconds>[0-9]+)(?:\.(?P<fraction>[0-9]{1,7}))?)?)[ \t\r\n\f\v]*"
+)
+
+
+def _parse_time_span(text: str) -> int | None:
+    match = _TIME_SPAN.fullmatch(text)
+    if match is None:
+        return None
+    if match["days_only"] is not None:
+        ticks = int(match["days_only"]) * TICKS_PER_DAY
+    else:
+        days, hours, minutes = int(match["days"] or 0), int(match["hours"]), int(match["minutes"])
+        seconds = int(match["seconds"] or 0)
+        if hours > 23 and match["days"] is None and match["seconds"] is not None and match["fraction"] is None:
+            days, hours, minutes, seconds = hours, minutes, seconds, 0
+        if hours > 23 or minutes > 59 or seconds > 59:
+            return None
+        fraction = int((match["fraction"] or "").ljust(7, "0"))
+        ticks = (
+            days * TICKS_PER_DAY
+            + hours * TICKS_PER_HOUR
+            + minutes * TICKS_PER_MINUTE
+            + seconds * TICKS_PER_SECOND
+            + fraction
+        )
+    if ticks > (2**63 if match["sign"] else 2**63 - 1):  # TimeSpan's range: Int64 ticks
+        return None
+    return -ticks if match["sign"] else ticks
+
+
+def _time_span_parts(ticks: int) -> tuple[int, int, int, int, int]:
+    days, rest = divmod(abs(ticks), TICKS_PER_DAY)
+    hours, rest = divmod(rest, TICKS_PER_HOUR)
+    minutes, rest = divmod(rest, TICKS_PER_MINUTE)
+    seconds, fraction = divmod(rest, TICKS_PER_SECOND)
+    return days, hours, minutes, seconds, fraction
+
+
+def _time_span_custom(ticks: int, fmt: str, original: str) -> str:
+    """A custom TimeSpan format: d..dddddddd, h/hh, m/mm, s/ss, f../F.. up to 7, '\\x' and quoted literals;
+    any other character is refused, and the sign is never written (recorded: 'hh\\:mm' of -1.02:03:04.5 is
+    02:03)."""
+    days, hours, minutes, seconds, fraction = _time_span_parts(ticks)
+    out: list[str] = []
+    i = 0
+    while i < len(fmt):
+        ch = fmt[i]
+        n = 1
+        while i + n < len(fmt) and fmt[i + n] == ch and ch in "dhmsfF":
+            n += 1
+        if ch == "d" and n <= 8:
+            out.append(str(days).rjust(n, "0"))
+        elif ch in "hms" and n <= 2:
+            out.append(str({"h": hours, "m": minutes, "s": seconds}[ch]).rjust(n, "0"))
+        elif ch == "f" and n <= 7:
+            out.append(f"{fraction:07d}"[:n])
+        elif ch == "F" and n <= 7:
+            out.append(f"{fraction:07d}"[:n].rstrip("0"))
+        elif ch == "\\" and i + 1 < len(fmt):
+            out.append(fmt[i + 1])
+            n = 2
+        elif ch in "'\"":
+            end = fmt.find(ch, i + 1)
+            if end < 0:
+                raise _time_span_format_error(original)
+            out.append(fmt[i + 1 : end])
+            n = end - i + 1
+        elif ch == "%" and i + 1 < len(fmt) and fmt[i + 1] != "%":
+            n = 1
+        else:
+            raise _time_span_format_error(original)
+        i += n
+    return "".join(out)
+
+
+def _time_span_format_error(fmt: str) -> ExpressionEvaluationError:
+    return _fail(
+        "formatTimeSpan",
+        f"format parameter '{fmt}' is not supported. The format must be a valid TimeSpan standard format "
+        "('c', 'g' or 'G') or custom format.",
+    )
+
+
+def _format_time_span(args: Sequence[Any], ctx: CallContext) -> Any:
+    """formatTimeSpan(span, format[, locale]): TimeSpan.Parse, then TimeSpan.ToString(format, culture)."""
+    if len(args) < 2:
+        raise _fail(
+            "formatTimeSpan",
+            "expects a timespan as the first parameter, an optional format string as the second parameter and an "
+            f"optional locale as the third parameter. The function was invoked with '{len(args)}' parameter(s).",
+        )
+    text = _string_arg("formatTimeSpan", args, 0)
+    fmt = _string_arg("formatTimeSpan", args, 1)
+    # Recorded: any text is taken as the locale (even 'xx'); only its decimal separator is used, by 'g'/'G'.
+    locale = _string_arg("formatTimeSpan", args, 2) if len(args) > 2 else "en-US"
+    ticks = _parse_time_span(text)
+    if ticks is None:
+        raise _fail(
+            "formatTimeSpan",
+            f"the value provided for date time string '{text}' was not valid. The timespan string must match the "
+            "format [-][d.]hh:mm[:ss[.fffffff]].",
+        )
+    sign = "-" if ticks < 0 else ""
+    days, hours, minutes, seconds, fraction = _time_span_parts(ticks)
+    if fmt in ("", "c", "t", "T"):
+        head = f"{sign}{f'{days}.' if days else ''}{hours:02d}:{minutes:02d}:{seconds:02d}"
+        return f"{head}.{fraction:07d}" if fraction else head
+    if fmt in ("g", "G"):
+        decimal = _decimal_separator(locale)
+        if fmt == "G":
+            return f"{sign}{days}:{hours:02d}:{minutes:02d}:{seconds:02d}{decimal}{fraction:07d}"
+        head = f"{sign}{f'{days}:' if days else ''}{hours}:{minutes:02d}:{seconds:02d}"
+        digits = f"{fraction:07d}".rstrip("0")
+        return f"{head}{decimal}{digits}" if digits else head
+    if len(fmt) == 1:
+        raise _time_span_format_error(fmt)  # any other single letter is a standard format that does not exist
+    return _time_span_custom(ticks, fmt, fmt)
+
+
+def _decimal_separator(locale: str) -> str:
+    if locale.lower() in ("en-us", ""):
+        return "."
+    from amlexec.expressions.cultures import number_culture
+
+    try:
+        return number_culture(locale).decimal
+    except ExpressionEvaluationError:
+        return "."  # recorded: a name that is no culture is not refused here
 
 
 def _start_of_day(value: DotNetDateTime) -> DotNetDateTime:
@@ -388,6 +533,7 @@ _SPECS = [
     FunctionSpec(name="convertToUtc", min_args=2, max_args=3, impl=_convert_to_utc),
     FunctionSpec(name="convertTimeZone", min_args=3, max_args=4, impl=_convert_time_zone),
     FunctionSpec(name="dateDifference", min_args=2, max_args=2, impl=_date_difference),
+    FunctionSpec(name="formatTimeSpan", min_args=1, max_args=3, impl=_format_time_span),
 ]
 
 DATE_FUNCTIONS: dict[str, FunctionSpec] = {spec.name.lower(): spec for spec in _SPECS}

@@ -185,6 +185,8 @@ def divide(left: Any, right: Any) -> DecimalNumber:
     """An exact quotient keeps the dividend's places less the divisor's (1.00 / 1 is 1.00, 10 / 4 is 2.5);
     an inexact one gets as many places as fit (1 / 3 has 28, 1000000 / 3 has 23)."""
     dividend, divisor = to_exact(left), to_exact(right)
+    if not divisor:  # a double too small for a decimal is 0 as one (recorded: div(decimal(0), 4.9e-324))
+        raise ZeroDivisionError("division by zero")
     natural = max(_scale(dividend) - _scale(divisor), 0)
     _QUOTIENT.clear_flags()
     quotient = _QUOTIENT.divide(dividend, divisor)
@@ -203,6 +205,8 @@ def divide(left: Any, right: Any) -> DecimalNumber:
 def remainder(left: Any, right: Any) -> DecimalNumber:
     """Truncated remainder with the dividend's sign, at the larger of the two scales (10.50 mod 0.2 is 0.10)."""
     dividend, divisor = to_exact(left), to_exact(right)
+    if not divisor:
+        raise ZeroDivisionError("division by zero")
     if abs(dividend) < abs(divisor):
         return convert(left)  # recorded: the dividend as it is (mod(1, decimal('1.10')) is 1)
     rest = EXACT.remainder(dividend, divisor)

@@ -581,7 +581,7 @@ def fn_sort(args: Args, _: CallContext) -> list[Any]:
     items = args[0]
     if not isinstance(items, list):
         raise _wrong_type("sort", 0, "an array", items)
-    if len(args) > 1 and args[1] is not None:
+    if len(args) > 1:  # recorded: a null sort key is refused, not read as none
         key = _str("sort", args, 1)
 
         def pick(item: dict[str, Any] | Any) -> Any:
@@ -765,6 +765,8 @@ def fn_float(args: Args, _: CallContext) -> float:
 
 def _culture_float(value: Any, culture: Any) -> float:
     """float(text, culture): the text read with the culture's separators (recorded: '1.000,5' in de-DE)."""
+    if culture is True or culture is False:
+        culture = "en-US"  # recorded: a boolean culture is ignored (float('1,5', true) is 15)
     if not isinstance(value, str):
         raise _fail(
             "float", "expects its first parameter to be a string when a culture is supplied in the second parameter"
@@ -876,7 +878,10 @@ def fn_base64_to_json(args: Args, _: CallContext) -> Any:
 
 
 def fn_base64_to_binary(args: Args, _: CallContext) -> dict[str, str]:
-    return _binary(_decode_b64("base64ToBinary", _str("base64ToBinary", args, 0)))
+    text = _str("base64ToBinary", args, 0)
+    _decode_b64("base64ToBinary", text)  # refused unless it is base64
+    # Recorded: the content is the text as given, white space and all (base64ToBinary(' aGVsbG8= ')).
+    return {BINARY_CONTENT_TYPE: "application/octet-stream", BINARY_CONTENT: text}
 
 
 def fn_binary(args: Args, _: CallContext) -> dict[str, str]:
@@ -1048,6 +1053,8 @@ def _decimal_math(name: str, operation: Callable[[Any, Any], DecimalNumber], lef
         return operation(left, right)
     except DecimalOverflow:
         raise _fail(name, "caused an arithmetic overflow (the result is outside the range of a decimal)") from None
+    except ZeroDivisionError:
+        raise _fail(name, "cannot divide by zero") from None
 
 
 def _has_decimal(left: Any, right: Any) -> bool:

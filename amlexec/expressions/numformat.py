@@ -261,7 +261,9 @@ def _emit(section: str, number_text: str, culture: NumberCulture, *, placed: boo
     return "".join(out)
 
 
-def _scientific(value: Decimal, integer_part: str, fraction_part: str, marker: str) -> tuple[str, str, str]:
+def _scientific(
+    value: Decimal, integer_part: str, fraction_part: str, marker: str, culture: NumberCulture
+) -> tuple[str, str, str]:
     """Integer digits, fraction digits and exponent text of |value| in a scientific custom format.
 
     Recorded: as many integer digits as there are placeholders before the point ('##0.0E+0' of 1234.5 is
@@ -286,7 +288,8 @@ def _scientific(value: Decimal, integer_part: str, fraction_part: str, marker: s
     fraction = fraction.rstrip("0").ljust(required, "0") if places else ""
     # Recorded: every integer placeholder is a digit here, even a '#' ('##0.0E+0' of 0 is 000.0E+0).
     whole = whole.lstrip("0").rjust(whole_places, "0")
-    sign = "-" if exponent < 0 else ("+" if "+" in marker else "")
+    # Recorded: the culture's signs (ar-SA's carry a letter mark: 'e\u061c-3').
+    sign = culture.minus if exponent < 0 else (culture.plus if "+" in marker else "")
     digits = str(abs(exponent)).rjust(marker.count("0"), "0")
     return whole, fraction, marker[0] + sign + digits
 
@@ -320,7 +323,7 @@ def _custom(number: int | float, pattern: str, culture: NumberCulture) -> str:
         raise _too_precise(places)
     grouping = "," in integer_part.rstrip(",") and ("0" in integer_part or "#" in integer_part)
     if marker is not None:
-        whole, fraction, exponent_text = _scientific(value, integer_part, fraction_part, marker.group())
+        whole, fraction, exponent_text = _scientific(value, integer_part, fraction_part, marker.group(), culture)
         if grouping and whole:  # recorded: '#,##0.0E+0' of 1234.5 is 1,234.5E+0
             whole = _group(whole, culture.group, culture.group_sizes)
         number_text = whole + (culture.decimal + fraction if fraction else "")

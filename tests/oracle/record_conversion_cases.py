@@ -1,0 +1,55 @@
+"""Record Data Factory's own answers for conversions the fuzzer found (base64ToBinary, float, sort, decimal).
+
+Run from the repository root with the oracle environment present:
+
+    .venv/bin/python tests/oracle/record_conversion_cases.py
+
+``base64ToBinary`` keeps the text it was given as the content, ``float(text, true)`` ignores the boolean,
+``sort(array, null)`` is refused, a decimal divided by a double too small for a decimal is a division by zero,
+and ar-SA's exponent signs carry its letter mark (``make oracle-fuzz``, seed 4). Writes
+``tests/expressions/cases/conversions.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from recording import record  # noqa: E402
+
+OUTPUT = HERE.parents[1] / "tests" / "expressions" / "cases" / "conversions.json"
+EXPRESSIONS = [
+    "@div(decimal(0), 4.9e-324)",
+    "@mod(decimal(1), 4.9e-324)",
+    "@div(1, decimal('0.00'))",
+    "@mod(decimal('5'), 1e-30)",
+    "@formatNumber(0, '#.#e+0', 'ar-SA')",
+    "@float('42', true)",
+    "@sort(createArray(1, 2, 3), null)",
+    "@base64ToBinary('  ')",
+    "@float('42', false)",
+    "@float('42', 1)",
+    "@float('42', null)",
+    "@float('x', true)",
+    "@float('1,5', true)",
+    "@float(42, true)",
+    "@base64ToBinary('aGVs bG8=')",
+    "@base64ToBinary(' aGVsbG8= ')",
+    "@base64ToBinary('aGVsbG8')",
+    "@base64ToString(base64ToBinary('aGVs bG8='))",
+    "@formatNumber(1234.5, 'E2', 'ar-SA')",
+    "@formatNumber(-0.001, '0.0e+0', 'ar-SA')",
+    "@formatNumber(-1234.5, 'N2', 'ar-SA')",
+    "@sort(createArray(1), null)",
+]
+
+
+def main() -> None:
+    print(f"recorded {record(EXPRESSIONS, OUTPUT)} conversion expressions")
+
+
+if __name__ == "__main__":
+    main()
