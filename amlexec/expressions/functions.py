@@ -357,6 +357,8 @@ def _strict_equals(left: Any, right: Any) -> bool:
             if len(a) != len(b) or a.keys() != b.keys():
                 return False
             stack.extend((a[key], b[key]) for key in a)
+        elif _is_nan(a) and _is_nan(b):
+            continue  # recorded: JSON tokens compare NaN equal to NaN (contains([NaN], NaN) is true)
         elif a != b or (type(a) is float and math.copysign(1, a) != math.copysign(1, b)):
             return False
     return True
@@ -472,7 +474,7 @@ def _strict_key(value: Any) -> str:
             # Recorded: union() keeps a decimal apart from an equal double, as .NET's hash codes differ.
             out.append(f"m{dotnet_decimal.to_exact(node).normalize(dotnet_decimal.EXACT)},")
         elif isinstance(node, float):
-            out.append(f"nan{id(node)}," if math.isnan(node) else f"d{node!r},")
+            out.append(f"d{node!r},")  # NaN too: union() keeps one NaN (recorded)
         elif isinstance(node, str):
             out.append("s" + json.dumps(node))
         elif isinstance(node, list):
@@ -563,6 +565,8 @@ def _sort_key_compare(name: str, left: Any, right: Any) -> int:
     # Recorded: booleans sort among numbers as 0 and 1 (sort([2.5, 1, true]) is [1, true, 2.5], ties stable).
     if (is_number(left) or type(left) is bool) and (is_number(right) or type(right) is bool):
         a, b = int(left) if type(left) is bool else left, int(right) if type(right) is bool else right
+        if _is_nan(a) or _is_nan(b):
+            return _is_nan(b) - _is_nan(a)  # recorded: NaN sorts first, as .NET's CompareTo orders it
         if type(a) is DecimalNumber or type(b) is DecimalNumber:
             order = _decimal_order(a, b)
             if order is not None:
@@ -618,6 +622,8 @@ def fn_equals(args: Args, _: CallContext) -> bool:
     if all(is_number(value) for value in args):
         for value in args:
             _check_int64("equals", value)
+        if any(_is_nan(value) for value in args) and not any(type(value) is DecimalNumber for value in args):
+            return False  # recorded: equals(NaN, NaN) is false, as == says (with a decimal: an overflow)
         if any(type(value) is DecimalNumber for value in args):
             return all(_decimal_order(args[0], value, "equals") == 0 for value in args[1:])
         numbers = [float(value) for value in args] if any(type(v) is float for v in args) else list(args)
@@ -650,11 +656,18 @@ def _numeric_order(left: int | float, right: int | float, name: str | None = Non
     return (left > right) - (left < right)
 
 
-def _compare(name: str, args: Args) -> int:
+def _is_nan(value: Any) -> bool:
+    return type(value) is float and math.isnan(value)
+
+
+def _compare(name: str, args: Args) -> int | None:
+    """-1, 0 or 1; None when NaN makes the two unordered (then less, greater and the rest are all false)."""
     left, right = args
     if is_number(left) and is_number(right):
         _check_int64(name, left)
         _check_int64(name, right)
+        if _is_nan(left) or _is_nan(right):
+            return None
         return _numeric_order(left, right, name)
     if isinstance(left, str) and isinstance(right, str):
         return compare_text(left, right)
@@ -665,19 +678,23 @@ def _compare(name: str, args: Args) -> int:
 
 
 def fn_less(args: Args, _: CallContext) -> bool:
-    return _compare("less", args) < 0
+    order = _compare("less", args)
+    return order is not None and order < 0
 
 
 def fn_less_or_equals(args: Args, _: CallContext) -> bool:
-    return _compare("lessOrEquals", args) <= 0
+    order = _compare("lessOrEquals", args)
+    return order is not None and order <= 0
 
 
 def fn_greater(args: Args, _: CallContext) -> bool:
-    return _compare("greater", args) > 0
+    order = _compare("greater", args)
+    return order is not None and order > 0
 
 
 def fn_greater_or_equals(args: Args, _: CallContext) -> bool:
-    return _compare("greaterOrEquals", args) >= 0
+    order = _compare("greaterOrEquals", args)
+    return order is not None and order >= 0
 
 
 def _bool(name: str, args: Args, index: int) -> bool:
@@ -1125,6 +1142,13 @@ def _extreme(name: str, args: Args, pick: Callable[..., Any]) -> int | float:
         if not is_number(value):
             raise _fail(name, f"expects numbers, got {type_name(value)}")
         _check_int64(name, value)
+    any_float = any(type(value) is float for value in values)
+    if any(_is_nan(value) for value in values) and not any(type(value) is DecimalNumber for value in values):
+        # Recorded: the engine orders as CompareTo does, NaN below every number: min of a NaN is NaN, max
+        # passes it over (max(2, NaN, 1) is 2) unless every value is NaN.
+        if name == "min" or all(_is_nan(value) for value in values):
+            return math.nan
+        values = [value for value in values if not _is_nan(value)]
     if any(type(value) is DecimalNumber for value in values):
         # Recorded: with a decimal among them all compare as decimals and the pick becomes one (the first
         # of equal values: min(decimal('1.00'), 1) is 1.00, min(1, decimal('1.00')) is 1).
@@ -1138,7 +1162,7 @@ def _extreme(name: str, args: Args, pick: Callable[..., Any]) -> int | float:
             raise _fail(name, "caused an arithmetic overflow (a number is outside the range of a decimal)") from None
     result = pick(values)
     # Any float among the inputs makes the result a float, as in the engine.
-    return float(result) if any(type(value) is float for value in values) else result
+    return float(result) if any_float else result
 
 
 def fn_min(args: Args, _: CallContext) -> int | float:

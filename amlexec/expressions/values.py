@@ -186,7 +186,8 @@ def to_json_text(value: Any) -> str:
         elif type(item) is int:
             piece = str(item)
         elif type(item) is float:
-            piece = json_double_text(item)
+            # Recorded: Newtonsoft writes NaN and the infinities as strings ("NaN"), not as bare words.
+            piece = json_double_text(item) if math.isfinite(item) else f'"{json_double_text(item)}"'
         elif type(item) is DecimalNumber:
             piece = decimal_text(item)
             if "." not in piece:  # Newtonsoft writes a decimal with a decimal point: 12.0
