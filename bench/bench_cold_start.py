@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from fakes.azureml import FakeAzureML  # noqa: E402
 from fakes.https_server import HttpsFake  # noqa: E402
 from fakes.transport import Router  # noqa: E402
 from fakes.workspace import LINKED_SERVICES  # noqa: E402
-from measure import outside_git_checkout  # noqa: E402
+from measure import median_of, outside_git_checkout, sdk_anchor_line  # noqa: E402
 
 PIPELINE = "0a77f445-258e-4349-9895-e555060b32d8"
 
@@ -165,9 +164,7 @@ def cold_start(runs: int) -> None:
                     into.append(child(code, server.base_url, server.cert, f"cold-{number}"))
             calls_per_sample = len(router.calls) / (runs + 1) if router.calls else 0.0
 
-    def median(values: list[dict[str, float]], key: str) -> float:
-        return statistics.median(v[key] for v in values)
-
+    median = median_of
     first, first_cpu = median(ours, "first"), median(ours, "first_cpu")
     verdict = "meets" if first <= 0.4 else "MISSES"
     leaked = max(v["azure_ai_ml_modules"] for v in ours)
@@ -183,11 +180,7 @@ def cold_start(runs: int) -> None:
         f"worker set-up {median(ours, 'setup'):.2f} s, request {median(ours, 'launch'):.2f} s, "
         f"status check {median(ours, 'check'):.2f} s; {calls_per_sample:.0f} HTTPS calls to the fake per sample"
     )
-    print(
-        f"  anchor, same run: import azure.ai.ml alone {median(sdk, 'first'):.2f} s wall, "
-        f"{median(sdk, 'first_cpu'):.2f} s CPU, {median(sdk, 'rss'):.0f} MB RSS; first message / that import: "
-        f"{first / median(sdk, 'first'):.2f}x wall, {first_cpu / median(sdk, 'first_cpu'):.2f}x CPU"
-    )
+    print(sdk_anchor_line(sdk, first, first_cpu))
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 from bench_launch import contenders  # noqa: E402
 from chaos.scenario import PIPELINE, FaultRates, _seed_workspace, check_invariants, run_scenario  # noqa: E402
 from flow.harness import make_flow  # noqa: E402
-from measure import outside_git_checkout, spread  # noqa: E402
+from measure import median_of, outside_git_checkout, sdk_anchor_line, spread  # noqa: E402
 
 from amlexec import handlers  # noqa: E402
 from amlexec.bus.base import Destination  # noqa: E402
@@ -348,20 +348,14 @@ def cold_start(runs: int = 5) -> None:
         for code, into in ((FIRST_MESSAGE, ours), (SDK_IMPORT, sdk))[:: 1 if number % 2 == 0 else -1]:
             into.append(child(code))
 
-    def median(values: list[dict[str, float]], key: str) -> float:
-        return statistics.median(v[key] for v in values)
-
+    median = median_of
     first, first_cpu = median(ours, "first"), median(ours, "first_cpu")
     print(
         f"cold start (median of {runs}, alternating with the anchor, warm file cache): import function_app "
         f"{median(ours, 'import'):.2f} s (target <= 0.5 s); first handled message {first:.2f} s wall, "
         f"{first_cpu:.2f} s CPU including the lazy azure-ai-ml import, {median(ours, 'rss'):.0f} MB RSS after it"
     )
-    print(
-        f"  anchor, same run: import azure.ai.ml alone {median(sdk, 'first'):.2f} s wall, "
-        f"{median(sdk, 'first_cpu'):.2f} s CPU, {median(sdk, 'rss'):.0f} MB RSS; first message / that import: "
-        f"{first / median(sdk, 'first'):.2f}x wall, {first_cpu / median(sdk, 'first_cpu'):.2f}x CPU"
-    )
+    print(sdk_anchor_line(sdk, first, first_cpu))
 
 
 def main() -> None:

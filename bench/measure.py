@@ -102,3 +102,19 @@ def outside_git_checkout() -> Iterator[Path]:
             yield Path(folder)
         finally:
             os.chdir(previous)
+
+
+def median_of(samples: list[dict[str, float]], key: str) -> float:
+    """The median of one figure over samples that each report several (a cold start's import, first, rss...)."""
+    return statistics.median(sample[key] for sample in samples)
+
+
+def sdk_anchor_line(sdk: list[dict[str, float]], first: float, first_cpu: float) -> str:
+    """The anchor line of the cold-start benches: ``import azure.ai.ml`` alone, measured in the same rounds,
+    and the first handled message as a fraction of it."""
+    wall, cpu = median_of(sdk, "first"), median_of(sdk, "first_cpu")
+    return (
+        f"  anchor, same run: import azure.ai.ml alone {wall:.2f} s wall, {cpu:.2f} s CPU, "
+        f"{median_of(sdk, 'rss'):.0f} MB RSS; first message / that import: {first / wall:.2f}x wall, "
+        f"{first_cpu / cpu:.2f}x CPU"
+    )

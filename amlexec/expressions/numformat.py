@@ -205,30 +205,32 @@ def _standard(number: int | float, kind: str, precision: int | None, culture: Nu
 _EXPONENT = re.compile(r"[eE][+-]?0+")
 
 
-def _literal_spans(section: str) -> list[tuple[int, int]]:
-    """Where quoted text and backslash escapes sit in a section (format characters there are literal)."""
-    spans: list[tuple[int, int]] = []
+def _pieces(section: str) -> list[tuple[int, int, str | None]]:
+    """The section read once: ``(start, end, literal)`` for quoted text and backslash escapes (their text),
+    ``(start, end, None)`` for every other character, which is a format character or printed as it is."""
+    pieces: list[tuple[int, int, str | None]] = []
     index = 0
     while index < len(section):
         char = section[index]
         if char in "'\"":
             end = section.find(char, index + 1)
             end = len(section) if end < 0 else end
-            spans.append((index, end + 1))
+            pieces.append((index, end + 1, section[index + 1 : end]))
             index = end + 1
         elif char == "\\" and index + 1 < len(section):
-            spans.append((index, index + 2))
+            pieces.append((index, index + 2, section[index + 1]))
             index += 2
         else:
+            pieces.append((index, index + 1, None))
             index += 1
-    return spans
+    return pieces
 
 
 def _exponent_marker(section: str) -> re.Match[str] | None:
     """The first ``E0``/``E+0``/``e-00``... outside quoted text: the section is then scientific."""
-    spans = _literal_spans(section)
+    literal = [(start, end) for start, end, text in _pieces(section) if text is not None]
     for match in _EXPONENT.finditer(section):
-        if not any(start <= match.start() < end for start, end in spans):
+        if not any(start <= match.start() < end for start, end in literal):
             return match
     return None
 
@@ -236,20 +238,11 @@ def _exponent_marker(section: str) -> re.Match[str] | None:
 def _emit(section: str, number_text: str, culture: NumberCulture, *, placed: bool = False) -> str:
     """The section's literal text with ``number_text`` where its first digit placeholder stands."""
     out: list[str] = []
-    index = 0
-    while index < len(section):
-        char = section[index]
-        if char in "'\"":
-            end = section.find(char, index + 1)
-            end = len(section) if end < 0 else end
-            out.append(section[index + 1 : end])
-            index = end + 1
-            continue
-        if char == "\\" and index + 1 < len(section):
-            out.append(section[index + 1])
-            index += 2
-            continue
-        if char in "0#.,":
+    for start, _end, literal in _pieces(section):
+        char = section[start]
+        if literal is not None:
+            out.append(literal)
+        elif char in "0#.,":
             if not placed:
                 out.append(number_text)
                 placed = True
@@ -257,7 +250,6 @@ def _emit(section: str, number_text: str, culture: NumberCulture, *, placed: boo
             out.append(culture.percent_symbol)
         else:
             out.append(char)
-        index += 1
     return "".join(out)
 
 

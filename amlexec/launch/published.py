@@ -110,12 +110,9 @@ class PublishedPipelineLauncher(WorkspaceLauncher):
 
     # ---- the v1 API's address
     def _pipelines_base(self, linked_service: str, workspace: WorkspaceInfo) -> str:
-        host = self._retry.run(
-            lambda: self._connector.api_host(linked_service, workspace),
-            clock=self._clock,
-            operation=f"discover the services of workspace {workspace.name}",
+        return self._connector.service_base(
+            linked_service, workspace, "pipelines/v1.0", retry=self._retry, clock=self._clock
         )
-        return f"{host}/pipelines/v1.0{self._connector.workspace_path(workspace)}"
 
     def _get(self, linked_service: str, url: str, params: dict[str, str] | None, operation: str) -> Any:
         return self._retry.run(

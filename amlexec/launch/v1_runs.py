@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from amlexec.clock import Clock
-from amlexec.errors import AmlexecError, ConfigurationError
+from amlexec.errors import AmlexecError
 from amlexec.launch.base import FINAL_STATES, RunHandle, RunState, RunStatus, StepStatus, normalise_status
 from amlexec.launch.failures import RetryPolicy, classify
 from amlexec.launch.workspace import WorkspaceConnector
@@ -123,18 +123,12 @@ class RunHistory:
 
     def base(self, linked_service: str, workspace: WorkspaceInfo) -> str:
         """``{api host}/history/v1.0{workspace}``; the host is discovered once per worker."""
-        host = self._retry.run(
-            lambda: self._connector.api_host(linked_service, workspace),
-            clock=self._clock,
-            operation=f"discover the services of workspace {workspace.name}",
+        return self._connector.service_base(
+            linked_service, workspace, "history/v1.0", retry=self._retry, clock=self._clock
         )
-        return f"{host}/history/v1.0{self._connector.workspace_path(workspace)}"
 
-    @staticmethod
-    def _workspace(handle: RunHandle) -> WorkspaceInfo:
-        if handle.workspace is None:
-            raise ConfigurationError(f"linked service '{handle.linked_service}' names no Azure ML workspace")
-        return handle.workspace
+    def _workspace(self, handle: RunHandle) -> WorkspaceInfo:
+        return self._connector.workspace_of(handle)
 
     def record(self, handle: RunHandle) -> dict[str, Any]:
         """The run's record: one call. An unknown run raises TargetNotFound, as any missing target does."""

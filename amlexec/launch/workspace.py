@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from azure.ai.ml import MLClient
     from azure.core.credentials import TokenCredential
 
+    from amlexec.clock import Clock
+    from amlexec.launch.base import RunHandle
+    from amlexec.launch.failures import RetryPolicy
+
 __all__ = ["WorkspaceConnector"]
 
 USER_AGENT = "amlexec/0.1"
@@ -175,11 +179,24 @@ class WorkspaceConnector:
     def workspace_path(self, workspace: WorkspaceInfo) -> str:
         return workspace.resource_id
 
+    def service_base(
+        self, linked_service: str, workspace: WorkspaceInfo, service: str, *, retry: RetryPolicy, clock: Clock
+    ) -> str:
+        """``{api host}/{service}{workspace path}`` (``pipelines/v1.0``, ``history/v1.0``): the host is
+        discovered once per worker, the discovery retried as any call is."""
+        host = retry.run(
+            lambda: self.api_host(linked_service, workspace),
+            clock=clock,
+            operation=f"discover the services of workspace {workspace.name}",
+        )
+        return f"{host}/{service}{self.workspace_path(workspace)}"
+
     def workspace_url(self, workspace: WorkspaceInfo) -> str:
         return f"{self._arm}{workspace.resource_id}"
 
     @staticmethod
-    def workspace_of(request: LaunchRequest) -> WorkspaceInfo:
-        if request.workspace is None:
-            raise ConfigurationError(f"linked service '{request.linked_service}' names no Azure ML workspace")
-        return request.workspace
+    def workspace_of(owner: LaunchRequest | RunHandle) -> WorkspaceInfo:
+        """The workspace a request (or a run of one) goes to; its linked service must name one."""
+        if owner.workspace is None:
+            raise ConfigurationError(f"linked service '{owner.linked_service}' names no Azure ML workspace")
+        return owner.workspace
