@@ -782,8 +782,10 @@ def fn_float(args: Args, _: CallContext) -> float:
 
 def _culture_float(value: Any, culture: Any) -> float:
     """float(text, culture): the text read with the culture's separators (recorded: '1.000,5' in de-DE)."""
-    if culture is True or culture is False:
-        culture = "en-US"  # recorded: a boolean culture is ignored (float('1,5', true) is 15)
+    if culture is True or culture is False or is_number(culture):
+        # Recorded: a boolean or a number is read as its text, which ICU may take for a culture name of its
+        # own ('True', 'Infinity': parsed as en-US) or refuse ('1', '1.5': not an RFC 4646 identifier).
+        culture = to_text(culture)
     if not isinstance(value, str):
         raise _fail(
             "float", "expects its first parameter to be a string when a culture is supplied in the second parameter"

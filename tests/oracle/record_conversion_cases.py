@@ -72,6 +72,18 @@ NAN = [
     "@min(createArray(1, float('NaN')))",
     "@max(float('NaN'), 3)",
 ]
+# float(text, culture) with a culture that is no string: read as its text ('True', 'Infinity' pass, '1' not).
+CULTURE_VALUES = [
+    "@float('42', 1)",
+    "@float('42', 1.5)",
+    "@float('42', json('1e400'))",
+    "@float('42', json('{}'))",
+    "@float('42', null)",
+    "@float('1,5', 1.5)",
+    "@float('x', 1.5)",
+    "@float('42', 0)",
+    "@float(' 7', json('1e400'))",
+]
 BRIDGE_ARTEFACTS = ('"NaN"', '"Infinity"', '"-Infinity"')
 
 
@@ -81,7 +93,7 @@ def _comparable(answer: dict[str, Any]) -> bool:
 
 
 def main() -> None:
-    count = record(EXPRESSIONS + NAN, OUTPUT, wanted=_comparable)
+    count = record(EXPRESSIONS + NAN + CULTURE_VALUES, OUTPUT, wanted=_comparable)
     print(f"recorded {count} conversion expressions")
 
 
