@@ -25,7 +25,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from classify_errors import classify, shorten  # noqa: E402
 from engine import Oracle, oracle_python  # noqa: E402
 from fuzz_generator import (  # noqa: E402
     CONTEXT,
@@ -38,6 +37,7 @@ from fuzz_generator import (  # noqa: E402
     render_template,
     template_variants,
 )
+from recording import answer_fields  # noqa: E402
 from test_differential import same  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent / "expressions"))
@@ -145,12 +145,7 @@ def record_case(text: str, engine: dict[str, Any], ours: dict[str, Any], deviati
     case: dict[str, Any] = {"expression": text}
     if "pipeline" in text.lower() or "variables" in text.lower():
         case["context"] = CONTEXT
-    if engine["ok"]:
-        case["result"] = engine["result"]
-    else:
-        message = shorten(engine["message"])
-        case["error"] = classify(text, message)[0]
-        case["engine_message"] = message
+    case.update(answer_fields(text, engine))
     if deviation:
         case["deviation"] = deviation
     return case

@@ -22,8 +22,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from classify_errors import classify, shorten  # noqa: E402
 from engine import Oracle, oracle_python  # noqa: E402
+from recording import answer_fields  # noqa: E402
 
 ROOT = HERE.parents[1]
 OUTPUT = ROOT / "tests" / "expressions" / "cases" / "core.json"
@@ -199,12 +199,7 @@ def main() -> None:
                 case["deviation"] = KNOWN_DEVIATIONS[expression]
             if "pipeline" in expression.lower() or "variables" in expression.lower():
                 case["context"] = {"pipeline": PIPELINE, "variables": VARIABLES}
-            if answer["ok"]:
-                case["result"] = answer["result"]
-            else:
-                message = shorten(answer["message"])
-                case["error"] = classify(expression, message)[0]
-                case["engine_message"] = message
+            case.update(answer_fields(expression, answer))
             cases.append(case)
     finally:
         oracle.close()

@@ -20,8 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from classify_errors import classify, shorten
 from engine import Oracle, oracle_python
+from recording import answer_fields
 
 OUT = Path(__file__).resolve().parents[1] / "expressions" / "cases" / "dates.json"
 
@@ -730,12 +730,7 @@ def main() -> None:
             entry: dict[str, Any] = {"expression": expression}
             if case["now_dependent"]:
                 entry["now"] = now.isoformat().replace("+00:00", "Z")
-            if answer["ok"]:
-                entry["result"] = answer["result"]
-            else:
-                message = shorten(answer["message"])
-                entry["error"] = classify(expression, message)[0]
-                entry["engine_message"] = message
+            entry.update(answer_fields(expression, answer))
             recorded.append(entry)
     finally:
         oracle.close()

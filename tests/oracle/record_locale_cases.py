@@ -24,8 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from classify_errors import classify, shorten
 from engine import Oracle, oracle_python
+from recording import answer_fields
 
 OUT = Path(__file__).resolve().parents[1] / "expressions" / "cases" / "locales.json"
 
@@ -173,13 +173,7 @@ def main() -> None:
 
     def record(expression: str) -> dict[str, Any]:
         answer = oracle.ask(expression)
-        entry: dict[str, Any] = {"expression": expression}
-        if answer["ok"]:
-            entry["result"] = answer["result"]
-        else:
-            message = shorten(answer["message"])
-            entry["error"] = classify(expression, message)[0]
-            entry["engine_message"] = message
+        entry: dict[str, Any] = {"expression": expression, **answer_fields(expression, answer)}
         if expression not in seen:
             seen.add(expression)
             recorded.append(entry)

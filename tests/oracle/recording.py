@@ -16,6 +16,15 @@ from classify_errors import classify, shorten
 from engine import Oracle, oracle_python
 
 
+def answer_fields(expression: str, answer: Mapping[str, Any]) -> dict[str, Any]:
+    """What a case keeps of the engine's answer: its result, or the error (kind and function, as
+    ``classify_errors`` reads the message) and the message, shortened."""
+    if answer["ok"]:
+        return {"result": answer["result"]}
+    message = shorten(answer["message"])
+    return {"error": classify(expression, message)[0], "engine_message": message}
+
+
 def record(
     expressions: list[str],
     output: Path,
@@ -45,12 +54,7 @@ def record(
             given = context(expression) if callable(context) else context
             if given is not None:
                 case["context"] = given
-            if answer["ok"]:
-                case["result"] = answer["result"]
-            else:
-                message = shorten(answer["message"])
-                case["error"] = classify(expression, message)[0]
-                case["engine_message"] = message
+            case.update(answer_fields(expression, answer))
             cases.append(case)
     finally:
         oracle.close()
