@@ -24,9 +24,10 @@ from amlexec.clock import Clock
 from amlexec.errors import AmlexecError, IdempotencyConflict, Issue, PermanentError, RequestRejected, TransientError
 from amlexec.launch.base import FINAL_STATES, RunHandle, RunState, RunStatus, StepStatus, normalise_status
 from amlexec.launch.failures import RetryPolicy, TargetNotFound, classify
+from amlexec.launch.v1_runs import failure_of, record_time
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.request import LaunchRequest
-from amlexec.runs import CONTEXT_PROPERTY, DIGEST_PROPERTY, EventContext
+from amlexec.runs import DIGEST_PROPERTY
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -259,15 +260,6 @@ def _run_history(
     return record if isinstance(record, dict) else {}
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def job_status(
     connector: WorkspaceConnector,
     handle: RunHandle,
@@ -300,17 +292,13 @@ def job_status(
     record = _detail(
         lambda: _run_history(connector, handle, clock=clock, retry=retry), no_record, "run history", handle
     )
-    error_code = error_message = None
-    if state is RunState.FAILED:
-        error = _service_error(record)
-        error_code = str(error.get("code") or raw)
-        if not _secure_output(job):
-            error_message = str(error["message"])[:2000] if error.get("message") else _failure_message(job)
+    properties = getattr(job, "properties", None) or {}
+    error_code, error_message = failure_of(record, raw, properties) if state is RunState.FAILED else (None, None)
     return RunStatus(
         state=state,
         raw_status=raw,
-        started_at=_parse_time(record.get("startTimeUtc")) or created,
-        ended_at=_parse_time(record.get("endTimeUtc")) if state in FINAL_STATES else None,
+        started_at=record_time(record.get("startTimeUtc")) or created,
+        ended_at=record_time(record.get("endTimeUtc")) if state in FINAL_STATES else None,
         error_code=error_code,
         error_message=error_message,
         steps=steps,
@@ -378,32 +366,6 @@ def _steps(ml: MLClient, handle: RunHandle, *, clock: Clock, retry: RetryPolicy)
             )
         )
     return steps
-
-
-def _service_error(record: dict[str, Any]) -> dict[str, Any]:
-    """The error of a run-history record (``{"error": {"error": {"code", "message"}}}``), or ``{}``."""
-    outer = record.get("error")
-    inner = outer.get("error") if isinstance(outer, dict) else None
-    return inner if isinstance(inner, dict) else {}
-
-
-def _secure_output(job: Any) -> bool:
-    """Whether the request behind a run asked for ``secureOutput`` (from the context stored on the run)."""
-    packed = (getattr(job, "properties", None) or {}).get(CONTEXT_PROPERTY)
-    if not packed:
-        return False
-    try:
-        return EventContext.unpack(packed).secure_output
-    except ValueError:
-        return True  # unreadable: assume the stricter policy
-
-
-def _failure_message(job: Any) -> str | None:
-    properties = getattr(job, "properties", None) or {}
-    for key in ("azureml.runError", "error", "errorMessage"):
-        if key in properties:
-            return str(properties[key])[:1000]
-    return None
 
 
 def cancel_job(connector: WorkspaceConnector, handle: RunHandle, *, clock: Clock, retry: RetryPolicy) -> None:

@@ -18,6 +18,7 @@ when the record says the run has ended, and a failed step read is logged and lef
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -39,7 +40,8 @@ MAX_CHILD_PAGES = 5
 ERROR_MESSAGE_LIMIT = 2000
 
 
-def _parse_time(value: Any) -> datetime | None:
+def record_time(value: Any) -> datetime | None:
+    """A run-history time (``startTimeUtc``, ``endTimeUtc``...): UTC, also when written without an offset."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -49,14 +51,14 @@ def _parse_time(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _service_error(record: dict[str, Any]) -> dict[str, Any]:
+def _service_error(record: Mapping[str, Any]) -> dict[str, Any]:
     """The error of a run-history record (``{"error": {"error": {"code", "message"}}}``), or ``{}``."""
     outer = record.get("error")
     inner = outer.get("error") if isinstance(outer, dict) else None
     return inner if isinstance(inner, dict) else {}
 
 
-def _secure_output(properties: dict[str, Any]) -> bool:
+def _secure_output(properties: Mapping[str, Any]) -> bool:
     """Whether the request behind a run asked for ``secureOutput`` (from the context stored on the run)."""
     packed = properties.get(CONTEXT_PROPERTY)
     if not packed:
@@ -67,11 +69,23 @@ def _secure_output(properties: dict[str, Any]) -> bool:
         return True  # unreadable: assume the stricter policy
 
 
-def _fallback_message(properties: dict[str, Any]) -> str | None:
+def _fallback_message(properties: Mapping[str, Any]) -> str | None:
     for key in ("azureml.runError", "error", "errorMessage"):
         if key in properties:
             return str(properties[key])[:1000]
     return None
+
+
+def failure_of(record: Mapping[str, Any], raw_status: str, properties: Mapping[str, Any]) -> tuple[str, str | None]:
+    """Error code and message of a failed run, from its run-history record (v1 runs and v2 jobs alike): the
+    message is left out under ``secureOutput`` (read from the context amlexec stored in the run's properties),
+    and taken from those properties when the record has none."""
+    error = _service_error(record)
+    code = str(error.get("code") or raw_status)
+    if _secure_output(properties):
+        return code, None
+    message = error.get("message")
+    return code, str(message)[:ERROR_MESSAGE_LIMIT] if message else _fallback_message(properties)
 
 
 def _step(child: dict[str, Any], secure: bool) -> StepStatus:
@@ -81,8 +95,8 @@ def _step(child: dict[str, Any], secure: bool) -> StepStatus:
         name=str(child.get("displayName") or child.get("name") or child.get("runId") or "step"),
         state=normalise_status(raw),
         raw_status=raw,
-        started_at=_parse_time(child.get("startTimeUtc")),
-        ended_at=_parse_time(child.get("endTimeUtc")),
+        started_at=record_time(child.get("startTimeUtc")),
+        ended_at=record_time(child.get("endTimeUtc")),
         error_message=None if secure or not error.get("message") else str(error["message"])[:ERROR_MESSAGE_LIMIT],
     )
 
@@ -94,18 +108,12 @@ def status_of_record(record: dict[str, Any], handle: RunHandle, steps: list[dict
     stored = record.get("properties")
     properties: dict[str, Any] = stored if isinstance(stored, dict) else {}
     secure = _secure_output(properties)
-    error_code = error_message = None
-    if state is RunState.FAILED:
-        error = _service_error(record)
-        error_code = str(error.get("code") or raw)
-        if not secure:
-            message = error.get("message")
-            error_message = str(message)[:ERROR_MESSAGE_LIMIT] if message else _fallback_message(properties)
+    error_code, error_message = failure_of(record, raw, properties) if state is RunState.FAILED else (None, None)
     return RunStatus(
         state=state,
         raw_status=raw,
-        started_at=_parse_time(record.get("startTimeUtc")) or _parse_time(record.get("createdUtc")),
-        ended_at=_parse_time(record.get("endTimeUtc")) if state in FINAL_STATES else None,
+        started_at=record_time(record.get("startTimeUtc")) or record_time(record.get("createdUtc")),
+        ended_at=record_time(record.get("endTimeUtc")) if state in FINAL_STATES else None,
         error_code=error_code,
         error_message=error_message,
         steps=[_step(child, secure) for child in steps or []],
