@@ -343,13 +343,9 @@ def _convert_time_zone(args: Sequence[Any], ctx: CallContext) -> Any:
 
 
 def _time_span(ticks: int) -> str:
-    """.NET ``TimeSpan.ToString()``: ``[-][d.]hh:mm:ss[.fffffff]``."""
+    """.NET ``TimeSpan.ToString()`` (the ``c`` format): ``[-][d.]hh:mm:ss[.fffffff]``."""
     sign = "-" if ticks < 0 else ""
-    ticks = abs(ticks)
-    days, rest = divmod(ticks, TICKS_PER_DAY)
-    hours, rest = divmod(rest, TICKS_PER_HOUR)
-    minutes, rest = divmod(rest, TICKS_PER_MINUTE)
-    seconds, fraction = divmod(rest, TICKS_PER_SECOND)
+    days, hours, minutes, seconds, fraction = _time_span_parts(ticks)
     text = f"{sign}{f'{days}.' if days else ''}{hours:02d}:{minutes:02d}:{seconds:02d}"
     return f"{text}.{fraction:07d}" if fraction else text
 
@@ -473,8 +469,7 @@ def _format_time_span(args: Sequence[Any], ctx: CallContext) -> Any:
     sign = "-" if ticks < 0 else ""
     days, hours, minutes, seconds, fraction = _time_span_parts(ticks)
     if fmt in ("", "c", "t", "T"):
-        head = f"{sign}{f'{days}.' if days else ''}{hours:02d}:{minutes:02d}:{seconds:02d}"
-        return f"{head}.{fraction:07d}" if fraction else head
+        return _time_span(ticks)
     if fmt in ("g", "G"):
         decimal = _decimal_separator(locale)
         if fmt == "G":
