@@ -944,10 +944,15 @@ _DOTNET_CHARSETS = {
 }
 
 
-def _decode_text(name: str, data: bytes, charset: str) -> str:
+def _codec(name: str, charset: str) -> str:
     codec = _DOTNET_CHARSETS.get(charset.lower())
     if codec is None:
         raise _fail(name, f"cannot decode the data: the character set {charset!r} is not supported")
+    return codec
+
+
+def _decode_text(name: str, data: bytes, charset: str) -> str:
+    codec = _codec(name, charset)
     if codec == "ascii":  # .NET's ASCII decoder writes '?' for every byte above 0x7F
         return bytes(byte if byte < 0x80 else 0x3F for byte in data).decode("ascii")
     return data.decode(codec, "replace")
@@ -965,11 +970,12 @@ _DATA_URI = re.compile(r"^data:(?P<type>[^,]*?)(?P<b64>;base64)?,(?P<data>.*)$",
 
 
 def _parse_data_uri(name: str, args: Args) -> tuple[str, bytes]:
+    """The media type and parameters as written (possibly empty) and the decoded data."""
     text = _str(name, args, 0)
     match = _DATA_URI.match(text)
     if match is None:
         raise _fail(name, f"expects a data URI ('data:[<media type>][;base64],<data>'), got {text[:100]!r}")
-    content_type = match.group("type") or "text/plain"
+    content_type = match.group("type")
     data = match.group("data")
     if match.group("b64"):
         return content_type, _decode_b64(name, data)
@@ -989,12 +995,11 @@ def fn_decode_data_uri(args: Args, _: CallContext) -> Any:
     """decodeDataUri: text for text/* (US-ASCII unless a charset says otherwise), JSON for a JSON media
     type, a binary value for anything else (recorded on the engine)."""
     content_type, data = _parse_data_uri("decodeDataUri", args)
-    declared = _DATA_URI.match(_str("decodeDataUri", args, 0))
-    if declared is not None and declared.group("type").startswith(";"):
+    if content_type.startswith(";"):
         raise _fail("decodeDataUri", "expects a data URI with a media type before its parameters")
     charset = _data_uri_charset(content_type)
     media = _media_type(content_type)
-    if media.startswith("text/") or not declared or not declared.group("type"):
+    if not content_type or media.startswith("text/"):
         return _decode_text("decodeDataUri", data, charset or "us-ascii")
     if media == "application/json" or media.endswith("+json"):
         text = _decode_text("decodeDataUri", data, charset or "us-ascii")
@@ -1003,7 +1008,7 @@ def fn_decode_data_uri(args: Args, _: CallContext) -> Any:
         except ExpressionEvaluationError as error:
             raise _fail("decodeDataUri", f"the data is not valid JSON ({error})") from None
     if charset is not None:
-        _decode_text("decodeDataUri", b"", charset)  # an unknown character set is refused here too
+        _codec("decodeDataUri", charset)  # an unknown character set is refused here too
         return _binary(data, content_type)
     return _binary(data, content_type + ";charset=us-ascii")
 
@@ -1013,7 +1018,7 @@ def fn_data_uri_to_binary(args: Args, _: CallContext) -> dict[str, str]:
     charset = _data_uri_charset(content_type)
     if charset is not None and charset.lower() not in _DOTNET_CHARSETS:
         raise _fail("dataUriToBinary", f"the content type's character set {charset!r} is not valid")
-    return _binary(data, content_type)
+    return _binary(data, content_type or "text/plain")
 
 
 def fn_uri_component(args: Args, _: CallContext) -> str:
