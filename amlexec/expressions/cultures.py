@@ -273,33 +273,34 @@ def _separator(pattern: str, fields: str, default: str) -> str:
 
 def _cldr_dates(identifier: str) -> Culture:
     locale = _locale(identifier)
-    calendar = _DEFAULT_CALENDARS.get(identifier, _DEFAULT_CALENDARS.get(locale.language, "gregorian"))
+    culture = _gregorian_culture(locale)
+    calendar, territory = _DEFAULT_CALENDARS.get(locale.language, ("gregorian", None))
     neutral = "_" not in identifier  # Babel fills in a territory ('ar' reads as ar_EG), .NET does not
-    if calendar == "umalqura" and (neutral or locale.territory == "SA"):
-        return replace(
-            _gregorian_culture(locale, identifier),
-            calendar="umalqura",
-            month_names=_UMALQURA_MONTHS,
-            month_abbreviations=_UMALQURA_MONTHS,
-            month_genitive_names=(),
-            month_genitive_abbreviations=(),
-            era=_HIJRI_ERA,
-            # The Umm al-Qura patterns carry the era, and right-to-left marks around the date separator.
-            short_date="d\u200f/M\u200f/yyyy g",
-            long_date="dddd، d MMMM yyyy g",
-            year_month="MMMM yyyy g",
-            date_separator="\u200f/",
-        )
-    culture = _gregorian_culture(locale, identifier)
-    if calendar == "thai" and (neutral or locale.territory == "TH"):
+    if calendar == "gregorian" or not (neutral or locale.territory == territory):
+        return culture
+    if calendar == "thai":
         return replace(culture, calendar="thai", era=_BUDDHIST_ERA)
-    return culture
+    return replace(
+        culture,
+        calendar="umalqura",
+        month_names=_UMALQURA_MONTHS,
+        month_abbreviations=_UMALQURA_MONTHS,
+        month_genitive_names=(),
+        month_genitive_abbreviations=(),
+        era=_HIJRI_ERA,
+        # The Umm al-Qura patterns carry the era, and right-to-left marks around the date separator.
+        short_date="d\u200f/M\u200f/yyyy g",
+        long_date="dddd، d MMMM yyyy g",
+        year_month="MMMM yyyy g",
+        date_separator="\u200f/",
+    )
 
 
 # The cultures whose default .NET calendar is not the Gregorian one (recorded: ar and ar-SA write Umm al-Qura
 # dates, ar-EG Gregorian ones; th and th-TH the Buddhist era), and what the engine writes for them: CLDR's
 # Gregorian data in Babel has neither the Hijri month names nor these eras.
-_DEFAULT_CALENDARS = {"ar": "umalqura", "th": "thai"}
+# language -> (calendar, the one territory that keeps it; the neutral culture keeps it too)
+_DEFAULT_CALENDARS = {"ar": ("umalqura", "SA"), "th": ("thai", "TH")}
 _UMALQURA_MONTHS = (
     "محرم",
     "صفر",
@@ -318,7 +319,7 @@ _HIJRI_ERA = "بعد الهجرة"
 _BUDDHIST_ERA = "พ.ศ."
 
 
-def _gregorian_culture(locale: Any, identifier: str) -> Culture:
+def _gregorian_culture(locale: Any) -> Culture:
     from amlexec.expressions.dotnet_datetime import Culture
 
     def sunday_first(names: dict[int, str]) -> tuple[str, ...]:
