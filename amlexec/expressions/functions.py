@@ -622,10 +622,11 @@ def fn_equals(args: Args, _: CallContext) -> bool:
     if all(is_number(value) for value in args):
         for value in args:
             _check_int64("equals", value)
-        if any(_is_nan(value) for value in args) and not any(type(value) is DecimalNumber for value in args):
-            return False  # recorded: equals(NaN, NaN) is false, as == says (with a decimal: an overflow)
         if any(type(value) is DecimalNumber for value in args):
+            # With a decimal all compare as decimals (a NaN beside one is an overflow, recorded).
             return all(_decimal_order(args[0], value, "equals") == 0 for value in args[1:])
+        if any(_is_nan(value) for value in args):
+            return False  # recorded: equals(NaN, NaN) is false, as == says
         numbers = [float(value) for value in args] if any(type(v) is float for v in args) else list(args)
         return all(_numeric_order(numbers[0], value) == 0 for value in numbers[1:])
     return all(_strict_equals(args[0], value) for value in args[1:])
@@ -1149,13 +1150,6 @@ def _extreme(name: str, args: Args, pick: Callable[..., Any]) -> int | float:
         if not is_number(value):
             raise _fail(name, f"expects numbers, got {type_name(value)}")
         _check_int64(name, value)
-    any_float = any(type(value) is float for value in values)
-    if any(_is_nan(value) for value in values) and not any(type(value) is DecimalNumber for value in values):
-        # Recorded: the engine orders as CompareTo does, NaN below every number: min of a NaN is NaN, max
-        # passes it over (max(2, NaN, 1) is 2) unless every value is NaN.
-        if name == "min" or all(_is_nan(value) for value in values):
-            return math.nan
-        values = [value for value in values if not _is_nan(value)]
     if any(type(value) is DecimalNumber for value in values):
         # Recorded: with a decimal among them all compare as decimals and the pick becomes one (the first
         # of equal values: min(decimal('1.00'), 1) is 1.00, min(1, decimal('1.00')) is 1).
@@ -1167,6 +1161,13 @@ def _extreme(name: str, args: Args, pick: Callable[..., Any]) -> int | float:
             return dotnet_decimal.convert(chosen)
         except DecimalOverflow:
             raise _fail(name, "caused an arithmetic overflow (a number is outside the range of a decimal)") from None
+    any_float = any(type(value) is float for value in values)
+    if any(_is_nan(value) for value in values):
+        # Recorded: the engine orders as CompareTo does, NaN below every number: min of a NaN is NaN, max
+        # passes it over (max(2, NaN, 1) is 2) unless every value is NaN.
+        if name == "min" or all(_is_nan(value) for value in values):
+            return math.nan
+        values = [value for value in values if not _is_nan(value)]
     result = pick(values)
     # Any float among the inputs makes the result a float, as in the engine.
     return float(result) if any_float else result
