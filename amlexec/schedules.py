@@ -27,7 +27,7 @@ from typing import Any
 
 from amlexec.errors import ConfigurationError
 from amlexec.factory_triggers.ncrontab import NcrontabError, parse_ncrontab
-from amlexec.settings import json_documents
+from amlexec.settings import json_documents, refuse_repeated_names
 
 __all__ = [
     "MAX_CATCH_UP",
@@ -145,9 +145,5 @@ def load_schedules(file: Path | None, inline: str | None) -> list[Schedule]:
     schedules: list[Schedule] = []
     for document, source, base_dir in json_documents(file, inline, "AMLEXEC_SCHEDULES"):
         schedules += _parse(document, source, base_dir)
-    seen: set[str] = set()
-    for schedule in schedules:
-        if schedule.name in seen:
-            raise ConfigurationError(f"schedule name {schedule.name!r} is defined twice")
-        seen.add(schedule.name)
+    refuse_repeated_names((schedule.name for schedule in schedules), "schedule")
     return schedules

@@ -10,7 +10,7 @@ import functools
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +29,7 @@ __all__ = [
     "get_settings",
     "json_documents",
     "load_linked_services",
+    "refuse_repeated_names",
     "request_topic_configured",
 ]
 
@@ -429,3 +430,12 @@ def json_documents(file: Path | None, inline: str | None, setting: str) -> list[
         except json.JSONDecodeError as exc:
             raise ConfigurationError(f"{setting} is not valid JSON: {exc.msg}") from None
     return documents
+
+
+def refuse_repeated_names(names: Iterable[str], kind: str) -> None:
+    """The file and the setting may both contribute definitions: a ``kind`` name given twice is refused."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ConfigurationError(f"{kind} name {name!r} is defined twice")
+        seen.add(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +84,17 @@ def test_schedule_configuration_errors_say_what_to_fix(document: str, message: s
     with pytest.raises(ConfigurationError) as info:
         load_schedules(None, document)
     assert message in str(info.value)
+
+
+def test_a_name_in_both_the_file_and_the_setting_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / "schedules.json"
+    file.write_text('[{"name": "a", "schedule": "0 0 2 * * *", "payload": {}}]', encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="schedule name 'a' is defined twice"):
+        load_schedules(file, '[{"name": "a", "schedule": "0 0 3 * * *", "payload": {}}]')
+    assert [s.name for s in load_schedules(file, '[{"name": "b", "schedule": "0 0 3 * * *", "payload": {}}]')] == [
+        "a",
+        "b",
+    ]
 
 
 def test_day_of_month_and_day_of_week_must_both_match_as_functions_timers_fire() -> None:

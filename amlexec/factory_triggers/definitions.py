@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amlexec.errors import ConfigurationError, InvalidDefinition, Issue, describe_value
+from amlexec.errors import InvalidDefinition, Issue, describe_value
 from amlexec.factory_triggers.event_matching import (
     BlobEventFilter,
     CustomEventFilter,
@@ -37,7 +37,7 @@ from amlexec.factory_triggers.event_matching import (
 )
 from amlexec.factory_triggers.recurrence import Recurrence, parse_recurrence
 from amlexec.factory_triggers.windows import TumblingWindow, parse_tumbling_window
-from amlexec.settings import json_documents
+from amlexec.settings import json_documents, refuse_repeated_names
 
 __all__ = [
     "TRIGGER_TYPES",
@@ -253,11 +253,7 @@ def load_triggers(file: Path | None, inline: str | None) -> list[TriggerDefiniti
     found: list[TriggerDefinition] = []
     for document, source, base_dir in json_documents(file, inline, "AMLEXEC_TRIGGERS"):
         found += parse_triggers(document, source, base_dir)
-    seen: set[str] = set()
-    for definition in found:
-        if definition.name in seen:
-            raise ConfigurationError(f"trigger name {definition.name!r} is defined twice")
-        seen.add(definition.name)
+    refuse_repeated_names((definition.name for definition in found), "trigger")
     issues = dependency_issues(found)
     if issues:
         raise TriggerDefinitionError(issues)

@@ -11,6 +11,7 @@ import pytest
 from conftest import shared_dir
 
 from amlexec.cli import main
+from amlexec.errors import ConfigurationError
 from amlexec.factory_triggers.definitions import (
     TriggerDefinitionError,
     dependency_issues,
@@ -110,6 +111,17 @@ def test_several_pipelines_need_one_payload_each() -> None:
     )
     assert [t.reference for t in definition.targets] == ["Score", "Publish"]
     assert definition.targets[0].parameters == {"x": "@trigger().name"}
+
+
+def test_a_name_in_both_the_file_and_the_setting_is_refused(tmp_path: Path) -> None:
+    file = tmp_path / "triggers.json"
+    file.write_text(json.dumps([schedule("nightly", amlexec={"payload": PAYLOAD})]), encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="trigger name 'nightly' is defined twice"):
+        load_triggers(file, json.dumps([schedule("nightly", amlexec={"payload": PAYLOAD})]))
+    assert [t.name for t in load_triggers(file, json.dumps([schedule("hourly", amlexec={"payload": PAYLOAD})]))] == [
+        "nightly",
+        "hourly",
+    ]
 
 
 def window(name: str, depends_on: str | None = None) -> dict[str, Any]:
