@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from amlexec.clock import parse_instant
 from amlexec.errors import AmlexecError, ConfigurationError, Issue, PermanentError, RequestRejected, TransientError
 from amlexec.expressions import ExpressionError, evaluate
 from amlexec.linked_services import LinkedServiceRegistry, secret_setting_name
@@ -125,11 +126,10 @@ def _version() -> str:
 
 
 def _parse_time(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = parse_instant(text)
+    if moment is None:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}")
+    return moment.astimezone(UTC)
 
 
 def _parse_param(text: str) -> tuple[str, Any]:

@@ -7,7 +7,19 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "parse_instant"]
+
+
+def parse_instant(text: object) -> datetime | None:
+    """An ISO 8601 time as an aware datetime, its offset kept (written without one: UTC); None when the value
+    is no such text. One reading for run-history times, event times, window bounds and CLI arguments."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Clock(Protocol):

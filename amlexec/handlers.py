@@ -34,7 +34,7 @@ from amlexec.callbacks import (
     parse_allowed_hosts,
     split_callback_uri,
 )
-from amlexec.clock import Clock, SystemClock
+from amlexec.clock import Clock, SystemClock, parse_instant
 from amlexec.errors import (
     AmlexecError,
     ConfigurationError,
@@ -1210,7 +1210,7 @@ def handle_trigger_events(body: bytes, worker: Worker, context: RequestContext) 
                     definition,
                     base,
                     worker,
-                    scheduled_time=_event_time(event.event_time) or worker.clock.now(),
+                    scheduled_time=parse_instant(event.event_time) or worker.clock.now(),
                     outputs=result.trigger_outputs,
                 )
             elif result is not None:
@@ -1218,16 +1218,6 @@ def handle_trigger_events(body: bytes, worker: Worker, context: RequestContext) 
         if not matched:
             logger.info("event %s (%s, %s) matches no started trigger", event.id, event.event_type, event.subject)
     return fired
-
-
-def _event_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # ------------------------------------------------------------------------------------------------ Event Grid

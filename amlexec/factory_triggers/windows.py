@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from amlexec.clock import parse_instant
 from amlexec.errors import InvalidDefinition, Issue, describe_value
 
 __all__ = [
@@ -219,14 +220,9 @@ def _timespan(value: Any) -> timedelta | None:
 
 
 def _utc(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
     # Tumbling windows are UTC only (Data Factory documents startTime and endTime in UTC).
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = parse_instant(value.strip() if isinstance(value, str) else None)
+    return None if moment is None else moment.astimezone(UTC)
 
 
 def parse_tumbling_window(type_properties: Any, path: str = "properties.typeProperties") -> TumblingWindow:

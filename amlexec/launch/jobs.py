@@ -20,11 +20,11 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
-from amlexec.clock import Clock
+from amlexec.clock import Clock, parse_instant
 from amlexec.errors import AmlexecError, IdempotencyConflict, Issue, PermanentError, RequestRejected, TransientError
 from amlexec.launch.base import FINAL_STATES, RunHandle, RunState, RunStatus, StepStatus, normalise_status
 from amlexec.launch.failures import RetryPolicy, TargetNotFound, classify
-from amlexec.launch.v1_runs import failure_of, record_time
+from amlexec.launch.v1_runs import failure_of
 from amlexec.launch.workspace import WorkspaceConnector
 from amlexec.request import LaunchRequest
 from amlexec.runs import DIGEST_PROPERTY
@@ -297,8 +297,8 @@ def job_status(
     return RunStatus(
         state=state,
         raw_status=raw,
-        started_at=record_time(record.get("startTimeUtc")) or created,
-        ended_at=record_time(record.get("endTimeUtc")) if state in FINAL_STATES else None,
+        started_at=parse_instant(record.get("startTimeUtc")) or created,
+        ended_at=parse_instant(record.get("endTimeUtc")) if state in FINAL_STATES else None,
         error_code=error_code,
         error_message=error_message,
         steps=steps,

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from amlexec.clock import Clock
+from amlexec.clock import Clock, parse_instant
 from amlexec.errors import AmlexecError
 from amlexec.launch.base import FINAL_STATES, RunHandle, RunState, RunStatus, StepStatus, normalise_status
 from amlexec.launch.failures import RetryPolicy, classify
@@ -38,17 +37,6 @@ logger = logging.getLogger(__name__)
 # Pages of a run's children to follow: a pipeline has tens of steps, a page holds a hundred.
 MAX_CHILD_PAGES = 5
 ERROR_MESSAGE_LIMIT = 2000
-
-
-def record_time(value: Any) -> datetime | None:
-    """A run-history time (``startTimeUtc``, ``endTimeUtc``...): UTC, also when written without an offset."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _service_error(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,8 +83,8 @@ def _step(child: dict[str, Any], secure: bool) -> StepStatus:
         name=str(child.get("displayName") or child.get("name") or child.get("runId") or "step"),
         state=normalise_status(raw),
         raw_status=raw,
-        started_at=record_time(child.get("startTimeUtc")),
-        ended_at=record_time(child.get("endTimeUtc")),
+        started_at=parse_instant(child.get("startTimeUtc")),
+        ended_at=parse_instant(child.get("endTimeUtc")),
         error_message=None if secure or not error.get("message") else str(error["message"])[:ERROR_MESSAGE_LIMIT],
     )
 
@@ -112,8 +100,8 @@ def status_of_record(record: dict[str, Any], handle: RunHandle, steps: list[dict
     return RunStatus(
         state=state,
         raw_status=raw,
-        started_at=record_time(record.get("startTimeUtc")) or record_time(record.get("createdUtc")),
-        ended_at=record_time(record.get("endTimeUtc")) if state in FINAL_STATES else None,
+        started_at=parse_instant(record.get("startTimeUtc")) or parse_instant(record.get("createdUtc")),
+        ended_at=parse_instant(record.get("endTimeUtc")) if state in FINAL_STATES else None,
         error_code=error_code,
         error_message=error_message,
         steps=[_step(child, secure) for child in steps or []],
